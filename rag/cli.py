@@ -1,0 +1,240 @@
+"""The `rag` command: ingest, remove, docs, search, eval (and the answering commands)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.settings import Settings
+
+DEFAULT_EVAL = Path("../shared/eval/questions.jsonl")
+
+
+class UsageProblem(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _known_problems() -> tuple[type[BaseException], ...]:
+    from rag.documents import DocumentError
+    from rag.embeddings import ModelNotFound
+    from rag.gguf import ModelUnavailable
+    from rag.index import IndexProblem
+
+    return (UsageProblem, DocumentError, ModelNotFound, ModelUnavailable, IndexProblem)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "index_dir": getattr(args, "index", None),
+        "embedding_model": getattr(args, "embedding_model", None),
+        "top_k": getattr(args, "k", None),
+        "llm_model": getattr(args, "model", None),
+        "port": getattr(args, "port", None),
+        "host": getattr(args, "host", None),
+    }
+    return Settings().resolved(**overrides)
+
+
+def load_retriever(settings: Settings):
+    """Load the index, then the embedding model it was built with."""
+    from rag.embeddings import load_embedder
+    from rag.index import IndexMismatch, load_index
+    from rag.ingest import build_info
+    from rag.retrieval import Retriever
+
+    index = load_index(settings.index_dir)
+    embedder = load_embedder(settings)
+    built = index.build_info
+    current = build_info(settings, embedder)
+    if (built.model_fingerprint, built.dim) != (current.model_fingerprint, current.dim):
+        raise IndexMismatch(
+            f"index in {settings.index_dir} was built with embedding model '{built.model_name}' "
+            f"but '{current.model_name}' is configured: rebuild it with `rag ingest --rebuild`"
+        )
+    return Retriever(index, embedder, settings)
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.embeddings import load_embedder
+    from rag.ingest import ingest
+
+    settings = settings_from(args)
+    paths = [Path(p) for p in args.paths] or [settings.docs_dir]
+    embedder = load_embedder(settings)
+    bar = tqdm(total=0, unit="chunk", desc="embedding", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+
+    def progress(done: int, total: int, doc_id: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(doc_id[:30])
+        bar.update(done - bar.n)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    report, _ = ingest(paths, settings, embedder, prune=args.prune, rebuild=args.rebuild, progress=progress, log=log)
+    bar.close()
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(report.summary() if report.changed else f"index up to date: {report.summary()}")
+    return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from rag.ingest import remove_documents
+
+    removed, unknown, index = remove_documents(args.documents, settings_from(args))
+    for key in unknown:
+        print(f"error: {key}: no such document in the index", file=sys.stderr)
+    if removed:
+        print(f"removed {', '.join(removed)}; {len(index.chunks)} chunks left")
+    return 1 if unknown else 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from rag.index import load_index
+
+    index = load_index(settings_from(args).index_dir)
+    rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['doc_id']}  {row['n_chunks']:4d} chunks  {row.get('added_at', '')}  {row['title']}  ({row['source']})")
+    if not rows:
+        print("the index holds no documents")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    question = _check_question(args.question, settings)
+    retriever = load_retriever(settings)
+    hits = retriever.search(question, k=args.k or settings.top_k)
+    if args.json:
+        _print_json([h.to_dict(retriever.index) for h in hits])
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        d = hit.to_dict(retriever.index)
+        dense = "-" if d["dense_score"] is None else f"{d['dense_score']:.3f}"
+        bm25 = "-" if d["bm25_score"] is None else f"{d['bm25_score']:.2f}"
+        print(f"[{rank}] score {d['score']:.4f} (cosine {dense}, bm25 {bm25})  {d['title']}  [{d['start']}:{d['end']}] {d['label']}")
+        print(f"    {d['text']}\n")
+    if not hits:
+        print("no passage found (is the index empty?)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation import load_questions, retrieval_eval
+
+    settings = settings_from(args)
+    path = Path(args.file) if args.file else DEFAULT_EVAL
+    if not path.is_file():
+        raise UsageProblem(f"{path}: question file not found (give one: rag eval FILE)")
+    questions = load_questions(path)
+    retriever = load_retriever(settings)
+    if args.retrieval:
+        result = retrieval_eval(questions, retriever, k=args.k or 4)
+        if args.json:
+            _print_json(result)
+            return 0
+        k = result["k"]
+        print(f"{'lang':6s} {'n':>3s} {'recall@1':>9s} {f'recall@{k}':>9s} {'MRR':>6s}")
+        for lang, m in result["by_language"].items():
+            print(f"{lang:6s} {m['n']:3d} {m['recall@1']:9.3f} {m[f'recall@{k}']:9.3f} {m['mrr']:6.3f}")
+        missed = [r["id"] for r in result["questions"] if not r["rank"] or r["rank"] > k]
+        if missed:
+            print(f"evidence not in top {k}: {', '.join(missed)}")
+        return 0
+    from rag.cli_answer import run_answer_eval
+
+    return run_answer_eval(args, settings, questions, retriever)
+
+
+def _check_question(question: str, settings: Settings) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UsageProblem("the question is empty")
+    if len(question) > settings.max_question_chars:
+        raise UsageProblem(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
+    return question
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Offline question answering with verbatim citations.")
+    parser.add_argument("--index", type=Path, help="index folder (default: index/)")
+    parser.add_argument("--embedding-model", help="multilingual-e5-small (default), all-MiniLM-L6-v2, or a folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add or update documents in the index")
+    p.add_argument("paths", nargs="*", help="files or folders (default: docs/)")
+    p.add_argument("--prune", action="store_true", help="also remove documents whose file no longer exists")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything (after a model change or damage)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("remove", help="remove documents by id or path")
+    p.add_argument("documents", nargs="+")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("docs", help="list the indexed documents")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("search", help="print the passages that best match a question")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, help="number of passages (default 4)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="evaluate on a question set (default ../shared/eval/questions.jsonl)")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--retrieval", action="store_true", help="retrieval only: recall@1, recall@k, MRR")
+    p.add_argument("-k", type=int)
+    p.add_argument("--model", help="generation model name or GGUF path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    _add_answer_commands(sub)
+    return parser
+
+
+def _add_answer_commands(sub) -> None:
+    """Commands that need the generation model live in cli_answer to keep this module light."""
+    try:
+        from rag.cli_answer import add_commands
+    except ImportError:
+        return
+    add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except _known_problems() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

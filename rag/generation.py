@@ -1,0 +1,98 @@
+"""The local GGUF model: loaded once, prompted with numbered passages, streamed token by token."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
+from rag.settings import Settings
+
+FALLBACK_CHAT_FORMAT = "chatml"
+
+
+@dataclass
+class Generator:
+    """A loaded llama.cpp model and the name it was asked for."""
+
+    llm: object
+    name: str
+    path: Path
+    max_tokens: int
+    temperature: float
+
+    def stream_chat(self, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
+        """Yield the answer's text pieces as the model writes them."""
+        stream = self.llm.create_chat_completion(
+            messages=messages,
+            stream=True,
+            max_tokens=max_tokens or self.max_tokens,
+            temperature=self.temperature,
+            top_k=1,
+            repeat_penalty=1.05,
+        )
+        for part in stream:
+            delta = part["choices"][0].get("delta", {})
+            if delta.get("content"):
+                yield delta["content"]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def warm_up(self, messages: list[dict]) -> None:
+        """Evaluate a prompt once so the fixed prefix sits in llama.cpp's cache before the first question."""
+        for _ in self.stream_chat(messages, max_tokens=1):
+            pass
+
+
+def default_threads(settings: Settings) -> int:
+    return settings.llm_threads or os.cpu_count() or 1
+
+
+def load_generator(settings: Settings, model: str | None = None) -> Generator:
+    """Load the configured GGUF once (mmap, no download); raise ModelUnavailable with a clear message."""
+    name = model or settings.llm_model
+    path = resolve_gguf(name, settings.cache_dir)
+    check_gguf_header(path)
+    from llama_cpp import Llama
+
+    threads = default_threads(settings)
+    try:
+        llm = Llama(
+            model_path=str(path),
+            n_ctx=settings.n_ctx,
+            n_batch=settings.n_batch,
+            n_threads=threads,
+            n_threads_batch=threads,
+            use_mmap=True,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(f"model {path} could not be loaded ({exc}): the file may be corrupt") from None
+    return Generator(llm, name, path, settings.max_tokens, settings.temperature)
+
+
+_SMOKE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=2, verbose=False)
+out = llm.create_completion("Paris is the capital of", max_tokens=1, temperature=0)
+print(repr(out["choices"][0]["text"]))
+"""
+
+
+def smoke_test(path: Path, timeout: float = 300) -> str:
+    """Decode one token in a child process: a build that crashes on this CPU fails here, not in front of a user."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _SMOKE, str(path)], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        raise ModelUnavailable(
+            f"llama-cpp-python failed to decode a token with {path} (exit {result.returncode}: {tail}); "
+            "rebuild it with RAG_LLAMA_BUILD=portable scripts/setup.sh"
+        )
+    return f"decoded {result.stdout.strip()} in {time.perf_counter() - started:.1f} s"

@@ -1,0 +1,62 @@
+"""Conversation history: clean earlier turns and turn a follow-up into a standalone retrieval query."""
+from __future__ import annotations
+
+import re
+
+_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+# Words that make a question lean on the previous turn (pronouns, "and", "that"...).
+_DEPENDENT = re.compile(
+    r"\b(il|elle|ils|elles|lui|leur|leurs|son|sa|ses|celui|celle|ceux|cela|ça|ce|cette|et|y|en|"
+    r"he|she|it|they|him|her|them|his|its|their|this|that|these|those|and|also|there)\b",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"\b[A-ZÀ-Ö][\w’'-]+(?:\s+[A-ZÀ-Ö][\w’'-]+)*")
+_NOT_ENTITIES = {
+    "qui", "que", "quel", "quelle", "quels", "quelles", "quand", "comment", "pourquoi", "où", "combien",
+    "what", "who", "when", "where", "why", "how", "which", "le", "la", "les", "un", "une", "the", "selon",
+    "according", "oui", "non", "yes", "no", "je", "i",
+}
+
+
+def strip_citations(text: str) -> str:
+    """Remove [n] markers so the model does not copy numbers that point at old passages."""
+    return _CITATION.sub("", text)
+
+
+def clean_history(history: list[dict] | None, max_turns: int = 4) -> list[dict]:
+    """Valid user/assistant turns, the last few only, without citation markers."""
+    turns = []
+    for turn in history or []:
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            continue
+        content = strip_citations(str(turn.get("content") or "")).strip()
+        if content:
+            turns.append({"role": turn["role"], "content": content})
+    return turns[-max_turns:]
+
+
+def is_followup(question: str, history: list[dict]) -> bool:
+    """A question that cannot stand alone: short and leaning on a pronoun or a connective."""
+    if not history:
+        return False
+    words = question.split()
+    return len(words) <= 12 and bool(_DEPENDENT.search(question)) or len(words) <= 4
+
+
+def standalone_query(question: str, history: list[dict] | None) -> str:
+    """Retrieval query for a follow-up: the question plus the subject of the previous exchange.
+
+    "Et quel âge a-t-il ?" after "Qui dirige les Superintelligence Labs ?" / "Alexandr Wang dirige..."
+    becomes "Et quel âge a-t-il ? (Alexandr Wang; Superintelligence Labs; Qui dirige les Superintelligence Labs ?)".
+    """
+    turns = clean_history(history)
+    if not is_followup(question, turns):
+        return question
+    last_user = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
+    last_answer = next((t["content"] for t in reversed(turns) if t["role"] == "assistant"), "")
+    entities: list[str] = []
+    for name in _ENTITY.findall(last_answer + " " + last_user):
+        if len(name) > 2 and name not in entities and name.lower() not in _NOT_ENTITIES and not _DEPENDENT.fullmatch(name):
+            entities.append(name)
+    context = "; ".join(entities[:4] + [last_user])
+    return f"{question} ({context})" if context else question

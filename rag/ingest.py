@@ -1,0 +1,279 @@
+"""Add, update and remove documents: only changed files are read, chunked and embedded again."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rag.chunking import Chunk, chunk_document
+from rag.documents import Document, DocumentError, display_path, file_digest, find_files, load_document, slugify
+from rag.embeddings import Embedder
+from rag.index import (
+    Bm25Analyzer,
+    BuildInfo,
+    DenseParams,
+    Index,
+    IndexProblem,
+    index_exists,
+    load_index,
+    save_index,
+    write_lock,
+)
+from rag.settings import Settings
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    total_chunks: int = 0
+    rebuilt: str = ""
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.removed)} removed",
+            f"{len(self.errors)} failed",
+        ]
+        head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ""
+        return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded, {self.total_chunks} in index ({self.seconds:.1f} s)"
+
+
+def build_info(settings: Settings, embedder: Embedder) -> BuildInfo:
+    return BuildInfo(
+        model_name=embedder.name,
+        model_fingerprint=embedder.fingerprint,
+        dim=embedder.dim,
+        chunking={
+            "min_words": settings.chunk_min_words,
+            "max_words": settings.chunk_max_words,
+            "overlap_sentences": settings.chunk_overlap_sentences,
+        },
+        bm25_language=settings.bm25_language,
+    )
+
+
+def dense_params(settings: Settings) -> DenseParams:
+    return DenseParams(settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+
+
+def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
+    return chunk_document(doc, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Plan:
+    """Documents of the next index version, with the vectors already known for unchanged ones."""
+
+    documents: dict[str, Document] = field(default_factory=dict)
+    chunks: dict[str, list[Chunk]] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    dates: dict[str, dict] = field(default_factory=dict)
+
+
+def _existing_plan(index: Index | None) -> _Plan:
+    plan = _Plan()
+    if index is None:
+        return plan
+    for doc_id, doc in index.documents.items():
+        rows = index.rows_of(doc_id)
+        plan.documents[doc_id] = doc
+        plan.chunks[doc_id] = [index.chunks[r] for r in rows]
+        plan.vectors[doc_id] = np.asarray(index.vectors[rows]) if rows else np.zeros((0, index.vectors.shape[1]), np.float32)
+        meta = index.manifest["documents"].get(doc_id, {})
+        plan.dates[doc_id] = {k: meta[k] for k in ("added_at", "updated_at") if k in meta}
+    return plan
+
+
+def _open_existing(settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]) -> Index | None:
+    if not index_exists(settings.index_dir):
+        return None
+    try:
+        return load_index(settings.index_dir)
+    except IndexProblem as exc:
+        if not rebuild:
+            raise
+        log(f"ignoring the damaged index: {exc}")
+        report.rebuilt = "previous index unreadable"
+        return None
+
+
+def _doc_id_for(path: Path, plan: _Plan) -> str:
+    """Stable id: the existing id of this source, else the file name made unique."""
+    source = display_path(path)
+    for doc_id, doc in plan.documents.items():
+        if doc.source == source:
+            return doc_id
+    base = slugify(path.stem)
+    doc_id, n = base, 2
+    while doc_id in plan.documents:
+        doc_id, n = f"{base}-{n}", n + 1
+    return doc_id
+
+
+def ingest(
+    paths: list[Path],
+    settings: Settings,
+    embedder: Embedder,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> tuple[IngestReport, Index | None]:
+    """Bring the index in line with the given files; the previous version stays until the new one is complete."""
+    started = time.perf_counter()
+    report = IngestReport()
+    with write_lock(settings.index_dir):
+        existing = _open_existing(settings, rebuild, report, log)
+        plan = _existing_plan(existing)
+        info = build_info(settings, embedder)
+        stale = existing is not None and (rebuild or existing.build_info != info)
+        if stale:
+            report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
+            log(f"rebuilding all {len(plan.documents)} documents: {report.rebuilt}")
+        files, errors = find_files(paths)
+        report.errors.extend(str(e) for e in errors)
+        to_embed: dict[str, Document] = {}
+        seen_sources: set[str] = set()
+        for path in files:
+            _plan_file(path, plan, to_embed, report, seen_sources)
+        if prune:
+            _prune_missing(plan, report)
+        if stale:
+            for doc_id, doc in plan.documents.items():
+                to_embed.setdefault(doc_id, doc)
+        if not report.changed and existing is not None:
+            report.total_chunks = len(existing.chunks)
+            report.seconds = time.perf_counter() - started
+            return report, existing
+        _embed_documents(to_embed, plan, settings, embedder, report, progress)
+        order = sorted(plan.documents)
+        chunks = [c for doc_id in order for c in plan.chunks[doc_id]]
+        vectors = np.concatenate([plan.vectors[d] for d in order]) if order else np.zeros((0, info.dim), np.float32)
+        index = save_index(
+            settings.index_dir,
+            [plan.documents[d] for d in order],
+            chunks,
+            vectors,
+            info,
+            dense_params(settings),
+            Bm25Analyzer(settings.bm25_language),
+            plan.dates,
+        )
+    report.total_chunks = len(chunks)
+    report.seconds = time.perf_counter() - started
+    return report, index
+
+
+def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, seen: set[str]) -> None:
+    """Schedule a new or changed file; an unchanged one is not even parsed."""
+    source = display_path(path)
+    if source in seen:
+        return
+    seen.add(source)
+    doc_id = _doc_id_for(path, plan)
+    known = plan.documents.get(doc_id)
+    try:
+        if known is not None and file_digest(path) == known.sha256:
+            report.unchanged.append(doc_id)
+            return
+        doc = load_document(path, doc_id=doc_id)
+    except DocumentError as exc:
+        report.errors.append(str(exc))
+        return
+    (report.updated if known is not None else report.added).append(doc_id)
+    plan.documents[doc_id] = doc
+    now = _now()
+    plan.dates[doc_id] = {"added_at": plan.dates.get(doc_id, {}).get("added_at", now), "updated_at": now}
+    to_embed[doc_id] = doc
+
+
+def _prune_missing(plan: _Plan, report: IngestReport) -> None:
+    for doc_id, doc in list(plan.documents.items()):
+        if doc.metadata.get("format") and not Path(doc.source).exists():
+            report.removed.append(doc_id)
+            _drop(plan, doc_id)
+
+
+def _drop(plan: _Plan, doc_id: str) -> None:
+    for part in (plan.documents, plan.chunks, plan.vectors, plan.dates):
+        part.pop(doc_id, None)
+
+
+def _embed_documents(
+    to_embed: dict[str, Document],
+    plan: _Plan,
+    settings: Settings,
+    embedder: Embedder,
+    report: IngestReport,
+    progress: Progress | None,
+) -> None:
+    """Chunk and embed the new or changed documents, in batches, reporting progress."""
+    pending = [(doc_id, chunk_with(settings, doc)) for doc_id, doc in to_embed.items()]
+    total = sum(len(chunks) for _, chunks in pending)
+    done = 0
+    started = time.perf_counter()
+    for doc_id, chunks in pending:
+        pieces = []
+        batch = max(1, settings.embed_batch_size * 4)
+        for i in range(0, len(chunks), batch):
+            pieces.append(embedder.embed_passages([c.text for c in chunks[i : i + batch]]))
+            done += len(chunks[i : i + batch])
+            if progress:
+                progress(done, total, doc_id)
+        plan.chunks[doc_id] = chunks
+        plan.vectors[doc_id] = np.concatenate(pieces) if pieces else np.zeros((0, embedder.dim), np.float32)
+    report.chunks_embedded = total
+    report.embed_seconds = time.perf_counter() - started
+
+
+def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], list[str], Index | None]:
+    """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
+    with write_lock(settings.index_dir):
+        index = load_index(settings.index_dir)
+        plan = _existing_plan(index)
+        removed, unknown = [], []
+        for key in keys:
+            match = [d for d, doc in plan.documents.items() if key in (d, doc.source, display_path(Path(key)))]
+            if not match:
+                unknown.append(key)
+            for doc_id in match:
+                removed.append(doc_id)
+                _drop(plan, doc_id)
+        if not removed:
+            return removed, unknown, index
+        order = sorted(plan.documents)
+        vectors = np.concatenate([plan.vectors[d] for d in order]) if order else np.zeros((0, index.build_info.dim), np.float32)
+        new_index = save_index(
+            settings.index_dir,
+            [plan.documents[d] for d in order],
+            [c for d in order for c in plan.chunks[d]],
+            vectors,
+            index.build_info,
+            dense_params(settings),
+            Bm25Analyzer(index.build_info.bm25_language),
+            plan.dates,
+        )
+        return removed, unknown, new_index

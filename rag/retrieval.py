@@ -1,0 +1,88 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused by reciprocal rank fusion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.embeddings import Embedder
+from rag.index import Bm25Analyzer, Index
+from rag.settings import Settings
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # fused RRF score
+    dense_score: float | None  # cosine similarity when the dense side found it
+    bm25_score: float | None
+
+    def to_dict(self, index: Index) -> dict:
+        doc = index.documents[self.chunk.doc_id]
+        return {
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.chunk.doc_id,
+            "title": doc.title,
+            "source": doc.source,
+            "label": self.chunk.label,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
+            "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
+            "text": self.chunk.text,
+        }
+
+
+def rrf_fuse(rankings: list[list[int]], k: int) -> dict[int, float]:
+    """Reciprocal rank fusion: each list adds 1/(k + rank) to the rows it ranks."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    """Searches one loaded index with one loaded embedder; both are passed in, never reloaded."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.analyzer = Bm25Analyzer(index.build_info.bm25_language)
+        excluded = set(settings.exclude_labels)
+        self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
+
+    def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
+        vector = self.embedder.embed_query(query).reshape(1, -1)
+        # Ask for more than n so that excluded labels do not leave the list short.
+        want = min(len(self.index.chunks), n + int((~self.allowed).sum()))
+        scores, rows = self.index.dense.search(vector, max(want, 1))
+        ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0 and self.allowed[r]][:n]
+        return [r for r, _ in ranked], dict(ranked)
+
+    def bm25_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
+        tokens = self.analyzer(query)
+        n = min(n, len(self.index.chunks))
+        rows, scores = self.index.bm25.retrieve(
+            [tokens], k=n, show_progress=False, weight_mask=self.allowed.astype(np.float32), n_threads=1
+        )
+        ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+        return [r for r, _ in ranked], dict(ranked)
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """Top-k chunks for the query, best first."""
+        k = k or self.settings.top_k
+        if not self.index.chunks or not query.strip():
+            return []
+        n = self.settings.candidates
+        dense_rows, dense_scores = self.dense_ranking(query, n)
+        bm25_rows, bm25_scores = self.bm25_ranking(query, n)
+        fused = rrf_fuse([dense_rows, bm25_rows], self.settings.rrf_k)
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [
+            Hit(self.index.chunks[row], score, dense_scores.get(row), bm25_scores.get(row))
+            for row, score in best
+        ]

@@ -1,0 +1,70 @@
+"""Every tunable of the project in one typed object, read from RAG_* environment variables and CLI flags."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-offline"
+
+
+class Settings(BaseSettings):
+    """Defaults for the whole product; override with RAG_<NAME> or the matching CLI flag."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # Locations
+    docs_dir: Path = Path("docs")
+    index_dir: Path = Path("index")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    # Embeddings: a known name or the path of any sentence-transformers folder
+    embedding_model: str = "multilingual-e5-small"
+    embed_batch_size: int = 16
+    torch_threads: int = 0  # 0: all cores while ingesting alone; the server lowers it
+
+    # Chunking (sentences, words counted by whitespace); 60-100 words, one sentence overlap measured best
+    chunk_min_words: int = 60
+    chunk_max_words: int = 100
+    chunk_overlap_sentences: int = 1
+
+    # Index
+    ann_threshold: int = 20_000  # above this many chunks, FAISS HNSW replaces exact search
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    bm25_language: str = "french"  # snowball stemmer and stop-word list for BM25
+    exclude_labels: list[str] = ["boilerplate"]  # kept in the document, never retrieved
+
+    # Retrieval
+    top_k: int = 4
+    candidates: int = 30  # per retriever, before fusion
+    rrf_k: int = 60
+
+    # Generation
+    llm_model: str = "qwen2.5-coder-1.5b"  # a known name or a GGUF path
+    llm_threads: int = 0  # 0: number of cores
+    n_ctx: int = 4096
+    n_batch: int = 512
+    max_tokens: int = 400
+    temperature: float = 0.0
+    max_question_chars: int = 2000
+    context_token_budget: int = 600  # tokens of passage text sent to the model
+
+    # Citations
+    support_threshold: float = 0.5
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 20
+
+    def resolved(self, **overrides: object) -> "Settings":
+        """A copy with the non-None overrides applied (CLI flags win over the environment)."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_copy(update=clean)
