@@ -23,11 +23,17 @@ Normalize with those strings as sentence-transformers prompts.
 Its tokenizer maps each codepoint through the stored map, collapses runs of
 spaces, turns spaces into U+2581 (prepending one unless the text starts with
 a space) and runs Unigram Viterbi. Known divergences of the exported
-``tokenizer.json`` (all as in XLM-R's own Hugging Face tokenizer): a mapped
-codepoint followed by combining marks in one grapheme under 6 bytes drops the
-marks; literal special-token strings such as ``<s>`` in the text are read as
-special tokens; and texts over 510 tokens are truncated where the engine
-averages over 510-token windows.
+``tokenizer.json``: a mapped codepoint followed by combining marks in one
+grapheme under 6 bytes loses the marks, and literal special-token strings
+such as ``<s>`` in the text become special tokens (both as in XLM-R's own
+Hugging Face tokenizer); segmentations that tie exactly (long runs of one
+character such as ``=====``) may come out in another order, because the
+engine sums piece scores in float32 and tokenizers in float64; and texts over
+510 tokens are truncated where the engine averages over 510-token windows.
+
+Embeddings agree to cosine ~0.9999, not 1: the engine quantises every matmul
+input to int8 per 32-value block, and that rounding alone moves its own output
+by ~1e-4 under a 1e-7 perturbation, so no float implementation gets closer.
 """
 from __future__ import annotations
 
@@ -60,30 +66,31 @@ _F32, _Q4 = 0, 1
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
 _META = "\u2581"
 _SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
-_LAYER_NAMES = {
-    "q.w": "attention.self.query.weight",
-    "q.b": "attention.self.query.bias",
-    "k.w": "attention.self.key.weight",
-    "k.b": "attention.self.key.bias",
-    "v.w": "attention.self.value.weight",
-    "v.b": "attention.self.value.bias",
-    "ao.w": "attention.output.dense.weight",
-    "ao.b": "attention.output.dense.bias",
-    "aln.w": "attention.output.LayerNorm.weight",
-    "aln.b": "attention.output.LayerNorm.bias",
-    "fi.w": "intermediate.dense.weight",
-    "fi.b": "intermediate.dense.bias",
-    "fo.w": "output.dense.weight",
-    "fo.b": "output.dense.bias",
-    "oln.w": "output.LayerNorm.weight",
-    "oln.b": "output.LayerNorm.bias",
+# engine suffix -> (BertLayer key, header field giving the row width or None for vectors)
+_LAYER_TENSORS = {
+    "q.w": ("attention.self.query.weight", "hidden"),
+    "q.b": ("attention.self.query.bias", None),
+    "k.w": ("attention.self.key.weight", "hidden"),
+    "k.b": ("attention.self.key.bias", None),
+    "v.w": ("attention.self.value.weight", "hidden"),
+    "v.b": ("attention.self.value.bias", None),
+    "ao.w": ("attention.output.dense.weight", "hidden"),
+    "ao.b": ("attention.output.dense.bias", None),
+    "aln.w": ("attention.output.LayerNorm.weight", None),
+    "aln.b": ("attention.output.LayerNorm.bias", None),
+    "fi.w": ("intermediate.dense.weight", "hidden"),
+    "fi.b": ("intermediate.dense.bias", None),
+    "fo.w": ("output.dense.weight", "ffn"),
+    "fo.b": ("output.dense.bias", None),
+    "oln.w": ("output.LayerNorm.weight", None),
+    "oln.b": ("output.LayerNorm.bias", None),
 }
-_EMB_NAMES = {
-    "emb.word": "embeddings.word_embeddings.weight",
-    "emb.pos": "embeddings.position_embeddings.weight",
-    "emb.type": "embeddings.token_type_embeddings.weight",
-    "emb.ln.w": "embeddings.LayerNorm.weight",
-    "emb.ln.b": "embeddings.LayerNorm.bias",
+_EMB_TENSORS = {
+    "emb.word": ("embeddings.word_embeddings.weight", "hidden"),
+    "emb.pos": ("embeddings.position_embeddings.weight", "hidden"),
+    "emb.type": ("embeddings.token_type_embeddings.weight", "hidden"),
+    "emb.ln.w": ("embeddings.LayerNorm.weight", None),
+    "emb.ln.b": ("embeddings.LayerNorm.bias", None),
 }
 
 
@@ -235,13 +242,16 @@ def _tensor(model: E5Bin, name: str, cols: int | None = None) -> np.ndarray:
 
 def bert_state_dict(model: E5Bin) -> dict[str, np.ndarray]:
     """All engine tensors renamed to Hugging Face BertModel keys."""
-    h, ff = model.header["hidden"], model.header["ffn"]
-    matrices = {"emb.word", "emb.pos", "emb.type"}
-    state = {dst: _tensor(model, src, h if src in matrices else None) for src, dst in _EMB_NAMES.items()}
-    for layer in range(model.header["layers"]):
-        for suffix, dst in _LAYER_NAMES.items():
-            cols = None if not suffix.endswith(".w") or "ln." in suffix else ff if suffix == "fo.w" else h
-            state[f"encoder.layer.{layer}.{dst}"] = _tensor(model, f"l{layer}.{suffix}", cols)
+    hd = model.header
+    state = {
+        dst: _tensor(model, src, hd[width] if width else None)
+        for src, (dst, width) in _EMB_TENSORS.items()
+    }
+    for layer in range(hd["layers"]):
+        for suffix, (dst, width) in _LAYER_TENSORS.items():
+            arr = _tensor(model, f"l{layer}.{suffix}", hd[width] if width else None)
+            state[f"encoder.layer.{layer}.{dst}"] = arr
+    h = hd["hidden"]
     # The engine has no pooler; zeros keep BertModel from random-initialising
     # (and warning about) weights that mean pooling never reads.
     state["pooler.dense.weight"] = np.zeros((h, h), np.float32)
@@ -346,12 +356,12 @@ def _find_base(used: bytearray, bases: set[int], need: list[int], slot: int) -> 
 
 
 def _unknown_char_regex(pieces: list[str]) -> str:
-    """Regex class of characters with no single-character piece."""
-    known = sorted({ord(p) for p in pieces if len(p) == 1})
+    """Regex class matching any character that occurs in no piece."""
+    known = sorted({ord(c) for piece in pieces for c in piece})
     ranges, start, prev = [], known[0], known[0]
     for cp in known[1:] + [-1]:
         if cp != prev + 1:
-            ranges.append(f"\\x{{{start:X}}}" if start == prev else f"\\x{{{start:X}}}-\\x{{{prev:X}}}")
+            ranges.append(f"\\x{{{start:X}}}" + ("" if start == prev else f"-\\x{{{prev:X}}}"))
             start = cp
         prev = cp
     return "[^" + "".join(ranges) + "]"
@@ -372,8 +382,8 @@ def build_tokenizer(model: E5Bin) -> "Tokenizer":
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always", split=True),
         # Unigram fuses runs of unknown chars into one <unk>; the engine emits
-        # one <unk> per char. No piece contains an unknown char, so isolating
-        # each one changes nothing else.
+        # one <unk> per char. A char found in no piece can only ever be a lone
+        # <unk>, so isolating it changes nothing else.
         pre_tokenizers.Split(Regex(_unknown_char_regex(model.pieces)), behavior="isolated"),
     ])
     tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always", split=True)
@@ -529,7 +539,7 @@ def is_current(folder: Path, src: Path, verify: bool = False) -> bool:
         return (sha256_file(src) == record.get("source_sha256")
                 and sha256_file(weights) == record.get("safetensors_sha256"))
     # Re-hashing ~470 MB of weights at every start is what this avoids; a
-    # rewrite changes size or mtime, while --verify still does the full check.
+    # rewrite changes size or mtime, and verify=True still does the full check.
     if _stat_key(weights) != record.get("safetensors_stat"):
         return False
     if _stat_key(src) == record.get("source_stat"):

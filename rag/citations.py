@@ -1,0 +1,260 @@
+"""From a generated answer to verified citations: parse [n], find the exact supporting sentences, flag the rest.
+
+Support score of an answer sentence against a source sentence = max(lexical, semantic):
+  lexical  = share of the claim's content words (stemmed, accent-folded, stop words removed) found in the source;
+  semantic = e5 cosine rescaled so that 0 is "unrelated" (cosine 0.78) and 1 is "paraphrase" (cosine 0.92),
+             which lets an English answer be checked against a French source.
+A claim is supported when its score reaches Settings.support_threshold (0.5 by default, chosen on the public set).
+A number in the claim that the source does not contain caps the score below the threshold.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.chunking import sentence_spans
+from rag.documents import Document
+from rag.embeddings import Embedder
+from rag.index import Bm25Analyzer, fold
+
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92
+
+DECLINE_PATTERNS = [
+    r"je ne trouve pas (la|de) reponse",
+    r"ne (contiennent|contient|mentionnent|mentionne|precisent|precise|indiquent|indique|disent|dit) pas",
+    r"(aucune|pas d')information",
+    r"cannot find the answer",
+    r"can't find the answer",
+    r"could not find the answer",
+    r"(do|does) not (contain|mention|say|state|provide|specify|include)",
+    r"no information",
+    r"not (mentioned|stated|specified|provided) in the (passages|documents)",
+]
+_DECLINE = re.compile("|".join(DECLINE_PATTERNS))
+
+
+@dataclass
+class Passage:
+    """A numbered passage given to the model: selected sentences (document offsets) of one chunk."""
+
+    n: int
+    doc: Document
+    chunk_id: str
+    score: float
+    spans: list[tuple[int, int]]
+    label: str = "article"
+
+    @property
+    def text(self) -> str:
+        """The text shown to the model: the selected sentences, '…' where sentences were left out."""
+        parts: list[str] = []
+        for i, (start, end) in enumerate(self.spans):
+            if i and start > self.spans[i - 1][1] + 2:
+                parts.append("…")
+            parts.append(self.doc.text[start:end])
+        return " ".join(parts)
+
+
+@dataclass
+class Citation:
+    n: int
+    passage: Passage
+    start: int
+    end: int
+    supported: bool
+
+    @property
+    def quote(self) -> str:
+        return self.passage.doc.text[self.start : self.end]
+
+    def to_dict(self) -> dict:
+        doc = self.passage.doc
+        return {
+            "n": self.n,
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "source": doc.source,
+            "chunk_id": self.passage.chunk_id,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+            "supported": self.supported,
+        }
+
+
+@dataclass
+class Claim:
+    """One sentence of the answer with the passages it cites after checking."""
+
+    text: str
+    cited: list[int] = field(default_factory=list)
+    supported: bool = False
+    score: float = 0.0
+    support: list[tuple[int, int, int]] = field(default_factory=list)  # (n, start, end) in the document
+
+
+def parse_markers(text: str) -> list[int]:
+    """All citation numbers in a text, in order of appearance, without repeats."""
+    numbers: list[int] = []
+    for match in MARKER.finditer(text):
+        for piece in re.split(r"[,;]", match.group(1)):
+            value = int(piece)
+            if value not in numbers:
+                numbers.append(value)
+    return numbers
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()
+
+
+def is_decline(answer: str) -> bool:
+    """True when the answer says the documents do not hold the answer."""
+    return bool(_DECLINE.search(fold(answer.replace("’", "'"))))
+
+
+def split_claims(answer: str) -> list[str]:
+    """Answer sentences, each keeping the markers that follow it ('... in 2022. [1]' stays one claim)."""
+    spans = sentence_spans(answer)
+    claims: list[str] = []
+    for start, end in spans:
+        piece = answer[start:end]
+        if claims and MARKER.fullmatch(piece.strip(" .")):
+            claims[-1] += " " + piece
+        else:
+            claims.append(piece)
+    return claims
+
+
+class SupportChecker:
+    """Scores answer sentences against passage sentences; the embedder is the one already loaded."""
+
+    def __init__(self, embedder: Embedder | None, analyzer: Bm25Analyzer, threshold: float) -> None:
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self.threshold = threshold
+
+    def content_words(self, text: str) -> set[str]:
+        return {t for t in self.analyzer(text) if len(t) > 1 or t.isdigit()}
+
+    def lexical(self, claim: str, source: str) -> float:
+        words = self.content_words(claim)
+        if not words:
+            return 0.0
+        return len(words & self.content_words(source)) / len(words)
+
+    def semantic(self, claims: list[str], sources: list[str]) -> np.ndarray:
+        """Rescaled cosine between each claim and each source sentence (claims x sources)."""
+        if self.embedder is None or not claims or not sources:
+            return np.zeros((len(claims), len(sources)), dtype=np.float32)
+        vectors = self.embedder._encode(claims + sources, self.embedder.query_prompt, False)
+        cos = vectors[: len(claims)] @ vectors[len(claims) :].T
+        return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
+
+    def score_matrix(self, claims: list[str], sources: list[str]) -> np.ndarray:
+        semantic = self.semantic(claims, sources)
+        scores = np.zeros_like(semantic)
+        for i, claim in enumerate(claims):
+            numbers = set(_NUMBER.findall(claim))
+            for j, source in enumerate(sources):
+                score = max(self.lexical(claim, source), float(semantic[i, j]))
+                if numbers and not numbers & set(_NUMBER.findall(source)):
+                    score = min(score, self.threshold * 0.8)
+                scores[i, j] = score
+        return scores
+
+
+def _source_sentences(passages: list[Passage]) -> list[tuple[int, int, int]]:
+    """(passage n, start, end) of every sentence inside the passages' selected spans."""
+    out = []
+    for p in passages:
+        for span_start, span_end in p.spans:
+            out.extend((p.n, s, e) for s, e in sentence_spans(p.doc.text, span_start, span_end))
+    return out
+
+
+def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker) -> tuple[list[Claim], list[Citation], list[str]]:
+    """Check every cited claim against its passages; re-point or flag what the sources do not support."""
+    notes: list[str] = []
+    by_n = {p.n: p for p in passages}
+    claim_texts = split_claims(answer)
+    claims = [Claim(text=t) for t in claim_texts]
+    invalid = sorted({n for t in claim_texts for n in parse_markers(t) if n not in by_n})
+    if invalid:
+        notes.append(f"dropped citation numbers that match no passage: {', '.join(f'[{n}]' for n in invalid)}")
+    sources = _source_sentences(passages)
+    bare = [strip_markers(t) for t in claim_texts]
+    checkable = [i for i, text in enumerate(bare) if checker.content_words(text)]
+    scores = checker.score_matrix([bare[i] for i in checkable], [answer_source_text(passages, s) for s in sources])
+    for row, i in enumerate(checkable):
+        _resolve_claim(claims[i], [n for n in parse_markers(claim_texts[i]) if n in by_n], scores[row], sources, checker.threshold)
+    return claims, _citations(claims, by_n), notes
+
+
+def answer_source_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:
+    n, start, end = sentence
+    doc = next(p.doc for p in passages if p.n == n)
+    return doc.text[start:end]
+
+
+def _resolve_claim(claim: Claim, cited: list[int], scores: np.ndarray, sources: list, threshold: float) -> None:
+    """Keep the model's citation when its passage supports the claim, else take the best supporting passage."""
+    order = np.argsort(-scores) if len(scores) else []
+    in_cited = [j for j in order if sources[j][0] in cited]
+    best_cited = in_cited[0] if in_cited else None
+    best_any = order[0] if len(order) else None
+    if best_cited is not None and scores[best_cited] >= threshold:
+        chosen = best_cited
+    elif best_any is not None and scores[best_any] >= threshold:
+        chosen = best_any
+    else:
+        claim.cited = cited
+        claim.score = float(scores[best_cited]) if best_cited is not None else (float(scores[best_any]) if best_any is not None else 0.0)
+        claim.support = [sources[best_cited]] if best_cited is not None else []
+        return
+    claim.supported = True
+    claim.score = float(scores[chosen])
+    n = sources[chosen][0]
+    claim.cited = [n]
+    claim.support = [sources[chosen]]
+    # A second sentence of the same passage often carries the rest of the claim: keep it when close behind.
+    runner = next((j for j in order if j != chosen and sources[j][0] == n), None)
+    if runner is not None and scores[runner] >= max(threshold, scores[chosen] - 0.1):
+        claim.support.append(sources[runner])
+
+
+def _citations(claims: list[Claim], by_n: dict[int, Passage]) -> list[Citation]:
+    """One citation per cited passage, quoting the span of its supporting sentences."""
+    spans: dict[int, list[tuple[int, int, bool]]] = {}
+    for claim in claims:
+        for n in claim.cited:
+            support = [(s, e) for pn, s, e in claim.support if pn == n]
+            for start, end in support or [by_n[n].spans[0]]:
+                spans.setdefault(n, []).append((start, end, claim.supported and bool(support)))
+    citations = []
+    for n in sorted(spans):
+        items = spans[n]
+        supported_items = [it for it in items if it[2]] or items
+        start = min(s for s, _, _ in supported_items)
+        end = max(e for _, e, _ in supported_items)
+        citations.append(Citation(n, by_n[n], start, end, any(it[2] for it in items)))
+    return citations
+
+
+def render_answer(claims: list[Claim]) -> str:
+    """The answer text with the verified citation markers."""
+    parts = []
+    for claim in claims:
+        text = strip_markers(claim.text)
+        if claim.cited:
+            marks = "".join(f"[{n}]" for n in claim.cited)
+            if text and text[-1] in ".!?…":
+                text = f"{text[:-1]} {marks}{text[-1]}"
+            else:
+                text = f"{text} {marks}"
+        parts.append(text)
+    return " ".join(p for p in parts if p)
