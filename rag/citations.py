@@ -117,14 +117,28 @@ def is_decline(answer: str) -> bool:
     return bool(_DECLINE.search(fold(answer.replace("’", "'"))))
 
 
+_META = re.compile(
+    r"^\W*(this|that|it|these|cela|ceci|c'est|ce)?\W*(is|are|est|sont)?\W*(supported|stated|mentioned|cited|indiqu\w*|"
+    r"mentionn\w*|cit\w*|justifi\w*|confirm\w*|support\w*)?\W*(by|in|dans|par|selon|according to|voir|see)?\W*"
+    r"(the )?(le |les )?(passages?|sources?|documents?)\W*(\[\d+\]|\d+)?(\s*(and|et|,)\s*(\[\d+\]|\d+))*\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_meta(claim: str) -> bool:
+    """A sentence about the passages rather than about the question ('This is supported by passage [2].')."""
+    return bool(_META.match(MARKER.sub(lambda m: " " + m.group(1) + " ", claim).strip()))
+
+
 def split_claims(answer: str) -> list[str]:
     """Answer sentences, each keeping the markers that follow it ('... in 2022. [1]' stays one claim)."""
     spans = sentence_spans(answer)
     claims: list[str] = []
     for start, end in spans:
         piece = answer[start:end]
-        if claims and MARKER.fullmatch(piece.strip(" .")):
-            claims[-1] += " " + piece
+        if claims and (not any(ch.isalnum() for ch in MARKER.sub("", piece)) or is_meta(piece)):
+            # "... 2022. [1]" and "... 2022. This is supported by passage [1]." both cite the previous sentence.
+            claims[-1] += " " + " ".join(f"[{n}]" for n in parse_markers(piece))
         else:
             claims.append(piece)
     return claims

@@ -39,23 +39,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings().resolved(**overrides)
 
 
-def load_retriever(settings: Settings):
-    """Load the index, then the embedding model it was built with."""
-    from rag.embeddings import load_embedder
-    from rag.index import IndexMismatch, load_index
-    from rag.ingest import build_info
-    from rag.retrieval import Retriever
+def _load_retriever(settings: Settings):
+    from rag.retrieval import load_retriever
 
-    index = load_index(settings.index_dir)
-    embedder = load_embedder(settings)
-    built = index.build_info
-    current = build_info(settings, embedder)
-    if (built.model_fingerprint, built.dim) != (current.model_fingerprint, current.dim):
-        raise IndexMismatch(
-            f"index in {settings.index_dir} was built with embedding model '{built.model_name}' "
-            f"but '{current.model_name}' is configured: rebuild it with `rag ingest --rebuild`"
-        )
-    return Retriever(index, embedder, settings)
+    return load_retriever(settings)
 
 
 def _print_json(data) -> None:
@@ -121,7 +108,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     question = _check_question(args.question, settings)
-    retriever = load_retriever(settings)
+    retriever = _load_retriever(settings)
     hits = retriever.search(question, k=args.k or settings.top_k)
     if args.json:
         _print_json([h.to_dict(retriever.index) for h in hits])
@@ -145,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageProblem(f"{path}: question file not found (give one: rag eval FILE)")
     questions = load_questions(path)
-    retriever = load_retriever(settings)
+    retriever = _load_retriever(settings)
     if args.retrieval:
         result = retrieval_eval(questions, retriever, k=args.k or 4)
         if args.json:

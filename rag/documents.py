@@ -61,10 +61,14 @@ class Document:
 
     def to_source_offset(self, offset: int) -> int:
         """Offset in the original file (bytes of a PDF page excepted) of a clean-text offset."""
+        # The segment holding the offset wins: at a boundary, the text after removed markup maps past it.
         for seg in self.source_map:
-            if seg.start <= offset < seg.start + seg.length or offset == seg.start + seg.length:
-                inside = min(offset - seg.start, seg.source_length)
-                return seg.source_start + inside
+            if seg.start <= offset < seg.start + seg.length:
+                return seg.source_start + min(offset - seg.start, seg.source_length)
+        # The end of the text maps to the end of the last segment.
+        for seg in reversed(self.source_map):
+            if offset == seg.start + seg.length:
+                return seg.source_start + seg.source_length
         return offset
 
     def to_dict(self) -> dict:
@@ -234,6 +238,7 @@ _MD_PATTERNS = [
     re.compile(r"(?<=\])\([^)\s]*(?:\s+\"[^\"]*\")?\)"),  # link targets
     re.compile(r"\[(?=[^\]]*\]\()|(?<=[^\\])\](?=\()"),  # link brackets
     re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`"),  # emphasis and code marks
+    re.compile(r"(?<![\w_])_(?=[^\s_])|(?<=[^\s_])_(?![\w_])"),  # _emphasis_ (not snake_case)
 ]
 
 

@@ -20,6 +20,7 @@ from rag.chunking import Chunk
 from rag.documents import Document
 
 FORMAT_VERSION = 1
+ANALYZER_VERSION = 2  # bump when Bm25Analyzer changes, so old indexes are rebuilt rather than mixed
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 REBUILD_HINT = "rebuild it with `rag ingest --rebuild`"
@@ -50,18 +51,42 @@ class BuildInfo:
     dim: int
     chunking: dict
     bm25_language: str
+    analyzer_version: int = ANALYZER_VERSION
 
     def to_dict(self) -> dict:
         return {
             "model": {"name": self.model_name, "fingerprint": self.model_fingerprint, "dim": self.dim},
             "chunking": self.chunking,
             "bm25_language": self.bm25_language,
+            "bm25_analyzer": self.analyzer_version,
         }
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "BuildInfo":
         model = manifest["model"]
-        return cls(model["name"], model["fingerprint"], int(model["dim"]), manifest["chunking"], manifest["bm25_language"])
+        return cls(
+            model["name"],
+            model["fingerprint"],
+            int(model["dim"]),
+            manifest["chunking"],
+            manifest["bm25_language"],
+            int(manifest.get("bm25_analyzer", 0)),
+        )
+
+
+def current_build_info(settings, embedder) -> BuildInfo:
+    """What an index built now with these settings and this embedder would record."""
+    return BuildInfo(
+        model_name=embedder.name,
+        model_fingerprint=embedder.fingerprint,
+        dim=embedder.dim,
+        chunking={
+            "min_words": settings.chunk_min_words,
+            "max_words": settings.chunk_max_words,
+            "overlap_sentences": settings.chunk_overlap_sentences,
+        },
+        bm25_language=settings.bm25_language,
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +141,7 @@ class Bm25Analyzer:
         from bm25s import stopwords
 
         self.stemmer = Stemmer.Stemmer(language)
-        words = set(stopwords.STOPWORDS_FRENCH) | set(stopwords.STOPWORDS_EN)
+        words = set(stopwords.STOPWORDS_FRENCH) | set(stopwords.STOPWORDS_EN_PLUS)
         self.stopwords = {fold(w) for w in words}
 
     def __call__(self, text: str) -> list[str]:
@@ -128,7 +153,8 @@ def build_bm25(texts: list[str], analyzer: Bm25Analyzer):
     import bm25s
 
     retriever = bm25s.BM25()
-    retriever.index([analyzer(t) for t in texts], show_progress=False)
+    # bm25s cannot index an empty corpus (the last document was removed): one empty placeholder row instead.
+    retriever.index([analyzer(t) for t in texts] or [[""]], show_progress=False)
     return retriever
 
 

@@ -15,6 +15,7 @@ from rag.embeddings import Embedder
 from rag.index import (
     Bm25Analyzer,
     BuildInfo,
+    current_build_info,
     DenseParams,
     Index,
     IndexProblem,
@@ -55,20 +56,6 @@ class IngestReport:
         ]
         head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ""
         return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded, {self.total_chunks} in index ({self.seconds:.1f} s)"
-
-
-def build_info(settings: Settings, embedder: Embedder) -> BuildInfo:
-    return BuildInfo(
-        model_name=embedder.name,
-        model_fingerprint=embedder.fingerprint,
-        dim=embedder.dim,
-        chunking={
-            "min_words": settings.chunk_min_words,
-            "max_words": settings.chunk_max_words,
-            "overlap_sentences": settings.chunk_overlap_sentences,
-        },
-        bm25_language=settings.bm25_language,
-    )
 
 
 def dense_params(settings: Settings) -> DenseParams:
@@ -148,7 +135,7 @@ def ingest(
     with write_lock(settings.index_dir):
         existing = _open_existing(settings, rebuild, report, log)
         plan = _existing_plan(existing)
-        info = build_info(settings, embedder)
+        info = current_build_info(settings, embedder)
         stale = existing is not None and (rebuild or existing.build_info != info)
         if stale:
             report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
@@ -256,7 +243,7 @@ def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], li
         plan = _existing_plan(index)
         removed, unknown = [], []
         for key in keys:
-            match = [d for d, doc in plan.documents.items() if key in (d, doc.source, display_path(Path(key)))]
+            match = [d for d, doc in plan.documents.items() if key == d or doc.source in (key, display_path(Path(key)))]
             if not match:
                 unknown.append(key)
             for doc_id in match:

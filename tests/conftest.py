@@ -1,0 +1,161 @@
+"""Shared fixtures: the real e5 model loaded once, per-test index folders, a built index of docs/.
+
+Everything here is real (sentence-transformers model, FAISS, BM25); nothing is downloaded.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from rag.embeddings import Embedder, load_embedder  # noqa: E402
+from rag.ingest import ingest  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+DEVELOPPEZ = "developpez-lecun-quitte-meta"
+FUTURISM = "futurism-lecun-raisons-depart"
+
+
+# ---------------------------------------------------------------- settings and model
+
+
+@pytest.fixture(scope="session")
+def settings_factory() -> Callable[..., Settings]:
+    """Settings with explicit overrides; a test never depends on the caller's RAG_* index/docs variables."""
+
+    def make(index_dir: Path, **overrides) -> Settings:
+        return Settings().resolved(index_dir=Path(index_dir), docs_dir=DOCS, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real multilingual-e5-small, loaded once for the whole session (from ~/.cache/rag-offline).
+
+    One torch thread unless RAG_TORCH_THREADS says otherwise: the test inputs are tiny, and on a 2-core
+    machine shared with another busy process, two spinning OpenMP threads are ten times slower than one.
+    """
+    base = Settings()
+    return load_embedder(base.resolved(torch_threads=base.torch_threads or 1))
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def settings(settings_factory, index_dir: Path) -> Settings:
+    """Default settings writing to a fresh index folder of this test."""
+    return settings_factory(index_dir)
+
+
+# ---------------------------------------------------------------- the shipped documents, indexed once
+
+
+@pytest.fixture(scope="session")
+def docs_index(tmp_path_factory, settings_factory, embedder):
+    """(settings, index) for docs/ ingested with the real model into a session folder; read-only for tests."""
+    index_dir = tmp_path_factory.mktemp("docs-index") / "index"
+    settings = settings_factory(index_dir)
+    report, index = ingest([DOCS], settings, embedder)
+    assert not report.errors, report.errors
+    assert sorted(report.added) == [DEVELOPPEZ, FUTURISM]
+    return settings, index
+
+
+@pytest.fixture(scope="session")
+def retriever(docs_index, embedder):
+    from rag.retrieval import Retriever
+
+    settings, index = docs_index
+    return Retriever(index, embedder, settings)
+
+
+@pytest.fixture
+def docs_copy(tmp_path: Path) -> Path:
+    """A private copy of docs/ (with sources.json) that a test may edit."""
+    target = tmp_path / "docs"
+    shutil.copytree(DOCS, target)
+    return target
+
+
+# ---------------------------------------------------------------- small synthetic documents
+
+
+def sentences(tag: str, n: int) -> str:
+    """n distinct French sentences of 12 words each, every one holding the word `tag`."""
+    return " ".join(
+        f"Le dossier {tag} décrit la mesure numéro {i} avec un soin très particulier." for i in range(1, n + 1)
+    )
+
+
+@pytest.fixture
+def small_docs(tmp_path: Path) -> Callable[..., dict[str, Path]]:
+    """Write small .txt documents into tmp_path/'small' ({stem: n_sentences}); return {stem: path}."""
+
+    def write(**docs: int) -> dict[str, Path]:
+        folder = tmp_path / "small"
+        folder.mkdir(exist_ok=True)
+        paths = {}
+        for stem, n in docs.items():
+            path = folder / f"{stem}.txt"
+            path.write_text(f"Titre du dossier {stem}\n{sentences(stem, n)}\n", encoding="utf-8")
+            paths[stem] = path
+        return paths
+
+    return write
+
+
+# ---------------------------------------------------------------- PDF written by hand (no PDF writer installed)
+
+
+def _pdf_bytes(pages: list[list[str]], title: str | None = None) -> bytes:
+    """A minimal valid PDF: one Helvetica text stream per page (cp1252 text), optional /Title."""
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    }
+    kids = []
+    number = 4
+    for lines in pages:
+        escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
+        content = ("BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({line}) Tj T*" for line in escaped) + " ET").encode("cp1252")
+        objects[number] = b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"
+        objects[number + 1] = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 3 0 R >> >> >>" % number
+        )
+        kids.append(number + 1)
+        number += 2
+    objects[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    info = b""
+    if title:
+        objects[number] = b"<< /Title (" + title.encode("cp1252") + b") >>"
+        info = b" /Info %d 0 R" % number
+        number += 1
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for i in range(1, number):
+        offsets[i] = len(out)
+        out += b"%d 0 obj\n" % i + objects[i] + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % number
+    for i in range(1, number):
+        out += b"%010d 00000 n \n" % offsets[i]
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (number, info, xref)
+    return bytes(out)
+
+
+@pytest.fixture(scope="session")
+def make_pdf() -> Callable[..., bytes]:
+    return _pdf_bytes

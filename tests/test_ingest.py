@@ -1,0 +1,298 @@
+"""Incremental ingest, pruning, removal, settings changes and bad files in a batch."""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.index import load_index
+from rag.ingest import ingest, remove_documents
+
+
+def rows(index, doc_id: str) -> list[tuple[str, str]]:
+    return [(c.chunk_id, c.text) for c in index.chunks if c.doc_id == doc_id]
+
+
+def vectors_of(index, doc_id: str) -> np.ndarray:
+    return np.asarray(index.vectors[index.rows_of(doc_id)])
+
+
+# ---------------------------------------------------------------- incremental
+
+
+def test_second_ingest_changes_nothing(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    first, index1 = ingest(list(paths.values()), settings, embedder)
+    assert sorted(first.added) == ["alpha", "beta"]
+    assert first.chunks_embedded == first.total_chunks == len(index1.chunks) >= 4
+
+    second, index2 = ingest(list(paths.values()), settings, embedder)
+    assert sorted(second.unchanged) == ["alpha", "beta"]
+    assert second.added == second.updated == second.removed == second.errors == []
+    assert second.chunks_embedded == 0
+    assert not second.changed and second.rebuilt == ""
+    assert second.total_chunks == len(index1.chunks)
+    assert index2.version_dir == index1.version_dir
+    assert load_index(settings.index_dir).version_dir == index1.version_dir
+
+
+def test_modified_file_is_the_only_one_embedded_again(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    assert any("alpha" in text for _, text in rows(before, "alpha"))
+
+    paths["alpha"].write_text(
+        "Titre du dossier alpha\n" + " ".join(f"La version nouvelle traite du point {i} en détail." for i in range(12)) + "\n",
+        encoding="utf-8",
+    )
+    report, after = ingest(list(paths.values()), settings, embedder)
+    assert report.updated == ["alpha"] and report.unchanged == ["beta"] and report.added == []
+    new_alpha = [c for c in after.chunks if c.doc_id == "alpha"]
+    assert report.chunks_embedded == len(new_alpha)
+    assert report.total_chunks == len(after.chunks)
+    assert after.version_dir != before.version_dir
+    # The old chunks of alpha are gone: no stale text survives, only the new version.
+    assert not any("mesure numéro" in c.text for c in new_alpha)
+    assert all("version nouvelle" in c.text for c in new_alpha)
+    assert after.documents["alpha"].text.startswith("Titre du dossier alpha\nLa version nouvelle")
+    # beta was neither re-read nor re-embedded: same chunks, bit-identical vectors.
+    assert rows(after, "beta") == rows(before, "beta")
+    assert np.array_equal(vectors_of(after, "beta"), vectors_of(before, "beta"))
+    # Every vector is still the embedding of its own chunk.
+    loaded = load_index(settings.index_dir)
+    fresh = embedder.embed_passages([c.text for c in loaded.chunks])
+    assert np.allclose(np.asarray(loaded.vectors), fresh, atol=1e-4)
+
+
+def test_metadata_change_updates_the_document(small_docs, settings, embedder):
+    paths = small_docs(alpha=8)
+    ingest(list(paths.values()), settings, embedder)
+    (paths["alpha"].parent / "sources.json").write_text(
+        json.dumps([{"file": "alpha.txt", "title": "Le titre officiel", "publisher": "Moi"}]), encoding="utf-8"
+    )
+    report, index = ingest(list(paths.values()), settings, embedder)
+    assert report.updated == ["alpha"]
+    assert index.documents["alpha"].title == "Le titre officiel"
+    assert index.manifest["documents"]["alpha"]["title"] == "Le titre officiel"
+
+
+def test_new_file_is_added_without_touching_the_others(small_docs, settings, embedder):
+    paths = small_docs(alpha=8)
+    _, before = ingest([paths["alpha"].parent], settings, embedder)
+    small_docs(beta=8)
+    report, after = ingest([paths["alpha"].parent], settings, embedder)
+    assert report.added == ["beta"] and report.unchanged == ["alpha"]
+    assert report.chunks_embedded == len(rows(after, "beta"))
+    assert rows(after, "alpha") == rows(before, "alpha")
+
+
+def test_deleted_file_stays_without_prune_and_goes_with_prune(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    folder = paths["alpha"].parent
+    ingest([folder], settings, embedder)
+    paths["beta"].unlink()
+
+    kept, index = ingest([folder], settings, embedder)
+    assert kept.removed == [] and "beta" in index.documents
+
+    pruned, index = ingest([folder], settings, embedder, prune=True)
+    assert pruned.removed == ["beta"] and pruned.unchanged == ["alpha"]
+    assert pruned.chunks_embedded == 0
+    assert set(index.documents) == {"alpha"}
+    assert {c.doc_id for c in load_index(settings.index_dir).chunks} == {"alpha"}
+    assert "beta" not in index.manifest["documents"]
+
+
+def test_same_file_name_in_two_folders_gets_two_ids(tmp_path, settings, embedder):
+    for sub in ("un", "deux"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "note.txt").write_text(f"Note {sub}\nLe contenu propre au dossier {sub}.\n", encoding="utf-8")
+    report, index = ingest([tmp_path / "un", tmp_path / "deux"], settings, embedder)
+    assert sorted(report.added) == ["note", "note-2"]
+    report, index = ingest([tmp_path / "un", tmp_path / "deux"], settings, embedder)
+    assert sorted(report.unchanged) == ["note", "note-2"]
+
+
+# ---------------------------------------------------------------- remove
+
+
+def test_remove_by_id_and_by_path(tmp_path, small_docs, settings, embedder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    small_docs(alpha=8, beta=8, gamma=8)
+    ingest([Path("small")], settings, embedder)
+
+    removed, unknown, index = remove_documents(["beta"], settings)
+    assert (removed, unknown) == (["beta"], [])
+    assert set(index.documents) == {"alpha", "gamma"}
+
+    # By the path it was ingested with, and by an equivalent spelling of it.
+    removed, unknown, index = remove_documents(["./small/gamma.txt"], settings)
+    assert (removed, unknown) == (["gamma"], [])
+    removed, unknown, index = remove_documents([str(tmp_path / "small" / "alpha.txt")], settings)
+    assert (removed, unknown) == (["alpha"], [])
+    loaded = load_index(settings.index_dir)
+    assert loaded.documents == {} and loaded.chunks == [] and loaded.vectors.shape == (0, 384)
+
+
+def test_remove_unknown_changes_nothing(small_docs, settings, embedder):
+    paths = small_docs(alpha=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    removed, unknown, index = remove_documents(["nope", "small/nope.txt"], settings)
+    assert removed == [] and unknown == ["nope", "small/nope.txt"]
+    assert index.version_dir == before.version_dir == load_index(settings.index_dir).version_dir
+
+
+def test_removed_document_is_added_again_as_new(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    ingest(list(paths.values()), settings, embedder)
+    remove_documents(["alpha"], settings)
+    report, index = ingest(list(paths.values()), settings, embedder)
+    assert report.added == ["alpha"] and report.unchanged == ["beta"]
+    assert set(index.documents) == {"alpha", "beta"}
+
+
+# ---------------------------------------------------------------- settings change
+
+
+@pytest.mark.parametrize(
+    "change, recorded",
+    [
+        ({"chunk_max_words": 40, "chunk_min_words": 20}, {"min_words": 20, "max_words": 40, "overlap_sentences": 1}),
+        ({"chunk_overlap_sentences": 0}, {"min_words": 60, "max_words": 100, "overlap_sentences": 0}),
+    ],
+)
+def test_chunk_settings_change_triggers_a_rebuild(small_docs, settings_factory, index_dir, embedder, change, recorded):
+    paths = small_docs(alpha=12, beta=12)
+    _, before = ingest(list(paths.values()), settings_factory(index_dir), embedder)
+
+    changed = settings_factory(index_dir, **change)
+    report, after = ingest(list(paths.values()), changed, embedder)
+    assert report.rebuilt == "model or chunk settings changed"
+    assert report.chunks_embedded == report.total_chunks == len(after.chunks)
+    manifest = load_index(index_dir).manifest
+    assert manifest["chunking"] == recorded
+    assert after.build_info.chunking == recorded
+    expected = {d: doc for d, doc in after.documents.items()}
+    from rag.chunking import chunk_document
+
+    for doc_id, doc in expected.items():
+        fresh = chunk_document(doc, recorded["min_words"], recorded["max_words"], recorded["overlap_sentences"])
+        assert rows(after, doc_id) == [(c.chunk_id, c.text) for c in fresh]
+    assert [c.text for c in after.chunks] != [c.text for c in before.chunks]
+
+    # Ingesting again with the same new settings is a no-op.
+    again, same = ingest(list(paths.values()), changed, embedder)
+    assert again.rebuilt == "" and again.chunks_embedded == 0 and same.version_dir == after.version_dir
+
+
+def test_bm25_language_change_triggers_a_rebuild(small_docs, settings_factory, index_dir, embedder):
+    paths = small_docs(alpha=8)
+    ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    report, index = ingest(list(paths.values()), settings_factory(index_dir, bm25_language="english"), embedder)
+    assert report.rebuilt and index.manifest["bm25_language"] == "english"
+
+
+def test_explicit_rebuild_reembeds_everything(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    report, after = ingest(list(paths.values()), settings, embedder, rebuild=True)
+    assert report.rebuilt == "requested"
+    assert report.chunks_embedded == len(before.chunks)
+    assert after.version_dir != before.version_dir
+
+
+# ---------------------------------------------------------------- bad files in a batch
+
+
+def _bad_batch(folder: Path, make_pdf) -> dict[str, Path]:
+    folder.mkdir()
+    bad = {
+        "empty": folder / "empty.txt",
+        "binary": folder / "binary.txt",
+        "latin1": folder / "latin1.txt",
+        "corrupt_pdf": folder / "corrupt.pdf",
+        "unreadable": folder / "unreadable.txt",
+        "missing": folder / "missing.md",
+    }
+    bad["empty"].write_bytes(b"")
+    bad["binary"].write_bytes(b"\x7fELF\x02\x01\x01\x00" + random.Random(3).randbytes(3000))
+    bad["latin1"].write_bytes("Un texte accentué écrit en Latin-1, très répandu.\n".encode("latin-1"))
+    bad["corrupt_pdf"].write_bytes(b"%PDF-1.7\n" + random.Random(4).randbytes(3000))
+    bad["unreadable"].write_text("Texte protégé.\n", encoding="utf-8")
+    (folder / "good.txt").write_text("Un bon document\n" + "Le bon document parle de pommes et de poires. " * 6 + "\n", encoding="utf-8")
+    (folder / "report.pdf").write_bytes(make_pdf([["Le rapport PDF parle de cerises."]], title="Rapport"))
+    return bad
+
+
+def _make_unreadable(path: Path, monkeypatch) -> None:
+    if os.geteuid() != 0:
+        path.chmod(0)
+        return
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self.resolve() == path.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+
+
+def test_bad_files_each_give_one_error_and_the_rest_is_ingested(tmp_path, small_docs, settings, embedder, make_pdf, monkeypatch):
+    before_paths = small_docs(alpha=8, beta=8)
+    _, before = ingest(list(before_paths.values()), settings, embedder)
+
+    folder = tmp_path / "batch"
+    bad = _bad_batch(folder, make_pdf)
+    _make_unreadable(bad["unreadable"], monkeypatch)
+    report, index = ingest([folder, bad["missing"], *before_paths.values()], settings, embedder)
+
+    assert sorted(report.added) == ["good", "report"]
+    assert sorted(report.unchanged) == ["alpha", "beta"]
+    assert len(report.errors) == len(bad)
+    reasons = {
+        "empty": "empty file",
+        "binary": "binary content",
+        "latin1": "not valid UTF-8",
+        "corrupt_pdf": "corrupt or unreadable PDF",
+        "unreadable": "permission denied",
+        "missing": "no such file",
+    }
+    for kind, path in bad.items():
+        lines = [e for e in report.errors if e.startswith(f"{path}: ")]
+        assert len(lines) == 1, (kind, report.errors)
+        assert reasons[kind] in lines[0]
+        assert "\n" not in lines[0]
+    # What was indexed before is still there, untouched; the good files are searchable text.
+    assert set(index.documents) == {"alpha", "beta", "good", "report"}
+    assert rows(index, "alpha") == rows(before, "alpha")
+    assert np.array_equal(vectors_of(index, "beta"), vectors_of(before, "beta"))
+    assert index.documents["report"].text == "Le rapport PDF parle de cerises."
+    assert set(load_index(settings.index_dir).documents) == {"alpha", "beta", "good", "report"}
+
+
+def test_indexed_file_that_turns_bad_keeps_its_previous_version(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    paths["alpha"].write_bytes("Réécrit en Latin-1 par erreur.\n".encode("latin-1"))
+    report, index = ingest(list(paths.values()), settings, embedder)
+    assert report.errors == [f"{paths['alpha']}: not valid UTF-8 (byte 1); save it as UTF-8"]
+    assert report.updated == [] and report.unchanged == ["beta"]
+    assert rows(index, "alpha") == rows(before, "alpha")
+    assert index.version_dir == before.version_dir
+
+
+def test_a_batch_of_only_bad_files_loses_nothing(tmp_path, small_docs, settings, embedder):
+    paths = small_docs(alpha=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    report, index = ingest([tmp_path / "empty.txt", tmp_path / "nowhere"], settings, embedder)
+    assert len(report.errors) == 2
+    assert report.errors[0] == f"{tmp_path / 'nowhere'}: no such file or folder"
+    assert report.errors[1] == f"{tmp_path / 'empty.txt'}: empty file"
+    assert index.version_dir == before.version_dir
+    assert set(load_index(settings.index_dir).documents) == {"alpha"}
