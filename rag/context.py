@@ -21,12 +21,19 @@ class Candidate:
     score: float = 0.0
 
 
+def is_heading(sentence: str) -> bool:
+    """A short line without final punctuation: a title or section heading, which answers nothing by itself."""
+    return len(sentence.split()) <= 16 and not sentence.rstrip("»”\"' )").endswith((".", "!", "?", "…", ":"))
+
+
 def candidates(hits: list[Hit], index: Index) -> list[Candidate]:
-    """Every sentence of every retrieved chunk."""
+    """Every sentence of every retrieved chunk, headings left out."""
     out = []
     for rank, hit in enumerate(hits):
         doc = index.documents[hit.chunk.doc_id]
-        out.extend(Candidate(rank, hit, s, e) for s, e in sentence_spans(doc.text, hit.chunk.start, hit.chunk.end))
+        for s, e in sentence_spans(doc.text, hit.chunk.start, hit.chunk.end):
+            if not is_heading(doc.text[s:e]):
+                out.append(Candidate(rank, hit, s, e))
     return out
 
 

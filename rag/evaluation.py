@@ -97,3 +97,84 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
 def _mean(values) -> float:
     values = [float(v) for v in values]
     return round(statistics.fmean(values), 4) if values else 0.0
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 1) if values else 0.0
+
+
+def score_answer(q: Question, answer) -> dict:
+    """Per-question verdicts for the answer metrics."""
+    quotes = " ".join(c.quote for c in answer.citations)
+    verbatim = [c.passage.doc.text[c.start : c.end] == c.quote and c.quote.strip() != "" for c in answer.citations]
+    return {
+        "id": q.id,
+        "lang": q.lang,
+        "kind": q.kind,
+        "answerable": q.answerable,
+        "abstained": answer.abstained,
+        "correct": (not answer.abstained and contains_all_groups(answer.answer, q.expect)) if q.answerable else answer.abstained,
+        "cited_evidence": bool(answer.citations) and contains_all_groups(quotes, q.expect) if q.answerable else None,
+        "verbatim": verbatim,
+        "first_token_ms": answer.timings_ms.get("first_token", 0.0),
+        "total_ms": answer.timings_ms.get("total", 0.0),
+        "answer": answer.answer,
+        "notes": answer.notes,
+    }
+
+
+def summarize(rows: list[dict]) -> dict:
+    answerable = [r for r in rows if r["answerable"]]
+    declinable = [r for r in rows if not r["answerable"]]
+    answered = [r for r in answerable if not r["abstained"]]
+    verbatim = [v for r in rows for v in r["verbatim"]]
+    return {
+        "n": len(rows),
+        "answer_accuracy": _mean(r["correct"] for r in answerable),
+        "citation_support": _mean(r["cited_evidence"] for r in answered),
+        "abstention_accuracy": _mean(r["correct"] for r in declinable),
+        "false_abstention_rate": _mean(r["abstained"] for r in answerable),
+        "verbatim_quote_rate": _mean(verbatim) if verbatim else 1.0,
+        "median_first_token_ms": _median([r["first_token_ms"] for r in rows]),
+        "median_total_ms": _median([r["total_ms"] for r in rows]),
+    }
+
+
+def answer_eval(questions: list[Question], pipeline, progress=None) -> dict:
+    """Run every question through the pipeline and score answers, citations, abstentions and speed."""
+    rows = []
+    for q in questions:
+        answer = pipeline.ask(q.question, q.history)
+        row = score_answer(q, answer)
+        rows.append(row)
+        if progress:
+            mark = "ok " if row["correct"] else "NO "
+            progress(f"{mark}{q.id} [{q.lang} {q.kind}] {row['first_token_ms'] / 1000:.1f}s  {answer.answer[:100]}")
+    langs = sorted({r["lang"] for r in rows})
+    return {
+        "model": pipeline.generator.name,
+        "overall": summarize(rows),
+        "by_language": {lang: summarize([r for r in rows if r["lang"] == lang]) for lang in langs},
+        "questions": rows,
+    }
+
+
+def format_answer_eval(result: dict) -> str:
+    keys = [
+        ("answer_accuracy", "answer accuracy (answerable)"),
+        ("citation_support", "citation support (quotes hold the evidence)"),
+        ("abstention_accuracy", "abstention accuracy (must decline)"),
+        ("false_abstention_rate", "false-abstention rate (answerable)"),
+        ("verbatim_quote_rate", "verbatim quotes"),
+        ("median_first_token_ms", "median time to first token (ms)"),
+        ("median_total_ms", "median total time (ms)"),
+    ]
+    langs = list(result["by_language"])
+    lines = [f"model: {result['model']}", f"{'metric':46s} {'all':>8s} " + " ".join(f"{lang:>8s}" for lang in langs)]
+    for key, label in keys:
+        values = [result["overall"][key]] + [result["by_language"][lang][key] for lang in langs]
+        lines.append(f"{label:46s} " + " ".join(f"{v:8.3f}" if v < 100 else f"{v:8.0f}" for v in values))
+    wrong = [r["id"] for r in result["questions"] if not r["correct"]]
+    if wrong:
+        lines.append(f"wrong: {', '.join(wrong)}")
+    return "\n".join(lines)

@@ -104,7 +104,9 @@ class Pipeline:
         query = standalone_query(question, turns)
         hits = self.retriever.search(query, k=top_k or self.settings.top_k)
         index = self.retriever.index
-        scored = ctx.score_sentences(query, ctx.candidates(hits, index), index, self.retriever.embedder)
+        # Sentences are scored like chunks: without the corpus's ubiquitous words, which blur a small model.
+        focused = self.retriever.focused_query(query) or query
+        scored = ctx.score_sentences(focused, ctx.candidates(hits, index), index, self.retriever.embedder)
         conflicts = ctx.relevant_conflicts(ctx.find_conflicts(scored, index), query, scored)
         keep = [c for conflict in conflicts for c in ctx.as_candidates(conflict, scored)]
         passages = ctx.select_passages(
@@ -142,25 +144,27 @@ class Pipeline:
         raise RuntimeError("the pipeline produced no answer")  # pragma: no cover
 
     def finish(self, prepared: Prepared, raw: str) -> Answer:
-        """Check the raw answer: declines, citations, support, conflicts."""
+        """Check the raw answer: declines, citations, support; in strict mode withhold what nothing supports."""
+        decline = DECLINE[prepared.lang]
         notes = list(prepared.notes)
-        if not raw:
-            raw = DECLINE[prepared.lang]
-        claims, citations, check_notes = verify_answer(raw, prepared.passages, self.checker)
+        claims, citations, check_notes = verify_answer(raw or decline, prepared.passages, self.checker)
         notes.extend(check_notes)
         declined = [c for c in claims if is_decline(c.text)]
         supported = [c for c in claims if c.supported and not is_decline(c.text)]
-        abstained = bool(declined) and not supported
-        if abstained:
-            text, citations = raw if len(claims) == len(declined) else " ".join(c.text for c in declined), []
-            claims = declined
+        unsupported = [c for c in claims if not c.supported and not is_decline(c.text) and self.checker.content_words(c.text)]
+        if not supported and (declined or self.settings.strict):
+            if not declined:
+                # Nothing in the passages backs this text: it comes from the model, not from the documents.
+                notes.append("withheld: the model's answer was not supported by any passage")
+            text = " ".join(c.text.strip() for c in declined) or decline
+            return self._answer(prepared, text, True, [], [Claim(text=text)], notes, raw)
+        if not supported:
+            notes.append("unsupported: no passage supports this answer; do not rely on it")
         else:
-            text = render_answer(claims)
-            unsupported = [c for c in claims if not c.supported and not is_decline(c.text) and self.checker.content_words(c.text)]
-            if not supported:
-                notes.append("unsupported: no passage supports this answer; do not rely on it")
-            elif unsupported:
-                notes.extend(f"unsupported: « {c.text.strip()} »" for c in unsupported)
+            notes.extend(f"unsupported: « {c.text.strip()} »" for c in unsupported)
+        return self._answer(prepared, render_answer(claims), False, citations, claims, notes, raw)
+
+    def _answer(self, prepared: Prepared, text: str, abstained: bool, citations, claims, notes, raw: str) -> Answer:
         return Answer(
             question=prepared.question,
             answer=text,

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
 
     # Citations
     support_threshold: float = 0.5
+    strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
 
     # Server
     host: str = "127.0.0.1"
