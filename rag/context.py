@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from rag.chunking import sentence_spans
 from rag.citations import Passage
 from rag.embeddings import Embedder
@@ -37,14 +39,17 @@ def candidates(hits: list[Hit], index: Index) -> list[Candidate]:
     return out
 
 
-def score_sentences(question: str, cands: list[Candidate], index: Index, embedder: Embedder) -> list[Candidate]:
-    """Cosine of each sentence with the question, plus a small bonus for the chunk's retrieval rank."""
+def score_sentences(queries: list[str], cands: list[Candidate], index: Index, embedder: Embedder) -> list[Candidate]:
+    """Mean cosine of each sentence with the query variants, plus a small bonus for the chunk's retrieval rank.
+
+    The variants are the question and its focused form (ubiquitous words removed): the first keeps the
+    subject ("LeCun works in..."), the second the point ("...company wants to understand").
+    """
     if not cands:
         return []
     texts = [index.documents[c.hit.chunk.doc_id].text[c.start : c.end] for c in cands]
     vectors = embedder.embed_passages(texts)
-    query = embedder.embed_query(question)
-    sims = vectors @ query
+    sims = (vectors @ np.stack([embedder.embed_query(q) for q in queries]).T).mean(axis=1)
     # Retrieval saw the whole chunk (and BM25): keep a trace of its opinion so a strong chunk is not emptied.
     return [
         Candidate(c.rank, c.hit, c.start, c.end, float(sim) + 0.02 / (1 + c.rank)) for c, sim in zip(cands, sims)

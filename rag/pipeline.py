@@ -104,9 +104,9 @@ class Pipeline:
         query = standalone_query(question, turns)
         hits = self.retriever.search(query, k=top_k or self.settings.top_k)
         index = self.retriever.index
-        # Sentences are scored like chunks: without the corpus's ubiquitous words, which blur a small model.
-        focused = self.retriever.focused_query(query) or query
-        scored = ctx.score_sentences(focused, ctx.candidates(hits, index), index, self.retriever.embedder)
+        focused = self.retriever.focused_query(query)
+        variants = [query, focused] if focused else [query]
+        scored = ctx.score_sentences(variants, ctx.candidates(hits, index), index, self.retriever.embedder)
         conflicts = ctx.relevant_conflicts(ctx.find_conflicts(scored, index), query, scored)
         keep = [c for conflict in conflicts for c in ctx.as_candidates(conflict, scored)]
         passages = ctx.select_passages(

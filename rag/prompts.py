@@ -9,7 +9,7 @@ from rag.citations import Passage
 # nothing per question and teach the small model the format better than more rules would.
 SYSTEM = """You answer questions using only the numbered passages in the user's message.
 Rules:
-1. Answer in the language you are asked to, in one to three short sentences of your own.
+1. Answer in the language you are asked to, in one to three sentences that stay close to the wording of the passages: keep names, figures and key terms exact (translate them faithfully when the languages differ).
 2. End each sentence with the number of the passage that supports it, like [2].
 3. If the passages do not contain the answer, reply only with the refusal sentence you are given.
 4. If passages disagree, say so and cite each of them.
@@ -41,13 +41,13 @@ DECLINE = {
 # The rules again after the passages: the small model follows (and cites) better when they come last.
 RULES = {
     "fr": (
-        "Réponds en français, en une à trois phrases, uniquement d'après les passages, chaque phrase suivie de son "
+        "Réponds en français, en une à trois phrases proches du texte des passages, chaque phrase suivie de son "
         "numéro de passage [n]. Si des passages se contredisent, dis-le. Si les passages ne donnent pas la réponse, "
         "ou si la question ne porte pas sur eux, écris seulement : « {decline} »"
     ),
     "en": (
-        "Answer in English, in one to three sentences, only from the passages, each sentence followed by its passage "
-        "number [n]. If passages contradict each other, say so. If the passages do not give the answer, or the "
+        "Answer in English, in one to three sentences close to the wording of the passages (translated faithfully), "
+        "each sentence followed by its passage number [n]. If passages contradict each other, say so. If the passages do not give the answer, or the "
         "question is not about them, write only: \"{decline}\""
     ),
 }
