@@ -322,6 +322,25 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the web chat; models load in the background while the page shows their status."""
+    from ui.app import launch
+
+    settings = settings_from(args)
+    auth = None
+    if args.auth or settings.auth:
+        user, sep, password = (args.auth or settings.auth).partition(":")
+        if not sep or not user or not password:
+            raise UsageProblem("--auth takes user:password")
+        auth = (user, password)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        print(f"warning: serving on {settings.host} without --auth: anyone on the network can use it", file=sys.stderr)
+    if args.share:
+        print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
+    launch(settings, share=args.share, auth=auth)
+    return 0
+
+
 def _check_question(question: str, settings: Settings) -> str:
     question = (question or "").strip()
     if not question:
@@ -351,6 +370,14 @@ def _add_answer_parsers(sub) -> None:
     p.add_argument("-o", "--output", help="output JSONL (default: standard output)")
     p.add_argument("--model")
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("serve", help="start the web chat (http://127.0.0.1:7860 by default)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also expose a public link (off by default)")
+    p.add_argument("--auth", help="user:password required to open the app")
+    p.add_argument("--model", help="generation model: a packaged name or a GGUF path")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("setup", help="prepare the models (converts e5, reassembles the GGUF, decodes one token)")
     p.add_argument("--model", dest="models", action="append", help="packaged generation model (repeatable)")

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # Locations
     docs_dir: Path = Path("docs")
     index_dir: Path = Path("index")
+    uploads_dir: Path = Path("uploads")  # where the web UI keeps uploaded files
     cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     # Embeddings: a known name or the path of any sentence-transformers folder
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 20
+    auth: str = ""  # "user:password" to require a login (use it when host is not 127.0.0.1)
 
     def resolved(self, **overrides: object) -> "Settings":
         """A copy with the non-None overrides applied (CLI flags win over the environment)."""

@@ -1,0 +1,339 @@
+"""The Gradio chat: streamed answers, clickable citations, documents panel, settings, and an API."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from rag.documents import SUPPORTED_SUFFIXES, slugify
+from rag.gguf import PACKAGED_MODELS, ModelUnavailable, models_dir
+from rag.index import IndexProblem
+from rag.pipeline import Answer, Pipeline, QuestionError
+from rag.retrieval import Retriever
+from rag.settings import Settings
+from ui import render
+
+FAST_MODEL = "qwen2.5-0.5b"
+
+
+@dataclass
+class AppState:
+    """What the server loads once at start-up and shares between sessions."""
+
+    settings: Settings
+    retriever: Retriever | None = None
+    generators: dict = field(default_factory=dict)
+    status: str = "Chargement… / Loading…"
+    error: str = ""
+    ready: threading.Event = field(default_factory=threading.Event)
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def model_choices(self) -> list[str]:
+        return list(self.generators)
+
+    def pipeline(self, model: str | None, k: int | None, strict: bool | None) -> Pipeline:
+        """A pipeline over the shared, already loaded parts, with this request's settings."""
+        if not self.ready.wait(timeout=600) or self.retriever is None or not self.generators:
+            raise gr.Error(self.error or "the model is not loaded")
+        name = model if model in self.generators else next(iter(self.generators))
+        settings = self.settings.resolved(top_k=k, strict=strict)
+        return Pipeline(settings, self.retriever, self.generators[name])
+
+
+def load_parts(state: AppState) -> None:
+    """Load index, embedder and model(s) once, then warm up; the page shows the status meanwhile."""
+    from rag.generation import load_generator
+    from rag.retrieval import load_retriever
+
+    started = time.perf_counter()
+    try:
+        state.status = "Chargement de l'index et des embeddings… / Loading index and embeddings…"
+        state.retriever = load_retriever(state.settings)
+        state.status = f"Chargement du modèle {state.settings.llm_model}… / Loading the model…"
+        state.generators[state.settings.llm_model] = load_generator(state.settings)
+        fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
+        if fast.is_file() and FAST_MODEL != state.settings.llm_model:
+            state.generators[FAST_MODEL] = load_generator(state.settings, FAST_MODEL)
+        for generator in state.generators.values():
+            Pipeline(state.settings, state.retriever, generator).warm_up()
+        n_docs = len(state.retriever.index.documents)
+        state.status = (
+            f"Prêt / Ready · {n_docs} documents · modèle {state.settings.llm_model} "
+            f"· chargé en {time.perf_counter() - started:.1f} s"
+        )
+    except (IndexProblem, ModelUnavailable, Exception) as exc:  # noqa: BLE001 - shown to the user, not swallowed
+        state.error = str(exc)
+        state.status = f"Erreur / Error: {exc}"
+    finally:
+        state.ready.set()
+
+
+# ---------------------------------------------------------------- chat
+
+
+def _history_for_model(turns: list[tuple[int, Answer]]) -> list[dict]:
+    history: list[dict] = []
+    for _, answer in turns[-2:]:
+        history += [{"role": "user", "content": answer.question}, {"role": "assistant", "content": answer.answer}]
+    return history
+
+
+def respond(state: AppState, message: str, chat: list, turns: list, model: str, k: int, strict: bool):
+    """Stream the answer into the chat, then replace it with the checked answer and show its sources."""
+    message = (message or "").strip()
+    if not message:
+        gr.Warning("La question est vide. / The question is empty.")
+        yield chat, turns, render.sources_panel(turns), message
+        return
+    chat = list(chat) + [{"role": "user", "content": render.escape_text(message)}, {"role": "assistant", "content": "…"}]
+    yield chat, turns, render.sources_panel(turns), ""
+    try:
+        pipeline = state.pipeline(model, int(k), bool(strict))
+        partial = ""
+        for item in pipeline.stream(message, _history_for_model(turns)):
+            if isinstance(item, Answer):
+                turn = len(turns) + 1
+                turns = list(turns) + [(turn, item)]
+                chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
+            else:
+                partial += item
+                chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
+            yield chat, turns, render.sources_panel(turns), ""
+    except QuestionError as exc:
+        chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
+        yield chat, turns, render.sources_panel(turns), ""
+
+
+def new_conversation():
+    return [], [], render.sources_panel([]), ""
+
+
+# ---------------------------------------------------------------- documents
+
+
+def documents_table(state: AppState) -> list[list]:
+    if state.retriever is None:
+        return []
+    docs = state.retriever.index.manifest["documents"]
+    return [
+        [doc_id, meta["title"], meta["n_chunks"], (meta.get("added_at") or "")[:16].replace("T", " "), meta["source"]]
+        for doc_id, meta in docs.items()
+    ]
+
+
+def _doc_choices(state: AppState) -> list[tuple[str, str]]:
+    return [(f"{row[1][:60]} ({row[0]})", row[0]) for row in documents_table(state)]
+
+
+def _swap_index(state: AppState, index) -> None:
+    """Serve the new index from the next question on; the embedder stays the one already loaded."""
+    if index is not None and state.retriever is not None:
+        state.retriever = Retriever(index, state.retriever.embedder, state.settings)
+
+
+def upload(state: AppState, files: list | None, progress=gr.Progress()):
+    """Copy uploaded files next to the index, ingest them, and swap the index in without restarting."""
+    from rag.ingest import ingest
+
+    if not state.ready.wait(timeout=600) or state.retriever is None:
+        raise gr.Error(state.error or "not ready")
+    files = files or []
+    if not files:
+        return "Aucun fichier. / No file.", documents_table(state), gr.update(choices=_doc_choices(state)), None
+    limit = state.settings.max_upload_mb * 1024 * 1024
+    messages, accepted = [], []
+    uploads = state.settings.uploads_dir
+    uploads.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        src = Path(file if isinstance(file, str) else file.name)
+        name = Path(getattr(file, "orig_name", None) or src.name).name
+        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            messages.append(f"❌ {name}: type non pris en charge / unsupported type (use {', '.join(SUPPORTED_SUFFIXES)})")
+            continue
+        if src.stat().st_size > limit:
+            messages.append(f"❌ {name}: trop gros / too large (limit {state.settings.max_upload_mb} MB)")
+            continue
+        dest = uploads / (slugify(Path(name).stem) + Path(name).suffix.lower())
+        shutil.copyfile(src, dest)
+        accepted.append(dest)
+
+    def on_progress(done: int, total: int, doc_id: str) -> None:
+        progress(done / max(total, 1), desc=f"embedding {doc_id}")
+
+    if accepted:
+        with state.write_lock:
+            report, index = ingest(accepted, state.settings, state.retriever.embedder, progress=on_progress)
+        _swap_index(state, index)
+        failed = {Path(e.split(":")[0]).name for e in report.errors}
+        for path in accepted:
+            if path.name in failed:
+                path.unlink(missing_ok=True)  # keep nothing that is not indexed
+        messages += [f"❌ {e}" for e in report.errors]
+        messages += [f"✅ {d}" for d in report.added + report.updated]
+        messages += [f"= {d} (inchangé / unchanged)" for d in report.unchanged]
+    return "\n".join(messages), documents_table(state), gr.update(choices=_doc_choices(state)), None
+
+
+def remove(state: AppState, doc_id: str | None):
+    from rag.ingest import remove_documents
+
+    if not doc_id:
+        return "Choisissez un document. / Choose a document.", documents_table(state), gr.update(choices=_doc_choices(state))
+    doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
+    with state.write_lock:
+        removed, unknown, index = remove_documents([doc_id], state.settings)
+    _swap_index(state, index)
+    if removed and doc is not None:
+        source = Path(doc.source).resolve()
+        if source.is_file() and state.settings.uploads_dir.resolve() in source.parents:
+            source.unlink()  # an uploaded copy goes with its document; files the user placed stay
+    text = f"Supprimé / removed: {', '.join(removed)}" if removed else f"Inconnu / unknown: {doc_id}"
+    return text, documents_table(state), gr.update(choices=_doc_choices(state), value=None)
+
+
+# ---------------------------------------------------------------- API (gradio_client)
+
+
+def api_ask(state: AppState, question: str, history_json: str = "[]", model: str = "", k: int = 4, strict: bool = True) -> dict:
+    """Answer one question; returns the same JSON object as `rag ask --json`."""
+    try:
+        history = json.loads(history_json or "[]")
+    except ValueError:
+        raise gr.Error("history_json must be a JSON list of {role, content}") from None
+    try:
+        answer = state.pipeline(model or None, int(k), bool(strict)).ask(question, history if isinstance(history, list) else [])
+    except QuestionError as exc:
+        raise gr.Error(str(exc)) from None
+    return answer.to_dict()
+
+
+def api_documents(state: AppState) -> list[dict]:
+    """The indexed documents."""
+    state.ready.wait(timeout=600)
+    keys = ["doc_id", "title", "n_chunks", "added_at", "source"]
+    return [dict(zip(keys, row)) for row in documents_table(state)]
+
+
+# ---------------------------------------------------------------- layout
+
+API_HELP = """
+Les mêmes fonctions sont accessibles par l'API Gradio / The same functions are available through Gradio's API:
+
+```python
+from gradio_client import Client
+client = Client("http://127.0.0.1:7860/")
+answer = client.predict("Combien Meta a-t-il investi dans Scale AI ?", "[]", "", 4, True, api_name="/ask")
+print(answer["answer"], answer["citations"][0]["quote"])
+docs = client.predict(api_name="/documents")
+```
+"""
+
+
+def build_app(state: AppState) -> gr.Blocks:
+    with gr.Blocks(title="Questions sur vos documents") as app:
+        gr.Markdown("## Questions sur vos documents · Ask your documents\nRéponses citées, vérifiables, hors ligne. Cited, checkable answers, offline.")
+        status = gr.Markdown(state.status, elem_id="status")
+        turns = gr.State([])
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, feedback_options=None, buttons=["copy"])
+                    question = gr.Textbox(
+                        placeholder="Posez une question en français ou en anglais… / Ask in French or English…",
+                        show_label=False,
+                        elem_id="question",
+                        max_lines=6,
+                    )
+                    with gr.Row():
+                        send = gr.Button("Envoyer / Send", variant="primary", elem_id="send")
+                        stop = gr.Button("Arrêter / Stop", elem_id="stop")
+                        new = gr.Button("Nouvelle conversation / New conversation", elem_id="new")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(render.sources_panel([]), elem_id="sources")
+        with gr.Tab("Documents"):
+            table = gr.Dataframe(
+                headers=["id", "titre / title", "chunks", "ajouté / added", "fichier / file"],
+                value=lambda: documents_table(state),
+                interactive=False,
+                elem_id="documents",
+            )
+            files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Ajouter / Add (.txt .md .html .pdf)", elem_id="upload")
+            upload_btn = gr.Button("Indexer / Index", elem_id="index-files")
+            upload_log = gr.Textbox(label="Résultat / Result", interactive=False, elem_id="upload-log", lines=3)
+            with gr.Row():
+                doc_pick = gr.Dropdown(choices=_doc_choices(state), label="Document", elem_id="doc-pick")
+                remove_btn = gr.Button("Supprimer / Remove", variant="stop", elem_id="remove")
+        with gr.Tab("Réglages / Settings"):
+            model = gr.Dropdown(
+                choices=[state.settings.llm_model, FAST_MODEL],
+                value=state.settings.llm_model,
+                label="Modèle / Model (qualité / quality · rapide / fast)",
+                elem_id="model",
+            )
+            k = gr.Slider(1, 8, value=state.settings.top_k, step=1, label="Passages récupérés / Retrieved passages", elem_id="k")
+            strict = gr.Checkbox(value=state.settings.strict, label="Mode strict : masquer les réponses non étayées / hide unsupported answers", elem_id="strict")
+        with gr.Tab("API"):
+            gr.Markdown(API_HELP)
+
+        inputs = [question, chat, turns, model, k, strict]
+        outputs = [chat, turns, sources, question]
+        ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
+        submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
+        stop.click(None, cancels=[ask_event, submit_event])
+        new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
+        upload_btn.click(
+            lambda f, progress=gr.Progress(): upload(state, f, progress),
+            files,
+            [upload_log, table, doc_pick, files],
+            concurrency_id="model",
+            api_visibility="private",
+        )
+        remove_btn.click(lambda d: remove(state, d), doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private")
+
+        timer = gr.Timer(1.0)
+
+        def poll():
+            done = state.ready.is_set()
+            return state.status, gr.Timer(active=not done), documents_table(state), gr.update(choices=_doc_choices(state))
+
+        timer.tick(poll, None, [status, timer, table, doc_pick], api_visibility="private", queue=False)
+
+        def ask(question: str, history_json: str = "[]", model: str = "", k: int = 4, strict: bool = True) -> dict:
+            return api_ask(state, question, history_json, model, k, strict)
+
+        def documents() -> list[dict]:
+            return api_documents(state)
+
+        gr.api(ask, api_name="ask", concurrency_id="model")
+        gr.api(documents, api_name="documents")
+    return app
+
+
+def launch(settings: Settings, share: bool = False, auth: tuple[str, str] | None = None, block: bool = True):
+    """Start the server at once and load the models in the background, showing the status on the page."""
+    state = AppState(settings)
+    threading.Thread(target=load_parts, args=(state,), daemon=True).start()
+    app = build_app(state)
+    app.queue(default_concurrency_limit=1, max_size=64)
+    app.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=share,
+        auth=auth,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        theme=gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
+        css=render.CSS,
+        js=render.JS,
+        footer_links=["api"],
+        prevent_thread_lock=not block,
+        quiet=not block,
+        ssr_mode=False,
+        pwa=False,
+    )
+    return app, state

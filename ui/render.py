@@ -1,0 +1,149 @@
+"""HTML for the chat: answers with clickable [n], and source cards with the quote highlighted.
+
+Everything that comes from a document or from the model is escaped here; only the tags written in this
+module reach the page.
+"""
+from __future__ import annotations
+
+import html
+
+from rag.citations import Citation, strip_markers
+from rag.pipeline import Answer
+from rag.prompts import source_name
+
+# Markdown would turn "![x](http://...)" written by a model into an image fetched from the network.
+_MARKDOWN_SPECIALS = "\\`*_{}[]()#+!|~"
+
+
+def escape_text(text: str) -> str:
+    """Escape HTML and Markdown so untrusted text is shown as typed, never interpreted."""
+    escaped = html.escape(text, quote=True)
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in escaped)
+
+
+def cite_id(turn: int, n: int) -> str:
+    return f"cite-{turn}-{n}"
+
+
+def cite_link(turn: int, n: int) -> str:
+    return f'<a class="cite" href="#{cite_id(turn, n)}" data-turn="{turn}" data-n="{n}">[{n}]</a>'
+
+
+def streaming_text(partial: str) -> str:
+    """The answer while it is written: plain escaped text (citations are checked at the end)."""
+    return escape_text(partial) + " ▍"
+
+
+def answer_markdown(answer: Answer, turn: int) -> str:
+    """The checked answer: [n] as links to source cards, unsupported sentences flagged, notes and timings."""
+    if answer.abstained:
+        body = f'<span class="declined">{escape_text(answer.answer)}</span>'
+    else:
+        parts = []
+        for claim in answer.claims:
+            text = escape_text(strip_markers(claim.text))
+            links = "".join(cite_link(turn, n) for n in claim.cited if any(c.n == n for c in answer.citations))
+            if not text:
+                continue
+            if claim.supported:
+                parts.append(f"{text} {links}".strip())
+            else:
+                title = "Aucun passage ne soutient cette phrase / no passage supports this sentence"
+                parts.append(f'<span class="unsupported" title="{title}">⚠ {text}</span> {links}'.strip())
+        body = " ".join(parts)
+    notes = "".join(f'<div class="note">{_note_icon(n)} {escape_text(n)}</div>' for n in answer.notes)
+    t = answer.timings_ms
+    timing = (
+        f'<div class="timing">{answer.model} · premier mot / first token {t.get("first_token", 0) / 1000:.1f} s'
+        f' · total {t.get("total", 0) / 1000:.1f} s</div>'
+    )
+    return f"{body}{notes}{timing}"
+
+
+def _note_icon(note: str) -> str:
+    if note.startswith(("Attention", "Note:")) or "disagree" in note or "contredisent" in note:
+        return "⚖"
+    return "⚠"
+
+
+def _context_window(text: str, start: int, end: int, margin: int = 280) -> tuple[str, str, str]:
+    """Text before the quote, the quote, and text after, cut at word boundaries."""
+    left = max(0, start - margin)
+    right = min(len(text), end + margin)
+    while left > 0 and not text[left - 1].isspace():
+        left += 1
+    while right < len(text) and not text[right].isspace():
+        right += 1
+    before = ("… " if left > 0 else "") + text[left:start]
+    after = text[end:right] + (" …" if right < len(text) else "")
+    return before, text[start:end], after
+
+
+def source_card(citation: Citation, turn: int, current: bool) -> str:
+    """One cited passage: title, publisher, the quote highlighted in its context, the whole article on demand."""
+    doc = citation.passage.doc
+    before, quote, after = _context_window(doc.text, citation.start, citation.end)
+    article = (
+        html.escape(doc.text[: citation.start])
+        + f'<mark class="quote">{html.escape(quote)}</mark>'
+        + html.escape(doc.text[citation.end :])
+    )
+    publisher = html.escape(str(doc.metadata.get("publisher") or source_name(doc.metadata, doc.title)))
+    flag = "" if citation.supported else '<div class="unsupported-flag">⚠ ce passage ne soutient pas la phrase citée / not supported</div>'
+    classes = "cite-card current" if current else "cite-card"
+    return (
+        f'<div class="{classes}" id="{cite_id(turn, citation.n)}" data-turn="{turn}" data-n="{citation.n}">'
+        f'<div class="cite-head"><span class="cite-n">[{citation.n}]</span> <strong>{html.escape(doc.title)}</strong></div>'
+        f'<div class="cite-pub">{publisher} · <code>{html.escape(doc.source)}</code> · {citation.start}–{citation.end}</div>'
+        f"{flag}"
+        f'<blockquote class="cite-context">{html.escape(before)}<mark class="quote">{html.escape(quote)}</mark>{html.escape(after)}</blockquote>'
+        f'<details class="article"><summary>Voir l\'article complet / whole article</summary><div class="article-text">{article}</div></details>'
+        "</div>"
+    )
+
+
+def sources_panel(turns: list[tuple[int, Answer]]) -> str:
+    """Cards for every answer of the conversation; the latest answer's cards are visible."""
+    if not turns:
+        return '<div class="sources-empty">Les passages cités apparaîtront ici. / Cited passages appear here.</div>'
+    latest = turns[-1][0]
+    cards = [source_card(c, turn, turn == latest) for turn, answer in turns for c in answer.citations]
+    if not any(answer.citations for turn, answer in turns if turn == latest):
+        cards.append('<div class="sources-empty current">Pas de passage cité pour cette réponse. / No cited passage for this answer.</div>')
+    return "".join(cards)
+
+
+CSS = """
+#sources { max-height: 70vh; overflow-y: auto; }
+.cite-card { display: none; border: 1px solid #ccc; border-radius: 8px; padding: 10px; margin-bottom: 10px; }
+.cite-card.current, .cite-card.active, .cite-card:target { display: block; }
+.cite-card.active { border-color: #d97706; box-shadow: 0 0 0 2px #fcd34d; }
+.cite-head { font-size: 0.95em; }
+.cite-pub { font-size: 0.8em; opacity: 0.75; margin: 2px 0 6px; }
+.cite-context { margin: 0; font-size: 0.9em; line-height: 1.45; }
+mark.quote { background: #fde68a; color: inherit; padding: 0 2px; }
+.article-text { white-space: pre-wrap; font-size: 0.85em; max-height: 40vh; overflow-y: auto; }
+a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
+.unsupported { background: #fee2e2; border-bottom: 1px dashed #b91c1c; }
+.unsupported-flag { color: #b91c1c; font-size: 0.85em; }
+.note { font-size: 0.85em; margin-top: 6px; }
+.timing { font-size: 0.75em; opacity: 0.6; margin-top: 6px; }
+.declined { font-style: italic; }
+"""
+
+# Clicking [n] in an answer shows its card; without this the link would open a new tab (chat links do).
+JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('a.cite, a[href^="#cite-"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const card = document.getElementById(link.getAttribute('href').slice(1));
+    if (!card) return;
+    document.querySelectorAll('.cite-card').forEach((c) => c.classList.remove('active', 'current'));
+    card.classList.add('active');
+    card.scrollIntoView({block: 'nearest'});
+  }, true);
+}
+"""
