@@ -174,7 +174,7 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         title=title,
         text=text,
         sha256=digest,
-        metadata={"format": suffix.lstrip("."), **metadata},
+        metadata={"format": suffix.lstrip("."), "path": str(path.resolve()), **metadata},
         regions=label_regions(text, metadata.get("regions", [])),
         source_map=source_map,
     )

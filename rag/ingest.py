@@ -198,8 +198,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
 
 
 def _prune_missing(plan: _Plan, report: IngestReport) -> None:
+    """Drop documents whose file is gone (checked by absolute path, so the working folder does not matter)."""
     for doc_id, doc in list(plan.documents.items()):
-        if doc.metadata.get("format") and not Path(doc.source).exists():
+        candidates = [Path(doc.metadata["path"])] if doc.metadata.get("path") else [Path(doc.source)]
+        if not any(p.exists() for p in candidates):
             report.removed.append(doc_id)
             _drop(plan, doc_id)
 

@@ -159,3 +159,27 @@ def _pdf_bytes(pages: list[list[str]], title: str | None = None) -> bytes:
 @pytest.fixture(scope="session")
 def make_pdf() -> Callable[..., bytes]:
     return _pdf_bytes
+
+
+# ---------------------------------------------------------------- the generation model and the whole pipeline
+
+DEFAULT_LLM = Settings.model_fields["llm_model"].default  # qwen2.5-coder-1.5b, whatever RAG_LLM_MODEL says
+
+
+@pytest.fixture(scope="session")
+def generator():
+    """The default GGUF model (qwen2.5-coder-1.5b), loaded once per session with the default thread count."""
+    from rag.generation import load_generator
+
+    return load_generator(Settings(), DEFAULT_LLM)
+
+
+@pytest.fixture(scope="session")
+def pipeline(docs_index, retriever, generator):
+    """The real pipeline over docs/ (e5, FAISS + BM25, the 1.5B model), its system prompt cached once."""
+    from rag.pipeline import Pipeline
+
+    settings, _ = docs_index
+    built = Pipeline(settings, retriever, generator)
+    built.warm_up()
+    return built

@@ -1,0 +1,673 @@
+"""`rag bench`: ingest, retrieval, answering and start-up figures of this machine, each against its raw baseline.
+
+Every section is one function returning one dataclass; `run_bench` runs them in an order that keeps torch and
+llama.cpp off each other's cores (embedding is only measured while the language model is idle or not loaded),
+`format_table` prints the single table and `BenchResult.to_dict` the JSON document with the same figures.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from rag.embeddings import Embedder
+from rag.index import DenseParams, build_dense
+from rag.settings import Settings
+
+Log = Callable[[str], None]
+
+# Sampling arguments of Generator.stream_chat, repeated here so the raw llama.cpp arm decodes exactly alike.
+STREAM_TOP_K = 1
+STREAM_REPEAT_PENALTY = 1.05
+
+SYNTHETIC_DIM = 384
+QUICK_QUESTIONS = 4
+
+TARGETS = {
+    "ingest_ratio": 0.80,  # pipeline ingest chunks/s over raw encode chunks/s, at least
+    "ttft_overhead": 0.10,  # pipeline TTFT (from question receipt) over raw TTFT, at most 1 + this
+    "gen_speed_ratio": 0.95,  # pipeline generation tokens/s over raw, at least
+    "retrieval_p95_ms_100k": 50.0,  # embed + search p95 with the approximate index at 100k chunks, at most
+    "hnsw_recall_at_10": 0.95,  # at least
+    "ready_s": 15.0,  # process start to ready, at most
+    "peak_rss_gb": 2.5,  # serving process after one answer, at most
+}
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- figures
+
+
+@dataclass
+class Latency:
+    """Percentiles of a list of durations in milliseconds."""
+
+    n: int
+    p50: float
+    p95: float
+    mean: float
+
+    @classmethod
+    def of(cls, values_ms: Iterable[float]) -> "Latency":
+        values = np.asarray(list(values_ms), dtype=np.float64)
+        if not len(values):
+            return cls(0, 0.0, 0.0, 0.0)
+        return cls(
+            int(len(values)),
+            round(float(np.percentile(values, 50)), 2),
+            round(float(np.percentile(values, 95)), 2),
+            round(float(values.mean()), 2),
+        )
+
+
+@dataclass
+class EnvInfo:
+    date: str
+    nproc: int
+    cpu_model: str
+    llama_build_flags: str
+    llama_cpp_version: str
+    llama_system_info: str
+    torch_threads: int
+    llama_threads: int
+    faiss_threads: int
+    load_average: str
+    python: str
+
+
+@dataclass
+class IngestBench:
+    """Pipeline ingest (read, chunk, embed, BM25, FAISS, write) against a bare encode of the same chunk texts."""
+
+    documents: int
+    chunks: int
+    batch_size: int
+    repeats: int
+    pipeline_s: float
+    pipeline_embed_s: float
+    pipeline_chunks_per_s: float
+    raw_s: float
+    raw_chunks_per_s: float
+    ratio: float  # pipeline chunks/s over raw chunks/s
+    max_abs_diff: float  # between the pipeline's stored vectors and the raw ones
+
+
+@dataclass
+class CorpusBench:
+    """Query latency (real e5 query embedding + search) on one corpus and index kind."""
+
+    corpus: str
+    chunks: int
+    kind: str  # "hybrid" (the real retriever), "flat" or "hnsw"
+    embed: Latency
+    search: Latency
+    total: Latency
+    build_s: float | None = None
+    recall_at_10: float | None = None
+    recall_at_1: float | None = None
+
+
+@dataclass
+class ArmRun:
+    """One answer, timed from the call (raw) or from question receipt (pipeline)."""
+
+    ttft_ms: float
+    total_ms: float
+    tokens: int
+    gen_s: float  # first to last token
+    text: str = ""
+
+    @property
+    def tokens_per_s(self) -> float:
+        return (self.tokens - 1) / self.gen_s if self.tokens > 1 and self.gen_s > 0 else 0.0
+
+
+@dataclass
+class QuestionRun:
+    id: str
+    prompt_tokens: int
+    order: str  # which arm ran first
+    retrieve_ms: float
+    raw: ArmRun
+    pipeline: ArmRun
+
+    @property
+    def same_text(self) -> bool:
+        return self.raw.text.strip() == self.pipeline.text.strip()
+
+
+@dataclass
+class AnswerBench:
+    model: str
+    questions: int
+    prompt_tokens_mean: float
+    completion_tokens_mean: float
+    raw_ttft: Latency
+    pipeline_ttft: Latency
+    ttft_ratio: float  # pipeline p50 over raw p50
+    ttft_ratio_median: float  # median of the per-question ratios
+    retrieve: Latency  # prepare(): retrieval, sentence selection, prompt
+    raw_tokens_per_s: float
+    pipeline_tokens_per_s: float
+    gen_speed_ratio: float
+    raw_total: Latency
+    pipeline_total: Latency
+    same_text: int
+    runs: list[QuestionRun] = field(default_factory=list)
+
+
+@dataclass
+class StartupBench:
+    """A fresh process: interpreter start to ready (index, embedder, model, warm-up), then one answer."""
+
+    ready_s: float
+    imports_s: float
+    load_s: float
+    warm_up_s: float
+    first_answer_s: float
+    peak_rss_ready_mb: float
+    peak_rss_mb: float  # after one answered question
+
+
+@dataclass
+class Target:
+    name: str
+    value: float
+    limit: float
+    higher_is_better: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+
+
+@dataclass
+class BenchResult:
+    quick: bool
+    env: EnvInfo
+    ingest: IngestBench | None = None
+    retrieval: list[CorpusBench] = field(default_factory=list)
+    answering: AnswerBench | None = None
+    startup: StartupBench | None = None
+    runtime_s: float = 0.0
+
+    def targets(self) -> list[Target]:
+        return check_targets(self)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if self.answering is not None:
+            for run, row in zip(self.answering.runs, data["answering"]["runs"]):
+                row["raw"]["tokens_per_s"] = round(run.raw.tokens_per_s, 2)
+                row["pipeline"]["tokens_per_s"] = round(run.pipeline.tokens_per_s, 2)
+                row["same_text"] = run.same_text
+        data["targets"] = [{**asdict(t), "ok": t.ok} for t in self.targets()]
+        return data
+
+
+# ---------------------------------------------------------------- environment
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def llama_build_flags() -> str:
+    """What scripts/setup.sh compiled llama-cpp-python with (it writes .llama-build-flags in the venv)."""
+    path = Path(sys.prefix) / ".llama-build-flags"
+    try:
+        text = " ".join(path.read_text().split())
+    except OSError:
+        return "unknown"
+    return text or "unknown"
+
+
+def collect_env(torch_threads: int, llama_threads: int) -> EnvInfo:
+    import faiss
+    import llama_cpp
+
+    try:
+        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+        features = [part.split("=")[0].strip() for part in system_info.split("|") if part.strip().endswith("= 1")]
+        system_info = " ".join(f.replace("CPU : ", "") for f in features)
+    except Exception:  # noqa: BLE001 - informative only
+        system_info = "unknown"
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        nproc = os.cpu_count() or 1
+    return EnvInfo(
+        date=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        nproc=nproc,
+        cpu_model=cpu_model(),
+        llama_build_flags=llama_build_flags(),
+        llama_cpp_version=getattr(llama_cpp, "__version__", "unknown"),
+        llama_system_info=system_info,
+        torch_threads=torch_threads,
+        llama_threads=llama_threads,
+        faiss_threads=int(faiss.omp_get_max_threads()),
+        load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        python=platform.python_version(),
+    )
+
+
+# ---------------------------------------------------------------- 1. ingest
+
+
+def replicate_docs(docs_dir: Path, target: Path, copies: int) -> Path:
+    """`copies` copies of docs_dir (documents and sources.json) in target/copy-NN, so chunking stays the real one."""
+    target.mkdir(parents=True, exist_ok=True)
+    for n in range(copies):
+        shutil.copytree(docs_dir, target / f"copy-{n:02d}")
+    return target
+
+
+def raw_encode(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, float]:
+    """The bare sentence-transformers call with the passage prompt, batch size and normalisation of the pipeline."""
+    started = time.perf_counter()
+    vectors = embedder.model.encode(
+        texts,
+        prompt=embedder.passage_prompt or None,
+        batch_size=embedder.batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32), time.perf_counter() - started
+
+
+def bench_ingest(docs_dir: Path, settings: Settings, embedder: Embedder, copies: int, repeats: int = 1, log: Log = _quiet) -> IngestBench:
+    """Chunks/s of rag.ingest.ingest into a fresh temporary index against raw encode on exactly its chunk texts.
+
+    An untimed first ingest pays the one-off costs (imports, file cache) and gives the chunk texts; then the two
+    arms alternate (raw first on even repeats) and the best time of each is kept, so that a burst of load from
+    another process does not decide the ratio.
+    """
+    from rag.ingest import ingest
+
+    if not docs_dir.is_dir():
+        raise FileNotFoundError(f"{docs_dir}: documents folder not found")
+    repeats = max(1, repeats)
+    best_pipeline = best_embed = best_raw = float("inf")
+    max_diff = 0.0
+    with tempfile.TemporaryDirectory(prefix="rag-bench-ingest-") as tmp:
+        source = replicate_docs(docs_dir, Path(tmp) / "docs", copies)
+
+        def run_ingest(name: str):
+            started = time.perf_counter()
+            report, index = ingest([source], settings.resolved(index_dir=Path(tmp) / name), embedder)
+            elapsed = time.perf_counter() - started
+            if report.errors or index is None:
+                raise RuntimeError(f"bench ingest failed: {report.errors}")
+            return report, index, elapsed
+
+        _, first, _ = run_ingest("index-warm")
+        texts = [c.text for c in first.chunks]
+        documents = len(first.documents)
+        raw_encode(embedder, texts[:32])
+        for rep in range(repeats):
+            for arm in ("raw", "pipeline") if rep % 2 == 0 else ("pipeline", "raw"):
+                if arm == "pipeline":
+                    report, index, elapsed = run_ingest(f"index-{rep}")
+                    if [c.text for c in index.chunks] != texts:
+                        raise RuntimeError("bench ingest: the chunk texts changed between two ingests")
+                    best_pipeline = min(best_pipeline, elapsed)
+                    best_embed = min(best_embed, report.embed_seconds)
+                    stored = np.asarray(index.vectors)
+                else:
+                    vectors, elapsed = raw_encode(embedder, texts)
+                    best_raw = min(best_raw, elapsed)
+                log(f"  ingest {arm:8s}: {len(texts)} chunks in {elapsed:.2f} s")
+            max_diff = max(max_diff, float(np.abs(vectors - stored).max()))
+    pipeline_rate = len(texts) / best_pipeline
+    raw_rate = len(texts) / best_raw
+    return IngestBench(
+        documents=documents,
+        chunks=len(texts),
+        batch_size=embedder.batch_size,
+        repeats=repeats,
+        pipeline_s=round(best_pipeline, 3),
+        pipeline_embed_s=round(best_embed, 3),
+        pipeline_chunks_per_s=round(pipeline_rate, 2),
+        raw_s=round(best_raw, 3),
+        raw_chunks_per_s=round(raw_rate, 2),
+        ratio=round(pipeline_rate / raw_rate, 3),
+        max_abs_diff=float(f"{max_diff:.2e}"),
+    )
+
+
+# ---------------------------------------------------------------- 2. retrieval
+
+
+def _cycle(items: list[str], n: int) -> list[str]:
+    return [items[i % len(items)] for i in range(n)]
+
+
+def bench_default_retrieval(retriever, query_texts: list[str], samples: int) -> CorpusBench:
+    """The real hybrid search (query embedding, FAISS, BM25, fusion) on the real index, one question at a time."""
+    texts = _cycle(query_texts, samples)
+    for text in texts[:2]:
+        retriever.search(text)
+    embed_ms, total_ms = [], []
+    for text in texts:
+        started = time.perf_counter()
+        retriever.embedder.embed_query(retriever.focused_query(text) or text)
+        embedded = time.perf_counter()
+        retriever.search(text)
+        done = time.perf_counter()
+        embed_ms.append((embedded - started) * 1000)
+        total_ms.append((done - embedded) * 1000)  # search() embeds the query itself: its full time is the latency
+    search_ms = [max(0.0, t - e) for t, e in zip(total_ms, embed_ms)]
+    return CorpusBench(
+        corpus="default",
+        chunks=len(retriever.index.chunks),
+        kind="hybrid",
+        embed=Latency.of(embed_ms),
+        search=Latency.of(search_ms),
+        total=Latency.of(total_ms),
+    )
+
+
+def random_unit_vectors(n: int, dim: int = SYNTHETIC_DIM, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors)
+
+
+def noisy_queries(vectors: np.ndarray, n: int, noise: float = 0.5, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Unit queries near n stored vectors (cosine about 1/sqrt(1 + noise²) to their source), and the source rows."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)
+    dim = vectors.shape[1]
+    queries = vectors[rows] + noise * rng.standard_normal((len(rows), dim), dtype=np.float32) / np.sqrt(dim)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    return np.ascontiguousarray(queries, dtype=np.float32), rows
+
+
+def recall_at_k(exact: np.ndarray, approx: np.ndarray, k: int) -> float:
+    """Mean share of the exact top-k found in the approximate top-k."""
+    hits = [len(set(e[:k].tolist()) & set(a[:k].tolist())) / k for e, a in zip(exact, approx)]
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def bench_synthetic_retrieval(
+    n_vectors: int,
+    embedder: Embedder,
+    query_texts: list[str],
+    params: DenseParams,
+    samples: int = 50,
+    recall_queries: int = 200,
+    search_k: int = 30,
+    seed: int = 0,
+    log: Log = _quiet,
+) -> list[CorpusBench]:
+    """Exact (IndexFlatIP) and HNSW (rag.index.build_dense, ann_threshold=0) on n random unit vectors.
+
+    Latency: a real e5 embedding of a real question, then one search of `search_k` (the retriever's candidates)
+    in each index with that vector (the embedding time counts in both). Recall@10 of HNSW against exact search
+    on noisy copies of stored vectors.
+    """
+    import faiss
+
+    name = f"synthetic-{n_vectors // 1000}k" if n_vectors >= 1000 else f"synthetic-{n_vectors}"
+    vectors = random_unit_vectors(n_vectors, SYNTHETIC_DIM, seed)
+    started = time.perf_counter()
+    flat = faiss.IndexFlatIP(SYNTHETIC_DIM)
+    flat.add(vectors)
+    flat_build = time.perf_counter() - started
+    started = time.perf_counter()
+    hnsw = build_dense(vectors, DenseParams(0, params.hnsw_m, params.hnsw_ef_construction, params.hnsw_ef_search))
+    hnsw_build = time.perf_counter() - started
+    log(f"  {name}: HNSW (M={params.hnsw_m}, efConstruction={params.hnsw_ef_construction}) built in {hnsw_build:.1f} s")
+
+    queries, sources = noisy_queries(vectors, recall_queries, seed=seed + 1)
+    _, exact = flat.search(queries, 10)
+    _, approx = hnsw.search(queries, 10)
+    recall10 = recall_at_k(exact, approx, 10)
+    recall1 = float(np.mean(approx[:, 0] == exact[:, 0]))
+
+    texts = _cycle(query_texts, samples)
+    for text in texts[:2]:
+        vector = embedder.embed_query(text).reshape(1, -1)
+        flat.search(vector, search_k)
+        hnsw.search(vector, search_k)
+    embed_ms, flat_ms, hnsw_ms = [], [], []
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        vector = embedder.embed_query(text).reshape(1, -1)
+        t1 = time.perf_counter()
+        first, second = (flat, hnsw) if i % 2 == 0 else (hnsw, flat)
+        first.search(vector, search_k)
+        t2 = time.perf_counter()
+        second.search(vector, search_k)
+        t3 = time.perf_counter()
+        embed_ms.append((t1 - t0) * 1000)
+        (flat_ms if first is flat else hnsw_ms).append((t2 - t1) * 1000)
+        (hnsw_ms if first is flat else flat_ms).append((t3 - t2) * 1000)
+    del vectors
+    results = []
+    for kind, search_ms, build, r10, r1 in (
+        ("flat", flat_ms, flat_build, None, None),
+        ("hnsw", hnsw_ms, hnsw_build, recall10, recall1),
+    ):
+        results.append(
+            CorpusBench(
+                corpus=name,
+                chunks=n_vectors,
+                kind=kind,
+                embed=Latency.of(embed_ms),
+                search=Latency.of(search_ms),
+                total=Latency.of(e + s for e, s in zip(embed_ms, search_ms)),
+                build_s=round(build, 3),
+                recall_at_10=None if r10 is None else round(r10, 4),
+                recall_at_1=None if r1 is None else round(r1, 4),
+            )
+        )
+    return results
+
+
+# ---------------------------------------------------------------- 3. answering
+
+
+def run_raw(generator, messages: list[dict]) -> ArmRun:
+    """llama-cpp-python alone on the given messages, with Generator.stream_chat's sampling; TTFT from the call."""
+    started = time.perf_counter()
+    stream = generator.llm.create_chat_completion(
+        messages=messages,
+        stream=True,
+        max_tokens=generator.max_tokens,
+        temperature=generator.temperature,
+        top_k=STREAM_TOP_K,
+        repeat_penalty=STREAM_REPEAT_PENALTY,
+    )
+    pieces: list[str] = []
+    first = last = 0.0
+    for part in stream:
+        content = part["choices"][0].get("delta", {}).get("content")
+        if content:
+            last = time.perf_counter()
+            if not pieces:
+                first = last
+            pieces.append(content)
+    ended = time.perf_counter()
+    return _arm(started, first, last, ended, pieces, "".join(pieces))
+
+
+def run_pipeline(pipeline, question: str, history: list[dict] | None = None):
+    """pipeline.stream from question receipt (retrieval and passage selection included); returns (ArmRun, Answer)."""
+    from rag.pipeline import Answer
+
+    started = time.perf_counter()
+    pieces: list[str] = []
+    answer = None
+    first = last = 0.0
+    for item in pipeline.stream(question, history):
+        if isinstance(item, Answer):
+            answer = item
+            continue
+        last = time.perf_counter()
+        if not pieces:
+            first = last
+        pieces.append(item)
+    ended = time.perf_counter()
+    return _arm(started, first, last, ended, pieces, answer.raw_answer if answer else "".join(pieces)), answer
+
+
+def _arm(started: float, first: float, last: float, ended: float, pieces: list[str], text: str) -> ArmRun:
+    return ArmRun(
+        ttft_ms=round(((first or ended) - started) * 1000, 1),
+        total_ms=round((ended - started) * 1000, 1),
+        tokens=len(pieces),
+        gen_s=round(max(0.0, last - first), 4),
+        text=text,
+    )
+
+
+def prompt_tokens(generator, messages: list[dict]) -> int:
+    """Tokens of the formatted chat prompt, as llama.cpp counts them (the prompt is cached by then: cheap)."""
+    out = generator.llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, top_k=1)
+    return int(out["usage"]["prompt_tokens"])
+
+
+def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench:
+    """Pipeline against raw llama.cpp on the same prompt, per question, in alternating order.
+
+    Before every measured call, in both arms, pipeline.warm_up() leaves exactly the fixed system prefix in
+    llama.cpp's cache, so neither arm profits from the other's prompt having been evaluated just before.
+    """
+    generator = pipeline.generator
+    runs: list[QuestionRun] = []
+    for i, q in enumerate(questions):
+        prepared = pipeline.prepare(q.question, q.history)
+        order = ("raw", "pipeline") if i % 2 == 0 else ("pipeline", "raw")
+        raw = piped = None
+        answer = None
+        for arm in order:
+            pipeline.warm_up()
+            if arm == "raw":
+                raw = run_raw(generator, prepared.messages)
+            else:
+                piped, answer = run_pipeline(pipeline, q.question, q.history)
+        run = QuestionRun(
+            id=q.id,
+            prompt_tokens=prompt_tokens(generator, prepared.messages),
+            order=order[0],
+            retrieve_ms=round(answer.timings_ms.get("retrieve", 0.0), 1) if answer else 0.0,
+            raw=raw,
+            pipeline=piped,
+        )
+        runs.append(run)
+        log(
+            f"  {q.id}: prompt {run.prompt_tokens} tok, TTFT raw {raw.ttft_ms:.0f} ms / pipeline {piped.ttft_ms:.0f} ms, "
+            f"{raw.tokens}/{piped.tokens} tok at {raw.tokens_per_s:.1f}/{piped.tokens_per_s:.1f} tok/s"
+            + ("" if run.same_text else "  (texts differ)")
+        )
+    return summarize_answering(generator.name, runs)
+
+
+def _tokens_per_s(arms: list[ArmRun]) -> float:
+    tokens = sum(a.tokens - 1 for a in arms if a.tokens > 1)
+    seconds = sum(a.gen_s for a in arms if a.tokens > 1)
+    return round(tokens / seconds, 2) if seconds > 0 else 0.0
+
+
+def summarize_answering(model: str, runs: list[QuestionRun]) -> AnswerBench:
+    raw = [r.raw for r in runs]
+    piped = [r.pipeline for r in runs]
+    raw_ttft, pipe_ttft = Latency.of(a.ttft_ms for a in raw), Latency.of(a.ttft_ms for a in piped)
+    raw_tps, pipe_tps = _tokens_per_s(raw), _tokens_per_s(piped)
+    ratios = [p.ttft_ms / r.ttft_ms for r, p in zip(raw, piped) if r.ttft_ms > 0]
+    return AnswerBench(
+        model=model,
+        questions=len(runs),
+        prompt_tokens_mean=round(statistics.fmean(r.prompt_tokens for r in runs), 1) if runs else 0.0,
+        completion_tokens_mean=round(statistics.fmean(a.tokens for a in piped), 1) if runs else 0.0,
+        raw_ttft=raw_ttft,
+        pipeline_ttft=pipe_ttft,
+        ttft_ratio=round(pipe_ttft.p50 / raw_ttft.p50, 3) if raw_ttft.p50 else 0.0,
+        ttft_ratio_median=round(statistics.median(ratios), 3) if ratios else 0.0,
+        retrieve=Latency.of(r.retrieve_ms for r in runs),
+        raw_tokens_per_s=raw_tps,
+        pipeline_tokens_per_s=pipe_tps,
+        gen_speed_ratio=round(pipe_tps / raw_tps, 3) if raw_tps else 0.0,
+        raw_total=Latency.of(a.total_ms for a in raw),
+        pipeline_total=Latency.of(a.total_ms for a in piped),
+        same_text=sum(r.same_text for r in runs),
+        runs=runs,
+    )
+
+
+# ---------------------------------------------------------------- 4. start-up
+
+_STARTUP_SCRIPT = r"""
+import json, resource, sys, time
+spawned = float(sys.argv[1])
+from rag.settings import Settings
+from rag.pipeline import load_pipeline
+imported = time.time()
+settings = Settings.model_validate_json(sys.argv[2])
+pipeline = load_pipeline(settings)
+loaded = time.time()
+pipeline.warm_up()
+ready = time.time()
+rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+pipeline.ask(sys.argv[3])
+answered = time.time()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({
+    "ready_s": ready - spawned, "imports_s": imported - spawned, "load_s": loaded - imported,
+    "warm_up_s": ready - loaded, "first_answer_s": answered - ready,
+    "rss_ready_kb": rss_ready, "rss_kb": rss,
+}))
+"""
+
+
+def bench_startup(settings: Settings, question: str, timeout: float = 600) -> StartupBench:
+    """A fresh serving process: from its spawn to ready (load_pipeline + warm_up), then one answered question.
+
+    Times are measured from a timestamp taken just before the spawn (so interpreter start-up and imports count);
+    peak resident memory is the child's own ru_maxrss (the mmap'ed model pages it touched included).
+    """
+    spawned = time.time()
+    result = subprocess.run(
+        [sys.executable, "-c", _STARTUP_SCRIPT, repr(spawned), settings.model_dump_json(), question],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        raise RuntimeError(f"start-up benchmark process failed: {tail}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return StartupBench(
+        ready_s=round(data["ready_s"], 2),
+        imports_s=round(data["imports_s"], 2),
+        load_s=round(data["load_s"], 2),
+        warm_up_s=round(data["warm_up_s"], 2),
+        first_answer_s=round(data["first_answer_s"], 2),
+        peak_rss_ready_mb=round(data["rss_ready_kb"] / 1024, 1),
+        peak_rss_mb=round(data["rss_kb"] / 1024, 1),
+    )
