@@ -183,6 +183,8 @@ class StartupBench:
     first_answer_s: float
     peak_rss_ready_mb: float
     peak_rss_mb: float  # after one answered question
+    rss_anon_mb: float = 0.0  # current resident memory after the answer: private (heap, repacked weights, KV cache)
+    rss_file_mb: float = 0.0  # ... and file-backed (mmap'ed GGUF and libraries: page cache, reclaimable)
 
 
 @dataclass
@@ -206,6 +208,8 @@ class BenchResult:
     answering: AnswerBench | None = None
     startup: StartupBench | None = None
     runtime_s: float = 0.0
+    load_average_end: str = ""
+    other_cpu: dict[str, float] = field(default_factory=dict)  # section: share of all cores other processes used
 
     def targets(self) -> list[Target]:
         return check_targets(self)
@@ -271,6 +275,41 @@ def collect_env(torch_threads: int, llama_threads: int) -> EnvInfo:
         load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
         python=platform.python_version(),
     )
+
+
+class CpuMeter:
+    """Share of the machine's CPU time that other processes took between start() and share() (benchmark noise)."""
+
+    def __init__(self) -> None:
+        self.busy = self.own = self.wall = 0.0
+        self.start()
+
+    @staticmethod
+    def _busy_seconds() -> float:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own_seconds() -> float:
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            total += usage.ru_utime + usage.ru_stime
+        return total
+
+    def start(self) -> None:
+        self.busy, self.own, self.wall = self._busy_seconds(), self._own_seconds(), time.perf_counter()
+
+    def share(self) -> float:
+        elapsed = time.perf_counter() - self.wall
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        others = (self._busy_seconds() - self.busy) - (self._own_seconds() - self.own)
+        return round(min(1.0, max(0.0, others / (elapsed * cores))), 3) if elapsed > 0 else 0.0
 
 
 # ---------------------------------------------------------------- 1. ingest
@@ -637,7 +676,16 @@ rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 pipeline.ask(sys.argv[3])
 answered = time.time()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+status = {}
+try:
+    for line in open("/proc/self/status"):
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile"):
+            status[key] = int(value.split()[0])
+except OSError:
+    pass
 print(json.dumps({
+    "rss_anon_kb": status.get("RssAnon", 0), "rss_file_kb": status.get("RssFile", 0),
     "ready_s": ready - spawned, "imports_s": imported - spawned, "load_s": loaded - imported,
     "warm_up_s": ready - loaded, "first_answer_s": answered - ready,
     "rss_ready_kb": rss_ready, "rss_kb": rss,
@@ -670,4 +718,176 @@ def bench_startup(settings: Settings, question: str, timeout: float = 600) -> St
         first_answer_s=round(data["first_answer_s"], 2),
         peak_rss_ready_mb=round(data["rss_ready_kb"] / 1024, 1),
         peak_rss_mb=round(data["rss_kb"] / 1024, 1),
+        rss_anon_mb=round(data.get("rss_anon_kb", 0) / 1024, 1),
+        rss_file_mb=round(data.get("rss_file_kb", 0) / 1024, 1),
     )
+
+
+# ---------------------------------------------------------------- targets and the table
+
+
+def check_targets(result: BenchResult) -> list[Target]:
+    t = TARGETS
+    out: list[Target] = []
+    if result.ingest:
+        out.append(Target("ingest chunks/s, pipeline / raw", result.ingest.ratio, t["ingest_ratio"], True))
+    for c in result.retrieval:
+        if c.kind == "hnsw" and c.recall_at_10 is not None:
+            out.append(Target(f"HNSW recall@10, {c.corpus}", c.recall_at_10, t["hnsw_recall_at_10"], True))
+        if c.kind == "hnsw" and c.chunks >= 100_000:
+            out.append(Target(f"retrieval p95 ms, {c.corpus} HNSW", c.total.p95, t["retrieval_p95_ms_100k"], False))
+    if result.answering:
+        a = result.answering
+        out.append(Target("TTFT pipeline / raw (p50)", a.ttft_ratio, 1 + t["ttft_overhead"], False))
+        out.append(Target("generation tok/s, pipeline / raw", a.gen_speed_ratio, t["gen_speed_ratio"], True))
+    if result.startup:
+        out.append(Target("start to ready, s", result.startup.ready_s, t["ready_s"], False))
+        out.append(Target("peak RSS after one answer, GB", round(result.startup.peak_rss_mb / 1024, 2), t["peak_rss_gb"], False))
+    return out
+
+
+def _pair(a: float, b: float, digits: int = 1) -> str:
+    return f"{a:.{digits}f} / {b:.{digits}f}"
+
+
+def _target_cell(targets: dict[str, Target], name: str) -> str:
+    target = targets.get(name)
+    if target is None:
+        return ""
+    sign = ">=" if target.higher_is_better else "<="
+    return f"{sign} {target.limit:g}  {'ok' if target.ok else 'MISS'}"
+
+
+def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
+    """(section, metric, value, target) rows of the bench table."""
+    targets = {t.name: t for t in result.targets()}
+    e = result.env
+    rows = [
+        ("env", "date", e.date, ""),
+        ("env", "nproc / CPU", f"{e.nproc} / {e.cpu_model}", ""),
+        ("env", "load average (1/5/15 min) at start; at end", f"{e.load_average}; {result.load_average_end or '-'}", ""),
+        ("env", "llama.cpp build flags", e.llama_build_flags, ""),
+        ("env", "llama.cpp CPU features", e.llama_system_info, ""),
+        ("env", "llama_cpp (python) / Python", f"{e.llama_cpp_version} / {e.python}", ""),
+        ("env", "threads torch / llama.cpp / faiss", f"{e.torch_threads} / {e.llama_threads} / {e.faiss_threads}", ""),
+    ]
+    if result.ingest:
+        i = result.ingest
+        rows += [
+            ("ingest", "documents / chunks (batch size)", f"{i.documents} / {i.chunks} ({i.batch_size})", ""),
+            ("ingest", f"pipeline ingest chunks/s (best of {i.repeats})", f"{i.pipeline_chunks_per_s:.1f}  ({i.pipeline_s:.2f} s, embedding {i.pipeline_embed_s:.2f} s)", ""),
+            ("ingest", f"raw encode chunks/s (best of {i.repeats})", f"{i.raw_chunks_per_s:.1f}  ({i.raw_s:.2f} s)", ""),
+            ("ingest", "ratio pipeline / raw", f"{i.ratio:.3f}", _target_cell(targets, "ingest chunks/s, pipeline / raw")),
+            ("ingest", "max |pipeline - raw| vector component", f"{i.max_abs_diff:.1e}", ""),
+        ]
+    for c in result.retrieval:
+        label = f"{c.corpus} {c.kind} ({c.chunks:,} chunks)"
+        rows.append(("retrieval", f"{label} embed+search p50 / p95 ms", _pair(c.total.p50, c.total.p95), _target_cell(targets, f"retrieval p95 ms, {c.corpus} HNSW") if c.kind == "hnsw" else ""))
+        rows.append(("retrieval", f"{label} query embed / search p50 ms", _pair(c.embed.p50, c.search.p50, 2), ""))
+        if c.kind == "hnsw":
+            rows.append(("retrieval", f"{label} build s", f"{c.build_s:.1f}", ""))
+            rows.append(("retrieval", f"{label} recall@10 / recall@1 vs exact", _pair(c.recall_at_10, c.recall_at_1, 3), _target_cell(targets, f"HNSW recall@10, {c.corpus}")))
+    if result.answering:
+        a = result.answering
+        rows += [
+            ("answer", "model / questions", f"{a.model} / {a.questions}", ""),
+            ("answer", "prompt / completion tokens (mean)", _pair(a.prompt_tokens_mean, a.completion_tokens_mean), ""),
+            ("answer", "raw llama.cpp TTFT p50 / p95 ms", _pair(a.raw_ttft.p50, a.raw_ttft.p95, 0), ""),
+            ("answer", "pipeline TTFT p50 / p95 ms (from question)", _pair(a.pipeline_ttft.p50, a.pipeline_ttft.p95, 0), ""),
+            ("answer", "  of which prepare() p50 / p95 ms", _pair(a.retrieve.p50, a.retrieve.p95, 0), ""),
+            ("answer", "TTFT pipeline / raw (p50; median per question)", f"{a.ttft_ratio:.3f}; {a.ttft_ratio_median:.3f}", _target_cell(targets, "TTFT pipeline / raw (p50)")),
+            ("answer", "generation tok/s raw / pipeline", _pair(a.raw_tokens_per_s, a.pipeline_tokens_per_s, 2), ""),
+            ("answer", "generation speed pipeline / raw", f"{a.gen_speed_ratio:.3f}", _target_cell(targets, "generation tok/s, pipeline / raw")),
+            ("answer", "total p50 ms raw / pipeline", _pair(a.raw_total.p50, a.pipeline_total.p50, 0), ""),
+            ("answer", "same answer text in both arms", f"{a.same_text} / {a.questions}", ""),
+        ]
+    if result.startup:
+        s = result.startup
+        rows += [
+            ("startup", "start to ready s (imports / load / warm-up)", f"{s.ready_s:.1f}  ({s.imports_s:.1f} / {s.load_s:.1f} / {s.warm_up_s:.1f})", _target_cell(targets, "start to ready, s")),
+            ("startup", "first answer after ready s", f"{s.first_answer_s:.1f}", ""),
+            ("startup", "peak RSS MB at ready / after one answer", _pair(s.peak_rss_ready_mb, s.peak_rss_mb, 0), _target_cell(targets, "peak RSS after one answer, GB") + " (GB)"),
+            ("startup", "resident after answer: private / file-backed MB", _pair(s.rss_anon_mb, s.rss_file_mb, 0), ""),
+        ]
+    if result.other_cpu:
+        shares = " / ".join(f"{v:.0%}" for v in result.other_cpu.values())
+        rows.append(("run", f"CPU taken by other processes ({' / '.join(result.other_cpu)})", shares, "0% for clean figures"))
+    rows.append(("run", "bench runtime s" + (" (--quick)" if result.quick else ""), f"{result.runtime_s:.0f}", ""))
+    return rows
+
+
+def format_table(result: BenchResult) -> str:
+    rows = [("section", "metric", "value", "target")] + table_rows(result)
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 12)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def run_bench(settings: Settings, questions_path: Path, quick: bool = False, log: Log = _quiet) -> BenchResult:
+    """All four sections in one run: ingest, retrieval (default, 10k, 100k), answering, start-up."""
+    import gc
+
+    import torch
+
+    from rag.evaluation import load_questions
+    from rag.generation import default_threads, load_generator
+    from rag.ingest import dense_params
+    from rag.pipeline import Pipeline
+    from rag.retrieval import load_retriever
+
+    started = time.perf_counter()
+    questions = load_questions(questions_path)
+    if quick:
+        questions = questions[:QUICK_QUESTIONS]
+    if not questions:
+        raise ValueError(f"{questions_path}: no question")
+    texts = [q.question for q in questions]
+
+    log("loading the index and the embedding model")
+    retriever = load_retriever(settings)
+    embedder = retriever.embedder
+    result = BenchResult(quick=quick, env=collect_env(torch.get_num_threads(), default_threads(settings)))
+
+    meter = CpuMeter()
+    log("1/4 ingest: pipeline against raw encode")
+    result.ingest = bench_ingest(settings.docs_dir, settings, embedder, copies=3 if quick else 10, repeats=1 if quick else 2, log=log)
+
+    result.other_cpu["ingest"] = meter.share()
+    meter.start()
+    log("2/4 retrieval")
+    samples = 16 if quick else 64
+    result.retrieval.append(bench_default_retrieval(retriever, texts, samples))
+    for n in (10_000,) if quick else (10_000, 100_000):
+        result.retrieval += bench_synthetic_retrieval(
+            n, embedder, texts, dense_params(settings), samples=samples, search_k=settings.candidates, log=log
+        )
+        gc.collect()
+
+    result.other_cpu["retrieval"] = meter.share()
+    meter.start()
+    log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
+    generator = load_generator(settings)
+    pipeline = Pipeline(settings, retriever, generator)
+    pipeline.warm_up()
+    result.answering = bench_answering(pipeline, questions, log)
+    close = getattr(generator.llm, "close", None)
+    if close:
+        close()
+    del pipeline, generator
+    gc.collect()
+
+    result.other_cpu["answering"] = meter.share()
+    meter.start()
+    log("4/4 start-up of a fresh serving process")
+    result.startup = bench_startup(settings, questions[0].question)
+    result.other_cpu["startup"] = meter.share()
+    result.runtime_s = round(time.perf_counter() - started, 1)
+    result.load_average_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return result

@@ -26,7 +26,7 @@ SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92
 DECLINE_PATTERNS = [
     r"je ne trouve pas (la|de) reponse",
     r"ne (contiennent|contient|mentionnent|mentionne|precisent|precise|indiquent|indique|disent|dit) pas",
-    r"(aucune|pas d')information",
+    r"(aucune |pas d')information",
     r"cannot find the answer",
     r"can't find the answer",
     r"could not find the answer",
@@ -109,7 +109,9 @@ def parse_markers(text: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()
+    # The spaces before a marker go with it ("ChatGPT [2] est sorti" keeps one space); a period or comma left
+    # after a space closes up, while French spacing before ! ? : ; » stays as written.
+    return re.sub(r"[ \t]+([.,])", r"\1", re.sub(r"[ \t]*" + MARKER.pattern, "", text)).strip()
 
 
 def is_decline(answer: str) -> bool:
@@ -130,12 +132,20 @@ def is_meta(claim: str) -> bool:
     return bool(_META.match(MARKER.sub(lambda m: " " + m.group(1) + " ", claim).strip()))
 
 
+_LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+")
+
+
 def split_claims(answer: str) -> list[str]:
     """Answer sentences, each keeping the markers that follow it ('... in 2022. [1]' stays one claim)."""
     spans = sentence_spans(answer)
     claims: list[str] = []
     for start, end in spans:
         piece = answer[start:end]
+        lead = _LEADING_MARKERS.match(piece)
+        if claims and lead and lead.end() < len(piece):
+            # "... 28 ans. [1] ChatGPT ..." is split before the marker: it closes the previous sentence.
+            claims[-1] += " " + lead.group(0).strip()
+            piece = piece[lead.end() :].strip()
         if claims and (not any(ch.isalnum() for ch in MARKER.sub("", piece)) or is_meta(piece)):
             # "... 2022. [1]" and "... 2022. This is supported by passage [1]." both cite the previous sentence.
             claims[-1] += " " + " ".join(f"[{n}]" for n in parse_markers(piece))

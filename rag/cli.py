@@ -242,8 +242,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise UsageProblem(f"{source}: input file not found")
     rows = _read_batch(source)
+    output = Path(args.output) if args.output else None
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        raise UsageProblem(f"{output}: cannot write the output file there (missing folder or a folder's name)")
     pipeline = _pipeline(args, settings)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        raise UsageProblem(f"{output}: cannot write the output file ({exc.strerror or exc})") from None
     failures = 0
     try:
         for number, row in enumerate(rows, start=1):
@@ -269,7 +275,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def _read_batch(path: Path) -> list:
     """Rows of a JSONL file; a bad row becomes an error message string, the others still run."""
     rows: list = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"{path}: cannot read the input file as UTF-8 JSONL ({exc})") from None
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
@@ -291,8 +301,11 @@ def _read_batch(path: Path) -> list:
 def _answer_eval(args: argparse.Namespace, settings: Settings, questions, retriever) -> int:
     from rag.evaluation import answer_eval, format_answer_eval
     from rag.generation import load_generator
-    from rag.pipeline import Pipeline
+    from rag.index import IndexMissing
+    from rag.pipeline import EMPTY_INDEX, Pipeline
 
+    if not retriever.index.chunks:
+        raise IndexMissing(EMPTY_INDEX)  # before the model loads
     pipeline = Pipeline(settings, retriever, load_generator(settings, args.model))
     pipeline.warm_up()
     result = answer_eval(questions, pipeline, progress=None if args.json else lambda line: print(line, file=sys.stderr))
@@ -338,6 +351,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.share:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
     launch(settings, share=args.share, auth=auth)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Ingest, retrieval, answering and start-up figures against their raw baselines, as one table or JSON."""
+    from rag.bench import format_table, run_bench
+
+    settings = settings_from(args)
+    path = Path(args.questions) if args.questions else DEFAULT_EVAL
+    if not path.is_file():
+        raise UsageProblem(f"{path}: question file not found (give one: rag bench --questions FILE)")
+    if not settings.docs_dir.is_dir():
+        raise UsageProblem(f"{settings.docs_dir}: documents folder not found (run from the project folder or set RAG_DOCS_DIR)")
+    result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(format_table(result))
     return 0
 
 
@@ -418,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="generation model name or GGUF path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure ingest, retrieval, answering and start-up against raw baselines")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON document")
+    p.add_argument("--quick", action="store_true", help="first 4 questions, no 100k corpus (for tests)")
+    p.add_argument("--questions", help="question file (default ../shared/eval/questions.jsonl)")
+    p.set_defaults(func=cmd_bench)
 
     _add_answer_parsers(sub)
     return parser

@@ -33,7 +33,7 @@ class Generator:
             max_tokens=max_tokens or self.max_tokens,
             temperature=self.temperature,
             top_k=1,
-            repeat_penalty=1.05,
+            repeat_penalty=1.0,
         )
         for part in stream:
             delta = part["choices"][0].get("delta", {})

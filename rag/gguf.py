@@ -86,6 +86,8 @@ def resolve_gguf(name_or_path: str, cache_dir: Path) -> Path:
     path = Path(name_or_path).expanduser()
     if not path.exists():
         known = ", ".join(PACKAGED_MODELS)
+        if "/" in name_or_path or os.sep in name_or_path or name_or_path.lower().endswith(".gguf"):
+            raise ModelUnavailable(f"model file {path} not found: give an existing .gguf file or one of {known}")
         raise ModelUnavailable(f"unknown model '{name_or_path}': use one of {known} or the path of a .gguf file")
     check_gguf_header(path)
     return path

@@ -35,12 +35,35 @@ def clean_history(history: list[dict] | None, max_turns: int = 4) -> list[dict]:
     return turns[-max_turns:]
 
 
+# French inversion: "Combien Meta a-t-il investi ?" repeats its own subject; "Quel âge a-t-il ?" leans on the last turn.
+_INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles)\b", re.IGNORECASE)
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised names in a question, not counting the capital of its first word ("Combien", "Depuis")."""
+    names = []
+    for match in _ENTITY.finditer(text):
+        name = match.group(0)
+        if match.start() == 0 or not text[: match.start()].strip(" «\"“¿¡"):
+            name = " ".join(name.split()[1:])
+        if len(name) > 2 and name.lower() not in _NOT_ENTITIES and not _DEPENDENT.fullmatch(name):
+            names.append(name)
+    return names
+
+
 def is_followup(question: str, history: list[dict]) -> bool:
-    """A question that cannot stand alone: short and leaning on a pronoun or a connective."""
+    """A question that cannot stand alone: short and leaning on a pronoun or a connective.
+
+    A question that names its subject stands alone even when short ("When was ChatGPT released?") or
+    inverted ("Pourquoi Yann LeCun a-t-il quitté Meta ?": the "-il" repeats the name written before it).
+    """
     if not history:
         return False
     words = question.split()
-    return len(words) <= 12 and bool(_DEPENDENT.search(question)) or len(words) <= 4
+    inversion = _INVERSION.search(question)
+    if inversion and _names(question[: inversion.start()]):
+        question = _INVERSION.sub("", question)
+    return len(words) <= 12 and bool(_DEPENDENT.search(question)) or (len(words) <= 4 and not _names(question))
 
 
 def standalone_query(question: str, history: list[dict] | None) -> str:

@@ -15,6 +15,9 @@ from rag.retrieval import Retriever
 from rag.settings import Settings
 
 
+EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
+
+
 class QuestionError(ValueError):
     """A question the pipeline refuses (empty, too long); the message is for the user."""
 
@@ -98,7 +101,7 @@ class Pipeline:
         started = time.perf_counter()
         question = self.check_question(question)
         if not self.retriever.index.chunks:
-            raise IndexMissing("the index is empty: add documents with `rag ingest PATH`")
+            raise IndexMissing(EMPTY_INDEX)
         turns = clean_history(history)
         lang = detect_language(question)
         query = standalone_query(question, turns)
@@ -203,8 +206,13 @@ def _conflict_note(conflict: ctx.Conflict, passages: list[Passage], lang: str) -
 def load_pipeline(settings: Settings, model: str | None = None) -> Pipeline:
     """Load index, embedder and model once; every later question reuses them."""
     from rag.generation import load_generator
+    from rag.gguf import check_gguf_header, resolve_gguf
     from rag.retrieval import load_retriever
 
+    # Cheap checks first: a bad model name or file and an empty index are reported before the model loads.
+    check_gguf_header(resolve_gguf(model or settings.llm_model, settings.cache_dir))
     retriever = load_retriever(settings)
+    if not retriever.index.chunks:
+        raise IndexMissing(EMPTY_INDEX)
     generator = load_generator(settings, model)
     return Pipeline(settings, retriever, generator)

@@ -61,4 +61,7 @@ if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 step "preparing models (offline from here on)"
-"$VENV/bin/rag" setup
+# The default (quality) model and the fast one offered in the web chat; tests also load a tiny one.
+MODELS=(--model qwen2.5-coder-1.5b --model qwen2.5-0.5b)
+[ "${1:-}" = "--test" ] && MODELS+=(--model smollm2-135m)
+"$VENV/bin/rag" setup "${MODELS[@]}"

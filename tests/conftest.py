@@ -183,3 +183,52 @@ def pipeline(docs_index, retriever, generator):
     built = Pipeline(settings, retriever, generator)
     built.warm_up()
     return built
+
+
+# ---------------------------------------------------------------- the web UI, launched once in this process
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory, settings_factory, embedder):
+    """The Gradio app serving a private copy of docs/, started once for the session (shared by every UI test).
+
+    Yields a namespace with url, port, app, state (ui.app.AppState) and settings. The app loads its own
+    embedder and model(s) in the background, exactly as `rag serve` does; this waits until they are loaded.
+    """
+    import types
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ui.app import launch
+
+    root = tmp_path_factory.mktemp("ui")
+    docs = root / "docs"
+    shutil.copytree(DOCS, docs)
+    settings = settings_factory(root / "index").resolved(
+        docs_dir=docs, uploads_dir=root / "uploads", port=_free_port(), host="127.0.0.1"
+    )
+    report, _ = ingest([docs], settings, embedder)
+    assert not report.errors, report.errors
+    assert sorted(report.added) == [DEVELOPPEZ, FUTURISM]
+
+    app, state = launch(settings, block=False)
+    try:
+        assert state.ready.wait(timeout=600), "the app did not finish loading its models in 10 minutes"
+        assert not state.error, f"the app failed to load: {state.error}"
+        url = f"http://{settings.host}:{settings.port}/"
+        yield types.SimpleNamespace(url=url, port=settings.port, app=app, state=state, settings=settings, root=root)
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="session")
+def ui_url(ui_server) -> str:
+    """The URL of the session's web UI (see ui_server)."""
+    return ui_server.url

@@ -1,0 +1,59 @@
+"""`rag bench` building blocks on tiny inputs: the ingest comparison on docs/, a 2,000-vector synthetic corpus,
+the answering summary on hand-made runs, and the table / JSON. The generation model is not loaded here."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import DOCS
+from rag.bench import (
+    ArmRun,
+    BenchResult,
+    QuestionRun,
+    bench_ingest,
+    bench_synthetic_retrieval,
+    collect_env,
+    format_table,
+    recall_at_k,
+    summarize_answering,
+)
+from rag.ingest import dense_params
+
+
+def test_quick_bench_functions(tmp_path, settings_factory, embedder):
+    settings = settings_factory(tmp_path / "index")
+
+    ingest = bench_ingest(DOCS, settings, embedder, copies=1)
+    assert ingest.documents == 2 and ingest.chunks > 10
+    assert ingest.pipeline_chunks_per_s > 0 and ingest.raw_chunks_per_s > 0 and ingest.ratio > 0
+    assert ingest.pipeline_s > 0 and ingest.raw_s > 0
+    assert ingest.max_abs_diff < 1e-3  # the same texts give the same vectors in both arms
+
+    corpora = bench_synthetic_retrieval(
+        2_000, embedder, ["Qui est Yann LeCun ?", "Why did LeCun leave Meta?"], dense_params(settings),
+        samples=4, recall_queries=50,
+    )
+    assert [(c.corpus, c.kind, c.chunks) for c in corpora] == [("synthetic-2k", "flat", 2000), ("synthetic-2k", "hnsw", 2000)]
+    flat, hnsw = corpora
+    for c in corpora:
+        assert c.embed.n == c.search.n == c.total.n == 4
+        assert 0 < c.embed.p50 <= c.total.p50 and c.total.p50 <= c.total.p95 and c.search.p50 > 0
+    assert hnsw.build_s > 0 and 0.5 < hnsw.recall_at_10 <= 1.0 and 0.5 < hnsw.recall_at_1 <= 1.0
+    assert flat.recall_at_10 is None
+    assert recall_at_k(np.array([[1, 2]]), np.array([[2, 3]]), 2) == 0.5
+
+    arm = lambda ttft, tokens: ArmRun(ttft_ms=ttft, total_ms=ttft + 1000, tokens=tokens, gen_s=1.0, text="x")  # noqa: E731
+    runs = [QuestionRun("q1", 300, "raw", 40.0, arm(1000, 21), arm(1080, 21)), QuestionRun("q2", 320, "pipeline", 50.0, arm(1200, 11), arm(1250, 11))]
+    answering = summarize_answering("model", runs)
+    assert answering.questions == 2 and answering.same_text == 2
+    assert answering.raw_tokens_per_s == answering.pipeline_tokens_per_s == 15.0 and answering.gen_speed_ratio == 1.0
+    assert answering.ttft_ratio > 1.0
+
+    result = BenchResult(quick=True, env=collect_env(1, 1), ingest=ingest, retrieval=corpora, answering=answering)
+    table = format_table(result)
+    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc"):
+        assert text in table
+    data = json.loads(json.dumps(result.to_dict()))
+    assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s"}
+    assert {t["name"] for t in data["targets"]} >= {"ingest chunks/s, pipeline / raw", "HNSW recall@10, synthetic-2k"}

@@ -1,0 +1,266 @@
+"""The answering side of the `rag` command, run in-process through rag.cli.main.
+
+Bad input must give one clear 'error:' line and exit code 2, never a traceback, and must be caught before the
+1.5B model loads (llama_cpp.Llama is replaced by a tripwire in those tests). The happy path runs the real model.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+import llama_cpp
+import rag.embeddings
+import rag.generation
+from conftest import DEFAULT_LLM, FUTURISM
+from rag.cli import main
+from rag.gguf import PACKAGED_MODELS
+from rag.ingest import ingest
+
+
+@pytest.fixture(autouse=True)
+def session_models(monkeypatch, embedder):
+    """The CLI loads models itself: hand it the session's e5 instead of loading it again."""
+    original = rag.embeddings.load_embedder
+    for name, module in list(sys.modules.items()):
+        if (name == "rag" or name.startswith("rag.")) and getattr(module, "load_embedder", None) is original:
+            monkeypatch.setattr(module, "load_embedder", lambda settings: embedder)
+    for var in ("RAG_INDEX_DIR", "RAG_LLM_MODEL", "RAG_STRICT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """A tripwire: the test fails if llama.cpp is asked to load any model."""
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError(f"the generation model was loaded: {kwargs.get('model_path')}")
+
+    monkeypatch.setattr(llama_cpp, "Llama", tripwire)
+
+
+@pytest.fixture
+def session_generator(monkeypatch, generator):
+    """`load_generator` hands out the session's 1.5B model instead of loading it a second time."""
+    original = rag.generation.load_generator
+
+    def load(settings, model=None):
+        if (model or settings.llm_model) == DEFAULT_LLM:
+            return generator
+        return original(settings, model)
+
+    monkeypatch.setattr(rag.generation, "load_generator", load)
+    return generator
+
+
+@pytest.fixture
+def index_arg(docs_index) -> list[str]:
+    settings, _ = docs_index
+    return ["--index", str(settings.index_dir)]
+
+
+@pytest.fixture
+def empty_index(tmp_path, settings_factory, embedder, small_docs) -> list[str]:
+    """An index that held one document, then had it removed: zero documents, zero chunks."""
+    index_dir = tmp_path / "empty-index"
+    paths = small_docs(seul=8)
+    report, _ = ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    assert report.added == ["seul"]
+    assert main(["--index", str(index_dir), "remove", "seul"]) == 0
+    return ["--index", str(index_dir)]
+
+
+def one_error_line(capsys, *needles: str) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one line, no model loaded
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_question(index_arg, capsys, no_model_load, question):
+    assert main([*index_arg, "ask", question]) == 2
+    one_error_line(capsys, "empty")
+
+
+def test_question_of_20000_characters(index_arg, capsys, no_model_load):
+    question = ("Pourquoi LeCun a-t-il quitté Meta ? " * 600)[:19999] + "?"
+    assert len(question) == 20000
+    assert main([*index_arg, "ask", question]) == 2
+    one_error_line(capsys, "too long", "20000 characters")
+
+
+def test_unknown_model_name(index_arg, capsys, no_model_load):
+    assert main([*index_arg, "ask", "Quel âge a Alexandr Wang ?", "--model", "gpt-17-turbo"]) == 2
+    line = one_error_line(capsys, "unknown model 'gpt-17-turbo'")
+    assert all(name in line for name in PACKAGED_MODELS)
+
+
+def test_missing_gguf_file(index_arg, capsys, no_model_load, tmp_path):
+    missing = tmp_path / "absent.gguf"
+    assert main([*index_arg, "ask", "Quel âge a Alexandr Wang ?", "--model", str(missing)]) == 2
+    one_error_line(capsys, str(missing), "not found")
+
+
+def test_corrupt_gguf_file(index_arg, capsys, no_model_load, tmp_path):
+    corrupt = tmp_path / "x.gguf"
+    corrupt.write_bytes(bytes(range(256)) * 64)
+    assert main([*index_arg, "ask", "Quel âge a Alexandr Wang ?", "--model", str(corrupt)]) == 2
+    one_error_line(capsys, str(corrupt), "not a valid GGUF")
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_empty_index(empty_index, capsys, no_model_load, json_flag):
+    assert main([*empty_index, "ask", "Quel âge a Alexandr Wang ?", *json_flag]) == 2
+    one_error_line(capsys, "the index is empty", "rag ingest")
+
+
+def test_empty_index_in_batch(empty_index, capsys, no_model_load, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"question": "Quel âge a Alexandr Wang ?"}) + "\n", encoding="utf-8")
+    assert main([*empty_index, "batch", str(source)]) == 2
+    one_error_line(capsys, "the index is empty")
+
+
+def test_empty_index_in_answer_eval(empty_index, capsys, no_model_load, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "lang": "fr", "kind": "factoid", "question": "Qui ?", "expect": [["x"]]}) + "\n", encoding="utf-8")
+    assert main([*empty_index, "eval", str(questions)]) == 2
+    one_error_line(capsys, "the index is empty")
+
+
+def test_missing_index(capsys, no_model_load, tmp_path):
+    assert main(["--index", str(tmp_path / "no-index"), "ask", "Quel âge a Alexandr Wang ?"]) == 2
+    one_error_line(capsys, "no index in", "rag ingest")
+
+
+def test_batch_input_problems(index_arg, capsys, no_model_load, tmp_path):
+    assert main([*index_arg, "batch", str(tmp_path / "absent.jsonl")]) == 2
+    one_error_line(capsys, "input file not found")
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes('{"question": "Quel âge a Wang ?"}\n'.encode("latin-1"))
+    assert main([*index_arg, "batch", str(latin1)]) == 2
+    one_error_line(capsys, "UTF-8")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"question": "Quel âge a Wang ?"}\n', encoding="utf-8")
+    assert main([*index_arg, "batch", str(good), "-o", str(tmp_path / "missing-folder" / "out.jsonl")]) == 2
+    one_error_line(capsys, "cannot write the output file")
+
+
+def test_batch_bad_rows_are_reported_and_skipped(index_arg, capsys, session_generator, tmp_path, monkeypatch):
+    """Each bad line gives one error naming file:line; nothing is generated, the exit code is 1."""
+    prompts: list[str] = []
+    real_stream = session_generator.stream_chat
+
+    def recording(messages, max_tokens=None):
+        prompts.append(messages[-1]["content"])
+        return real_stream(messages, max_tokens)
+
+    monkeypatch.setattr(session_generator, "stream_chat", recording)
+    source = tmp_path / "bad.jsonl"
+    rows = [
+        "{not json",
+        json.dumps({"id": 1}),
+        json.dumps({"question": 42}),
+        json.dumps({"question": "Quel âge a Wang ?", "history": "Alexandr Wang"}),
+        json.dumps({"question": "   "}),
+        json.dumps({"question": "x" * 20000}),
+        "",
+        json.dumps(["question"]),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main([*index_arg, "batch", str(source), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    errors = captured.err.splitlines()
+    assert len(errors) == 7 and all(line.startswith(f"error: {source}:") for line in errors)
+    assert "not valid JSON" in errors[0] and "question" in errors[1] and "history" in errors[3]
+    assert "empty" in errors[4] and "too long" in errors[5]
+    assert out.read_text(encoding="utf-8") == ""
+    assert prompts == ["?"]  # the warm-up only: no question reached the model
+
+
+# ---------------------------------------------------------------- the real model
+
+
+def test_ask_streams_the_answer_then_the_cited_quotes(index_arg, capsys, session_generator, docs_index):
+    _, index = docs_index
+    assert main([*index_arg, "ask", "Quand ChatGPT est-il sorti ?"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    lines = captured.out.splitlines()
+    assert "2022" in lines[0], captured.out  # the streamed answer comes first
+    citations = [line for line in lines if line.startswith("[")]
+    assert citations, captured.out
+    doc = index.documents[FUTURISM]
+    flat = " ".join(doc.text.split())
+    for line in citations:
+        quote = line.split(" — « ", 1)[1].rsplit(" »", 1)[0]
+        assert quote in flat  # verbatim (whitespace folded for the terminal)
+    assert any("novembre 2022" in line for line in citations)
+    assert lines[-1].startswith(f"({DEFAULT_LLM}; first token ") and lines[-1].endswith(" s)")
+
+
+# ---------------------------------------------------------------- wiring, with a canned generator
+
+
+class CannedGenerator:
+    """Stands in for the model where only the command's wiring is under test; records every prompt."""
+
+    name = "canned"
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.prompts: list[list[dict]] = []
+
+    def stream_chat(self, messages, max_tokens=None):
+        self.prompts.append(messages)
+        text = self.answers.pop(0) if self.answers else "Je ne trouve pas la réponse dans les documents."
+        yield from (text[i : i + 7] for i in range(0, len(text), 7))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) * 2
+
+    def warm_up(self, messages) -> None:
+        pass
+
+
+@pytest.fixture
+def canned(monkeypatch):
+    def install(answers: list[str]) -> CannedGenerator:
+        gen = CannedGenerator(answers)
+        monkeypatch.setattr(rag.generation, "load_generator", lambda settings, model=None: gen)
+        return gen
+
+    return install
+
+
+def test_ask_json_prints_the_contract(index_arg, capsys, canned):
+    canned(["Meta a investi 14 milliards de dollars dans Scale AI [1]."])
+    assert main([*index_arg, "ask", "--json", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["question"] == "Combien Meta a-t-il investi dans Scale AI ?" and data["model"] == "canned"
+    assert not data["abstained"] and data["citations"] and "14 milliards" in data["citations"][0]["quote"]
+
+
+def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkeypatch):
+    gen = canned(["Alexandr Wang dirige les Superintelligence Labs [1].", "Il a 29 ans [1]."])
+    typed = iter(["Qui dirige les Superintelligence Labs de Meta ?", "Et quel âge a-t-il ?", "x" * 20000, "/new", "Et quel âge a-t-il ?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    assert main([*index_arg, "chat"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert len(gen.prompts) == 3
+    second, third = gen.prompts[1][1]["content"], gen.prompts[2][1]["content"]
+    assert "Question précédente : « Qui dirige les Superintelligence Labs de Meta ? »" in second
+    assert "Alexandr Wang dirige les Superintelligence Labs." in second  # without the old [1]
+    assert "Question précédente" not in third  # /new forgot the conversation
+    assert "error: the question is too long" in captured.out

@@ -1,0 +1,245 @@
+"""The web UI in a real (Debian) Chromium, driven by Playwright against the app launched in this process.
+
+One page per test; every request the page makes is recorded and must stay on the local server.
+Screenshots go to test-output/ (gitignored).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import DEVELOPPEZ, FUTURISM, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 120_000  # one answer takes 3-8 s on an idle machine; much more when the CPU is shared
+OUT = ROOT / "test-output"
+ORIGINAL_DOCS = {DEVELOPPEZ, FUTURISM}
+
+ZORBLAX_MD = "# Zorblax\n\nLa société Zorblax fabrique des parapluies violets à Lyon depuis 1987.\n"
+# Markup that must stay text: a script, an event handler, and entities that decode to tags.
+QUIXOTEL_HTML = """<!doctype html>
+<html><head><meta charset="utf-8">
+<title>Quixotel &lt;script&gt;window.__xss=3&lt;/script&gt; lampes</title>
+<script>window.__xss=1</script></head>
+<body>
+<h1>La société Quixotel</h1>
+<p>La société Quixotel produit des lampes orange à Nantes depuis 1992. <img src=x onerror="window.__xss=2"></p>
+<p>Son slogan s'écrit &lt;b&gt;bold&lt;/b&gt; sur chaque boîte, avec &lt;img src=y onerror="window.__xss=4"&gt; en petit.</p>
+</body></html>
+"""
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_uploads_afterwards(ui_server):
+    """Leave the shared app with docs/ only, whatever these tests uploaded (the API tests expect 2 documents)."""
+    yield
+    from ui.app import remove
+
+    for doc_id in set(ui_server.state.retriever.index.documents) - ORIGINAL_DOCS:
+        remove(ui_server.state, doc_id)
+    assert set(ui_server.state.retriever.index.documents) == ORIGINAL_DOCS
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    """A fresh page on the app, loaded and Ready; page.requests lists every URL it asked for since before load."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.requests = requests
+    page.goto(ui_server.url)
+    page.wait_for_selector("#question textarea")
+    page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Ready')")
+    yield page
+    context.close()
+
+
+def assert_only_local_requests(page, port: int) -> None:
+    assert page.requests, "no request was recorded"
+    outside = [
+        url
+        for url in page.requests
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != f"127.0.0.1:{port}"
+    ]
+    assert not outside, f"requests left the local server: {outside[:10]}"
+
+
+def screenshot(page, name: str, settle: bool = True) -> None:
+    """Save the viewport once transitions have ended (toasts fly in) and, with settle, pending outputs are shown."""
+    OUT.mkdir(exist_ok=True)
+    if settle:
+        page.wait_for_function("document.querySelectorAll('.pending, [data-testid=status-tracker].translucent:not(.hide)').length === 0")
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(OUT / name))
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def ask(page, question: str, turn: int):
+    """Send a question and wait for the checked answer of this turn (the timing line ends every final answer)."""
+    page.fill("#question textarea", question)
+    page.click("#send")
+    page.wait_for_function(f"document.querySelectorAll('#chat .timing').length >= {turn}")
+
+
+def last_answer_text(page) -> str:
+    """The text of the last answer bubble in the chat."""
+    return page.locator('#chat [data-testid="bot"]').last.inner_text()
+
+
+def cite_offsets(card) -> tuple[int, int]:
+    match = re.search(r"(\d+)\s*[–-]\s*(\d+)\s*$", card.locator(".cite-pub").inner_text().strip())
+    assert match, card.locator(".cite-pub").inner_text()
+    return int(match.group(1)), int(match.group(2))
+
+
+def document_of(card, state):
+    """The indexed document a source card shows, found by the source path printed on the card."""
+    source = card.locator(".cite-pub code").text_content()
+    matches = [doc for doc in state.retriever.index.documents.values() if doc.source == source]
+    assert len(matches) == 1, source
+    return matches[0]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_chat_citation_upload_and_escaping(page, ui_server, tmp_path):
+    state = ui_server.state
+
+    # 1. A question about docs/: streamed answer with [n] links to source cards.
+    ask(page, "Combien Meta a-t-il investi dans Scale AI ?", turn=1)
+    link = page.locator('#chat a[href^="#cite-"]', has_text="[1]").first
+    link.wait_for()
+    assert "14" in last_answer_text(page)
+    screenshot(page, "ui-answer.png")
+
+    # 2. Clicking [1] shows its card with the quote highlighted: exactly the document's text at the shown offsets.
+    target = link.get_attribute("href")
+    assert target == "#cite-1-1"
+    link.click()
+    card = page.locator(".cite-card.active")
+    card.wait_for(state="visible")
+    assert card.get_attribute("id") == target[1:]
+    mark = page.locator(".cite-card.active mark.quote").first
+    assert mark.is_visible()
+    quote = mark.text_content()
+    start, end = cite_offsets(card)
+    doc = document_of(card, state)
+    assert quote == doc.text[start:end]
+    assert "14 milliards" in quote, quote
+    assert page.evaluate("location.href") == ui_server.url, "the [1] link navigated away"
+    screenshot(page, "ui-citation.png")
+
+    # 3. Upload a Markdown and an HTML file (the HTML carries markup that must never run), index them.
+    md = tmp_path / "zorblax.md"
+    md.write_text(ZORBLAX_MD, encoding="utf-8")
+    html_file = tmp_path / "quixotel.html"
+    html_file.write_text(QUIXOTEL_HTML, encoding="utf-8")
+    open_tab(page, "Documents")
+    page.locator("#upload input[type=file]").set_input_files([str(md), str(html_file)])
+    page.locator("#upload").get_by_text("quixotel").wait_for()
+    page.click("#index-files")
+    page.wait_for_function(
+        "['✅ zorblax', '✅ quixotel'].every((line) => (document.querySelector('#upload-log textarea')?.value || '').includes(line))"
+    )
+    log = page.locator("#upload-log textarea").input_value()
+    assert "❌" not in log, log
+    table = page.locator("#documents")
+    page.wait_for_function("(document.querySelector('#documents')?.innerText || '').includes('zorblax')")
+    for doc_id in [DEVELOPPEZ, FUTURISM, "zorblax", "quixotel"]:
+        assert doc_id in table.inner_text()
+    assert {"zorblax", "quixotel"} <= set(state.retriever.index.documents)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    screenshot(page, "ui-documents.png")
+
+    # 4. The new document answers questions at once, without a restart.
+    open_tab(page, "Chat")
+    ask(page, "Que fabrique la société Zorblax ?", turn=2)
+    answer = last_answer_text(page)
+    assert "parapluie" in answer.lower(), answer
+
+    # 5. A question citing the HTML document: its text is shown, its markup never becomes elements or runs.
+    ask(page, "Que produit la société Quixotel ?", turn=3)
+    card = page.locator('.cite-card.current[id^="cite-3-"]').first
+    card.wait_for(state="visible")
+    assert document_of(card, state).doc_id == "quixotel"
+    text = card.text_content()
+    assert "<b>bold</b>" in text, text  # the entities decoded to characters, shown as typed
+    assert "<script>window.__xss=3</script>" in card.locator(".cite-head").text_content()
+    start, end = cite_offsets(card)
+    assert card.locator("mark.quote").first.text_content() == state.retriever.index.documents["quixotel"].text[start:end]
+    page.wait_for_timeout(500)  # give an injected handler a chance to fire
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    injected = page.evaluate(
+        """() => ({
+          scripts: [...document.scripts].filter((s) => s.textContent.includes('__xss')).length,
+          elements: document.querySelectorAll('#sources script, #sources img, #sources b, #chat script, #chat img[src="x"], #documents script').length,
+          handlers: document.querySelectorAll('[onerror]').length,
+        })"""
+    )
+    assert injected == {"scripts": 0, "elements": 0, "handlers": 0}, injected
+    assert not [u for u in page.requests if urlsplit(u).path in ("/x", "/y")], "an injected <img> was fetched"
+    screenshot(page, "ui-escaping.png")
+
+    assert_only_local_requests(page, ui_server.port)
+
+
+@pytest.mark.parametrize("name", ["outil.exe", "rapport.docx"])
+def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"MZ\x90\x00 not a document" if name.endswith(".exe") else b"PK\x03\x04 not a document")
+    open_tab(page, "Documents")
+    print("DOCPICK", repr(page.locator("#doc-pick input").input_value()))
+    page.locator("#upload input[type=file]").set_input_files([str(path)])
+    toast = page.locator(".toast-body", has_text=name)
+    toast.wait_for(state="visible")
+    message = toast.inner_text()
+    assert "Invalid file type" in message or "non pris en charge" in message, message
+    print("DOCPICK2", repr(page.locator("#doc-pick input").input_value()))
+    screenshot(page, f"ui-rejected-{Path(name).suffix[1:]}.png", settle=False)
+    print("DOCPICK3", repr(page.locator("#doc-pick input").input_value()))
+
+    # Indexing now adds nothing; the documents are still there.
+    page.click("#index-files")
+    page.wait_for_function("(document.querySelector('#upload-log textarea')?.value || '').trim().length > 0")
+    assert "✅" not in page.locator("#upload-log textarea").input_value()
+    table = page.locator("#documents").inner_text()
+    assert DEVELOPPEZ in table and FUTURISM in table, table
+    assert Path(name).stem not in table
+    assert not list(ui_server.settings.uploads_dir.glob(f"{Path(name).stem}*"))
+    assert ORIGINAL_DOCS <= set(ui_server.state.retriever.index.documents)
+    assert_only_local_requests(page, ui_server.port)
