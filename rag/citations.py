@@ -95,6 +95,7 @@ class Claim:
     supported: bool = False
     score: float = 0.0
     support: list[tuple[int, int, int]] = field(default_factory=list)  # (n, start, end) in the document
+    markers_inline: bool = False  # written by the pipeline with its markers in place
 
 
 def parse_markers(text: str) -> list[int]:
@@ -216,7 +217,7 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
     scores = checker.score_matrix([bare[i] for i in checkable], [answer_source_text(passages, s) for s in sources])
     for row, i in enumerate(checkable):
         _resolve_claim(claims[i], [n for n in parse_markers(claim_texts[i]) if n in by_n], scores[row], sources, checker.threshold)
-    return claims, _citations(claims, by_n), notes
+    return claims, collect_citations(claims, by_n), notes
 
 
 def answer_source_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:
@@ -251,7 +252,7 @@ def _resolve_claim(claim: Claim, cited: list[int], scores: np.ndarray, sources: 
         claim.support.append(sources[runner])
 
 
-def _citations(claims: list[Claim], by_n: dict[int, Passage]) -> list[Citation]:
+def collect_citations(claims: list[Claim], by_n: dict[int, Passage]) -> list[Citation]:
     """One citation per cited passage, quoting the span of its supporting sentences."""
     spans: dict[int, list[tuple[int, int, bool]]] = {}
     for claim in claims:
@@ -273,6 +274,9 @@ def render_answer(claims: list[Claim]) -> str:
     """The answer text with the verified citation markers."""
     parts = []
     for claim in claims:
+        if claim.markers_inline:
+            parts.append(claim.text)
+            continue
         text = strip_markers(claim.text)
         if claim.cited:
             marks = "".join(f"[{n}]" for n in claim.cited)

@@ -1,12 +1,22 @@
 """Question → retrieval → passages → prompt → streamed answer → verified citations."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
 from rag import context as ctx
-from rag.citations import Citation, Claim, Passage, SupportChecker, is_decline, render_answer, verify_answer
+from rag.citations import (
+    Citation,
+    Claim,
+    Passage,
+    SupportChecker,
+    collect_citations,
+    is_decline,
+    render_answer,
+    verify_answer,
+)
 from rag.generation import Generator
 from rag.history import clean_history, standalone_query
 from rag.index import Bm25Analyzer, IndexMissing
@@ -73,6 +83,7 @@ class Prepared:
     messages: list[dict]
     notes: list[str] = field(default_factory=list)
     retrieve_ms: float = 0.0
+    conflicts: list[ctx.Conflict] = field(default_factory=list)
 
 
 class Pipeline:
@@ -118,7 +129,8 @@ class Pipeline:
         notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
         notes = [n for n in notes if n]
         messages = build_messages(question, passages, lang, turns, notes)
-        return Prepared(question, lang, query, passages, messages, notes, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        return Prepared(question, lang, query, passages, messages, notes, elapsed, conflicts)
 
     def stream(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as the model writes them, then the checked Answer."""
@@ -165,6 +177,11 @@ class Pipeline:
             notes.append("unsupported: no passage supports this answer; do not rely on it")
         else:
             notes.extend(f"unsupported: « {c.text.strip()} »" for c in unsupported)
+        disagreement = _disagreement_claim(prepared, render_answer(claims))
+        if disagreement is not None:
+            # The small model rarely says so itself: state the disagreement, citing both sources.
+            claims = claims + [disagreement]
+            citations = collect_citations(claims, {p.n: p for p in prepared.passages})
         return self._answer(prepared, render_answer(claims), False, citations, claims, notes, raw)
 
     def _answer(self, prepared: Prepared, text: str, abstained: bool, citations, claims, notes, raw: str) -> Answer:
@@ -188,14 +205,37 @@ class Pipeline:
         self.generator.warm_up(build_messages("?", [], "en")[:1] + [{"role": "user", "content": "?"}])
 
 
-def _conflict_note(conflict: ctx.Conflict, passages: list[Passage], lang: str) -> str:
-    def number_of(cand: ctx.Candidate) -> int | None:
-        for p in passages:
-            if p.chunk_id == cand.hit.chunk.chunk_id and any(s <= cand.start < e for s, e in p.spans):
-                return p.n
-        return None
+def _passage_number(cand: ctx.Candidate, passages: list[Passage]) -> int | None:
+    for p in passages:
+        if p.chunk_id == cand.hit.chunk.chunk_id and any(s <= cand.start < e for s, e in p.spans):
+            return p.n
+    return None
 
-    a, b = number_of(conflict.first), number_of(conflict.second)
+
+_UNIT_WORDS = {"fr": {"age": "ans", "billion": "milliards", "million": "millions", "percent": "%"},
+               "en": {"age": "years", "billion": "billion", "million": "million", "percent": "%"}}
+
+
+def _disagreement_claim(prepared: Prepared, answer: str) -> Claim | None:
+    """A sentence stating a conflict the answer touches (it gives one of the figures) without naming both."""
+    for conflict in prepared.conflicts:
+        values = (conflict.first_value, conflict.second_value)
+        mentioned = [v for v in values if re.search(rf"(?<![\d.,]){re.escape(v)}(?![\d])", answer.replace(",", "."))]
+        a, b = _passage_number(conflict.first, prepared.passages), _passage_number(conflict.second, prepared.passages)
+        if not mentioned or len(mentioned) == 2 or a is None or b is None:
+            continue
+        unit = _UNIT_WORDS[prepared.lang].get(conflict.unit, conflict.unit)
+        if prepared.lang == "fr":
+            text = f"Les sources divergent sur {conflict.subject} : {values[0]} {unit} selon [{a}], {values[1]} {unit} selon [{b}]."
+        else:
+            text = f"The sources disagree about {conflict.subject}: {values[0]} {unit} according to [{a}], {values[1]} {unit} according to [{b}]."
+        support = [(a, conflict.first.start, conflict.first.end), (b, conflict.second.start, conflict.second.end)]
+        return Claim(text=text, cited=[a, b], supported=True, score=1.0, support=support, markers_inline=True)
+    return None
+
+
+def _conflict_note(conflict: ctx.Conflict, passages: list[Passage], lang: str) -> str:
+    a, b = _passage_number(conflict.first, passages), _passage_number(conflict.second, passages)
     if a is None or b is None:
         return ""
     if lang == "fr":

@@ -184,7 +184,9 @@ def test_chat_citation_upload_and_escaping(page, ui_server, tmp_path):
         assert doc_id in table.inner_text()
     assert {"zorblax", "quixotel"} <= set(state.retriever.index.documents)
     assert page.evaluate("typeof window.__xss") == "undefined"
+    print("DOCPICK-E2E", repr(page.locator("#doc-pick input").input_value()))
     screenshot(page, "ui-documents.png")
+    print("DOCPICK-E2E2", repr(page.locator("#doc-pick input").input_value()))
 
     # 4. The new document answers questions at once, without a restart.
     open_tab(page, "Chat")

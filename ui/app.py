@@ -267,7 +267,7 @@ def build_app(state: AppState) -> gr.Blocks:
             upload_btn = gr.Button("Indexer / Index", elem_id="index-files")
             upload_log = gr.Textbox(label="Résultat / Result", interactive=False, elem_id="upload-log", lines=3)
             with gr.Row():
-                doc_pick = gr.Dropdown(choices=_doc_choices(state), value=None, label="Document", elem_id="doc-pick")
+                doc_pick = gr.Dropdown(choices=_doc_choices(state), label="Document", elem_id="doc-pick")
                 remove_btn = gr.Button("Supprimer / Remove", variant="stop", elem_id="remove")
         with gr.Tab("Réglages / Settings"):
             model = gr.Dropdown(

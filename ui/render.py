@@ -6,8 +6,9 @@ module reach the page.
 from __future__ import annotations
 
 import html
+import re
 
-from rag.citations import Citation, strip_markers
+from rag.citations import MARKER, Citation, strip_markers
 from rag.pipeline import Answer
 from rag.prompts import source_name
 
@@ -41,6 +42,9 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     else:
         parts = []
         for claim in answer.claims:
+            if claim.markers_inline:
+                parts.append(_inline_links(claim.text, turn))
+                continue
             text = escape_text(strip_markers(claim.text))
             links = "".join(cite_link(turn, n) for n in claim.cited if any(c.n == n for c in answer.citations))
             if not text:
@@ -58,6 +62,17 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         f' · total {t.get("total", 0) / 1000:.1f} s</div>'
     )
     return f"{body}{notes}{timing}"
+
+
+def _inline_links(text: str, turn: int) -> str:
+    """Escape a sentence and turn its [n] markers into links where they stand."""
+    pieces, pos = [], 0
+    for match in MARKER.finditer(text):
+        pieces.append(escape_text(text[pos : match.start()]))
+        pieces.append("".join(cite_link(turn, int(n)) for n in re.split(r"[,;]\s*", match.group(1))))
+        pos = match.end()
+    pieces.append(escape_text(text[pos:]))
+    return "".join(pieces)
 
 
 def _note_icon(note: str) -> str:
