@@ -181,7 +181,17 @@ class SupportChecker:
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
 
     def score_matrix(self, claims: list[str], sources: list[str]) -> np.ndarray:
-        semantic = self.semantic(claims, sources)
+        """Support of each claim by each source sentence (claims x sources)."""
+        pieces, owner = [], []
+        for j, source in enumerate(sources):
+            for piece in [source, *clause_windows(source)]:
+                pieces.append(piece)
+                owner.append(j)
+        # A short claim ("Wang is 29") matches the clause that says it better than the long sentence around it.
+        by_piece = self.semantic(claims, pieces)
+        semantic = np.zeros((len(claims), len(sources)), dtype=np.float32)
+        for k, j in enumerate(owner):
+            semantic[:, j] = np.maximum(semantic[:, j], by_piece[:, k])
         scores = np.zeros_like(semantic)
         for i, claim in enumerate(claims):
             numbers = set(_NUMBER.findall(claim))
@@ -191,6 +201,18 @@ class SupportChecker:
                     score = min(score, self.threshold * 0.8)
                 scores[i, j] = score
         return scores
+
+
+_CLAUSE = re.compile(r"[^,;:—–()]+")
+
+
+def clause_windows(sentence: str, min_words: int = 3) -> list[str]:
+    """Runs of one or two consecutive clauses of a long sentence (split at , ; : — and brackets)."""
+    clauses = [m.group(0).strip() for m in _CLAUSE.finditer(sentence) if m.group(0).strip()]
+    if len(clauses) < 2:
+        return []
+    windows = clauses + [f"{a}, {b}" for a, b in zip(clauses, clauses[1:])]
+    return [w for w in windows if len(w.split()) >= min_words and w != sentence]
 
 
 def _source_sentences(passages: list[Passage]) -> list[tuple[int, int, int]]:

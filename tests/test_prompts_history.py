@@ -199,6 +199,35 @@ def test_prepare_keeps_both_sides_of_a_conflict_and_notes_it(pipeline, question,
     assert prepared.messages[0]["content"] == SYSTEM
 
 
+@pytest.mark.parametrize(
+    ("question", "canned", "said"),
+    [
+        ("Quel âge a Alexandr Wang ?", "Alexandr Wang a 28 ans [{n28}].", "Les sources divergent sur Wang"),
+        ("How old is Alexandr Wang?", "Alexandr Wang is 29 years old [{n29}].", "The sources disagree about Wang"),
+    ],
+)
+def test_answer_giving_one_side_of_a_conflict_states_the_other(pipeline, question, canned, said):
+    prepared = pipeline.prepare(question)
+    n28 = next(p.n for p in prepared.passages if "Alexandr Wang, 28 ans" in p.text)
+    n29 = next(p.n for p in prepared.passages if "Wang, âgé de 29 ans" in p.text)
+    answer = pipeline.finish(prepared, canned.format(n28=n28, n29=n29))
+    assert not answer.abstained
+    assert said in answer.answer and "28" in answer.answer and "29" in answer.answer
+    cited = {c.n: c for c in answer.citations}
+    assert {n28, n29} <= set(cited)
+    assert "28 ans" in cited[n28].quote and "29 ans" in cited[n29].quote
+    for c in answer.citations:
+        assert c.passage.doc.text[c.start : c.end] == c.quote
+
+
+def test_answer_naming_both_sides_gets_no_extra_sentence(pipeline):
+    prepared = pipeline.prepare("Quel âge a Alexandr Wang ?")
+    n28 = next(p.n for p in prepared.passages if "Alexandr Wang, 28 ans" in p.text)
+    n29 = next(p.n for p in prepared.passages if "Wang, âgé de 29 ans" in p.text)
+    answer = pipeline.finish(prepared, f"Wang a 28 ans selon [{n28}] mais 29 ans selon [{n29}].")
+    assert "divergent" not in answer.answer
+
+
 def test_prepare_adds_no_conflict_note_to_an_unrelated_question(pipeline):
     prepared = pipeline.prepare("Combien Meta a-t-il investi dans Scale AI ?")
     assert prepared.notes == []

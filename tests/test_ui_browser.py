@@ -184,9 +184,7 @@ def test_chat_citation_upload_and_escaping(page, ui_server, tmp_path):
         assert doc_id in table.inner_text()
     assert {"zorblax", "quixotel"} <= set(state.retriever.index.documents)
     assert page.evaluate("typeof window.__xss") == "undefined"
-    print("DOCPICK-E2E", repr(page.locator("#doc-pick input").input_value()))
     screenshot(page, "ui-documents.png")
-    print("DOCPICK-E2E2", repr(page.locator("#doc-pick input").input_value()))
 
     # 4. The new document answers questions at once, without a restart.
     open_tab(page, "Chat")
@@ -225,15 +223,12 @@ def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_pat
     path = tmp_path / name
     path.write_bytes(b"MZ\x90\x00 not a document" if name.endswith(".exe") else b"PK\x03\x04 not a document")
     open_tab(page, "Documents")
-    print("DOCPICK", repr(page.locator("#doc-pick input").input_value()))
     page.locator("#upload input[type=file]").set_input_files([str(path)])
     toast = page.locator(".toast-body", has_text=name)
     toast.wait_for(state="visible")
     message = toast.inner_text()
     assert "Invalid file type" in message or "non pris en charge" in message, message
-    print("DOCPICK2", repr(page.locator("#doc-pick input").input_value()))
     screenshot(page, f"ui-rejected-{Path(name).suffix[1:]}.png", settle=False)
-    print("DOCPICK3", repr(page.locator("#doc-pick input").input_value()))
 
     # Indexing now adds nothing; the documents are still there.
     page.click("#index-files")
