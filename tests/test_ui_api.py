@@ -9,7 +9,12 @@ from gradio_client import Client
 
 from conftest import DEVELOPPEZ, FUTURISM
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # pandas deprecations raised inside gradio's queue, not by this project
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 QUESTION = "Combien Meta a-t-il investi dans Scale AI ?"
 

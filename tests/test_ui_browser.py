@@ -18,7 +18,13 @@ if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    # pandas deprecations raised inside gradio's queue, not by this project
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -108,7 +114,7 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def ask(page, question: str, turn: int):
+def ask(page, question: str, turn: int) -> None:
     """Send a question and wait for the checked answer of this turn (the timing line ends every final answer)."""
     page.fill("#question textarea", question)
     page.click("#send")
