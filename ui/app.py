@@ -32,6 +32,7 @@ class AppState:
     error: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    load_seconds: float = 0.0
 
     def model_choices(self) -> list[str]:
         return list(self.generators)
@@ -61,16 +62,19 @@ def load_parts(state: AppState) -> None:
             state.generators[FAST_MODEL] = load_generator(state.settings, FAST_MODEL)
         for generator in state.generators.values():
             Pipeline(state.settings, state.retriever, generator).warm_up()
-        n_docs = len(state.retriever.index.documents)
-        state.status = (
-            f"Prêt / Ready · {n_docs} documents · modèle {state.settings.llm_model} "
-            f"· chargé en {time.perf_counter() - started:.1f} s"
-        )
+        state.load_seconds = time.perf_counter() - started
+        state.status = ready_status(state)
     except (IndexProblem, ModelUnavailable, Exception) as exc:  # noqa: BLE001 - shown to the user, not swallowed
         state.error = str(exc)
         state.status = f"Erreur / Error: {exc}"
     finally:
         state.ready.set()
+
+
+def ready_status(state: AppState) -> str:
+    n_docs = len(state.retriever.index.documents) if state.retriever else 0
+    models = ", ".join(state.generators)
+    return f"Prêt / Ready · {n_docs} documents · modèles / models: {models} · chargé en {state.load_seconds:.1f} s"
 
 
 # ---------------------------------------------------------------- chat
@@ -134,6 +138,7 @@ def _swap_index(state: AppState, index) -> None:
     """Serve the new index from the next question on; the embedder stays the one already loaded."""
     if index is not None and state.retriever is not None:
         state.retriever = Retriever(index, state.retriever.embedder, state.settings)
+        state.status = ready_status(state)
 
 
 def upload(state: AppState, files: list | None, progress=gr.Progress()):
@@ -293,16 +298,19 @@ def build_app(state: AppState) -> gr.Blocks:
             [upload_log, table, doc_pick, files],
             concurrency_id="model",
             api_visibility="private",
-        )
-        remove_btn.click(lambda d: remove(state, d), doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private")
+        ).then(lambda: state.status, None, status, api_visibility="private", queue=False)
+        remove_btn.click(
+            lambda d: remove(state, d), doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private"
+        ).then(lambda: state.status, None, status, api_visibility="private", queue=False)
 
         timer = gr.Timer(1.0)
 
         def poll():
             done = state.ready.is_set()
-            return state.status, gr.Timer(active=not done), documents_table(state), gr.update(choices=_doc_choices(state))
+            models = gr.update(choices=state.model_choices() or [state.settings.llm_model])
+            return state.status, gr.Timer(active=not done), documents_table(state), gr.update(choices=_doc_choices(state)), models
 
-        timer.tick(poll, None, [status, timer, table, doc_pick], api_visibility="private", queue=False)
+        timer.tick(poll, None, [status, timer, table, doc_pick, model], api_visibility="private", queue=False)
 
         def ask(question: str, history_json: str = "[]", model: str = "", k: int = 4, strict: bool = True) -> dict:
             return api_ask(state, question, history_json, model, k, strict)

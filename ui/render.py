@@ -43,7 +43,7 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         parts = []
         for claim in answer.claims:
             if claim.markers_inline:
-                parts.append(_inline_links(claim.text, turn))
+                parts.append(_inline_links(claim.text, turn, {c.n for c in answer.citations}))
                 continue
             text = escape_text(strip_markers(claim.text))
             links = "".join(cite_link(turn, n) for n in claim.cited if any(c.n == n for c in answer.citations))
@@ -64,12 +64,13 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     return f"{body}{notes}{timing}"
 
 
-def _inline_links(text: str, turn: int) -> str:
-    """Escape a sentence and turn its [n] markers into links where they stand."""
+def _inline_links(text: str, turn: int, cited: set[int]) -> str:
+    """Escape a sentence and turn its [n] markers into links where they stand (only to existing cards)."""
     pieces, pos = [], 0
     for match in MARKER.finditer(text):
         pieces.append(escape_text(text[pos : match.start()]))
-        pieces.append("".join(cite_link(turn, int(n)) for n in re.split(r"[,;]\s*", match.group(1))))
+        numbers = [int(n) for n in re.split(r"[,;]\s*", match.group(1))]
+        pieces.append("".join(cite_link(turn, n) for n in numbers if n in cited))
         pos = match.end()
     pieces.append(escape_text(text[pos:]))
     return "".join(pieces)
