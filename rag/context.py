@@ -93,14 +93,10 @@ def select_passages(
     best = max(c.score for c in scored)
     chosen: dict[tuple[str, int], Candidate] = {_key(c): c for c in must_keep or []}
     used = sum(count_tokens(_text(index, c)) for c in chosen.values())
-    by_score = sorted(scored, key=lambda c: -c.score)
-    # First the best sentence of every retrieved chunk (retrieval saw more than one sentence can show),
-    # then the best remaining sentences overall.
-    leaders = [next(c for c in by_score if c.rank == rank) for rank in sorted({c.rank for c in scored})]
-    for cand in leaders + by_score:
+    for cand in sorted(scored, key=lambda c: -c.score):
         if _key(cand) in chosen:
             continue
-        if chosen and cand not in leaders and cand.score < best - min_score_gap:
+        if chosen and cand.score < best - min_score_gap:
             break
         unit = [cand]
         before = _previous(cand, scored) if _ANAPHORA.match(_text(index, cand)) else None
