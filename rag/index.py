@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import numpy as np
 
 from rag.chunking import Chunk
 from rag.documents import Document
+from rag.files import sha256_file
 
 FORMAT_VERSION = 1
 ANALYZER_VERSION = 2  # bump when Bm25Analyzer changes, so old indexes are rebuilt rather than mixed
@@ -184,14 +184,6 @@ def dense_kind(index) -> str:
 # ---------------------------------------------------------------- saving
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -265,7 +257,7 @@ def save_index(
             }
             for d in documents
         },
-        "files": {p.relative_to(work).as_posix(): _sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()},
+        "files": {p.relative_to(work).as_posix(): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()},
     }
     _write_json(work / MANIFEST, manifest)
     _fsync_dir(work)
@@ -343,5 +335,5 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
 def _verify_files(version: Path, manifest: dict) -> None:
     for rel, expected in manifest.get("files", {}).items():
         path = version / rel
-        if not path.is_file() or _sha256_file(path) != expected:
+        if not path.is_file() or sha256_file(path) != expected:
             raise IndexCorrupt(f"index file {path} is missing or damaged: {REBUILD_HINT}")

@@ -14,7 +14,6 @@ from rag.documents import Document, DocumentError, display_path, file_digest, fi
 from rag.embeddings import Embedder
 from rag.index import (
     Bm25Analyzer,
-    BuildInfo,
     current_build_info,
     DenseParams,
     Index,

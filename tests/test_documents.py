@@ -229,7 +229,8 @@ def test_without_sources_json_title_is_first_line(tmp_path):
     doc = load_document(write(tmp_path / "libre.txt", "Mon titre\nLe corps du texte.\n"))
     assert doc.title == "Mon titre"
     assert doc.regions == []
-    assert doc.metadata == {"format": "txt"}
+    # The absolute path lets `rag ingest --prune` find the file from any working folder.
+    assert doc.metadata == {"format": "txt", "path": str((tmp_path / "libre.txt").resolve())}
 
 
 def test_broken_sources_json_is_ignored(tmp_path):

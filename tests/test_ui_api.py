@@ -8,6 +8,7 @@ import pytest
 from gradio_client import Client
 
 from conftest import DEVELOPPEZ, FUTURISM
+from rag.contract import ANSWER_SCHEMA
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,56 +20,6 @@ pytestmark = [
 QUESTION = "Combien Meta a-t-il investi dans Scale AI ?"
 
 _INT = {"type": "integer"}
-_STR = {"type": "string"}
-_NUM = {"type": "number"}
-
-ANSWER_SCHEMA = {
-    "type": "object",
-    "required": ["id", "question", "answer", "abstained", "citations", "passages", "notes", "model", "timings_ms"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {},
-        "question": _STR,
-        "answer": _STR,
-        "abstained": {"type": "boolean"},
-        "citations": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["n", "doc_id", "title", "source", "chunk_id", "start", "end", "quote", "supported"],
-                "additionalProperties": False,
-                "properties": {
-                    "n": {"type": "integer", "minimum": 1},
-                    "doc_id": _STR,
-                    "title": _STR,
-                    "source": _STR,
-                    "chunk_id": _STR,
-                    "start": {"type": "integer", "minimum": 0},
-                    "end": {"type": "integer", "minimum": 0},
-                    "quote": {"type": "string", "minLength": 1},
-                    "supported": {"type": "boolean"},
-                },
-            },
-        },
-        "passages": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["n", "doc_id", "chunk_id", "score", "text"],
-                "additionalProperties": False,
-                "properties": {"n": _INT, "doc_id": _STR, "chunk_id": _STR, "score": _NUM, "text": _STR},
-            },
-        },
-        "notes": {"type": "array", "items": _STR},
-        "model": _STR,
-        "timings_ms": {
-            "type": "object",
-            "required": ["retrieve", "first_token", "total"],
-            "properties": {"retrieve": _NUM, "first_token": _NUM, "total": _NUM},
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")
