@@ -11,8 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from rag.documents import SUPPORTED_SUFFIXES, slugify
-from rag.gguf import PACKAGED_MODELS, ModelUnavailable, models_dir
-from rag.index import IndexProblem
+from rag.gguf import PACKAGED_MODELS, models_dir
 from rag.pipeline import Answer, Pipeline, QuestionError
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -64,7 +63,7 @@ def load_parts(state: AppState) -> None:
             Pipeline(state.settings, state.retriever, generator).warm_up()
         state.load_seconds = time.perf_counter() - started
         state.status = ready_status(state)
-    except (IndexProblem, ModelUnavailable, Exception) as exc:  # noqa: BLE001 - shown to the user, not swallowed
+    except Exception as exc:  # noqa: BLE001 - any load failure is shown on the page, not swallowed
         state.error = str(exc)
         state.status = f"Erreur / Error: {exc}"
     finally:
