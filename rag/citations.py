@@ -5,7 +5,11 @@ Support score of an answer sentence against a source sentence = max(lexical, sem
   semantic = e5 cosine rescaled so that 0 is "unrelated" (cosine 0.78) and 1 is "paraphrase" (cosine 0.92),
              which lets an English answer be checked against a French source.
 A claim is supported when its score reaches Settings.support_threshold (0.5 by default, chosen on the public set).
-A number in the claim that the source does not contain caps the score below the threshold.
+Facts a sentence cannot paraphrase cap the score below the threshold, whatever the overlap elsewhere:
+  - a number of the claim that the source sentence does not contain, or written with another scale
+    ("3 million" against "3 milliards");
+  - when claim and source share a language, a name of the claim (a capitalised word) that the source's
+    passage and document title do not contain ("né à Paris" against a passage that never says Paris).
 """
 from __future__ import annotations
 
@@ -18,9 +22,13 @@ from rag.chunking import sentence_spans
 from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.index import Bm25Analyzer, fold
+from rag.language import detect_language
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_SCALED = re.compile(r"(\d+(?:[.,]\d+)?)\s*(thousand|mille|millions?|billions?|milliards?|bn)\b", re.IGNORECASE)
+_SCALE = {"thousand": "k", "mille": "k", "million": "m", "billion": "g", "milliard": "g", "bn": "g"}
+_CAPITALISED = re.compile(r"\b[A-ZÀ-Ö][\w-]*[\w]")
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92
 
 DECLINE_PATTERNS = [
@@ -180,8 +188,8 @@ class SupportChecker:
         cos = vectors[: len(claims)] @ vectors[len(claims) :].T
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
 
-    def score_matrix(self, claims: list[str], sources: list[str]) -> np.ndarray:
-        """Support of each claim by each source sentence (claims x sources)."""
+    def score_matrix(self, claims: list[str], sources: list[str], contexts: list[str] | None = None) -> np.ndarray:
+        """Support of each claim by each source sentence (claims x sources); contexts: each sentence's passage."""
         pieces, owner = [], []
         for j, source in enumerate(sources):
             for piece in [source, *clause_windows(source)]:
@@ -193,14 +201,45 @@ class SupportChecker:
         for k, j in enumerate(owner):
             semantic[:, j] = np.maximum(semantic[:, j], by_piece[:, k])
         scores = np.zeros_like(semantic)
+        contexts = contexts or sources
         for i, claim in enumerate(claims):
-            numbers = set(_NUMBER.findall(claim))
             for j, source in enumerate(sources):
                 score = max(self.lexical(claim, source), float(semantic[i, j]))
-                if numbers and not numbers & set(_NUMBER.findall(source)):
+                if not self.facts_match(claim, source, contexts[j]):
                     score = min(score, self.threshold * 0.8)
                 scores[i, j] = score
         return scores
+
+    def facts_match(self, claim: str, source: str, context: str) -> bool:
+        """Numbers (with their scale) and, within one language, names of the claim are all in the source."""
+        source_numbers = {n.replace(",", ".") for n in _NUMBER.findall(source)}
+        if any(n.replace(",", ".") not in source_numbers for n in _NUMBER.findall(claim)):
+            return False
+        if not scaled_numbers(claim) <= scaled_numbers(source):
+            return False
+        if detect_language(claim) != detect_language(source):
+            return True  # names are translated ("April", "French"): leave them to the semantic score
+        folded = fold(context)
+        return all(fold(name) in folded for name in self.names(claim))
+
+    def names(self, text: str) -> list[str]:
+        """Capitalised words of a sentence, the first one only when it is not a stop word ("Les", "The")."""
+        out = []
+        for match in _CAPITALISED.finditer(text):
+            word = match.group(0)
+            at_start = not text[: match.start()].strip(" «\"“")
+            if len(word) < 3 or (at_start and fold(word) in self.analyzer.stopwords):
+                continue
+            out.append(word)
+        return out
+
+
+def scaled_numbers(text: str) -> set[tuple[str, str]]:
+    """(value, scale) of the numbers written with a scale word: "14 milliards" and "14 billion" are the same."""
+    return {
+        (value.replace(",", "."), _SCALE[unit.lower().rstrip("s")])
+        for value, unit in _SCALED.findall(text)
+    }
 
 
 _CLAUSE = re.compile(r"[^,;:—–()]+")
@@ -236,10 +275,18 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
     sources = _source_sentences(passages)
     bare = [strip_markers(t) for t in claim_texts]
     checkable = [i for i, text in enumerate(bare) if checker.content_words(text)]
-    scores = checker.score_matrix([bare[i] for i in checkable], [answer_source_text(passages, s) for s in sources])
+    contexts = [_passage_context(by_n[n]) for n, _, _ in sources]
+    scores = checker.score_matrix(
+        [bare[i] for i in checkable], [answer_source_text(passages, s) for s in sources], contexts
+    )
     for row, i in enumerate(checkable):
         _resolve_claim(claims[i], [n for n in parse_markers(claim_texts[i]) if n in by_n], scores[row], sources, checker.threshold)
     return claims, collect_citations(claims, by_n), notes
+
+
+def _passage_context(passage: Passage) -> str:
+    """Where a claim's names may come from: the passage shown to the model and its document's title and source."""
+    return " ".join([passage.text, passage.doc.title, str(passage.doc.metadata.get("publisher") or "")])
 
 
 def answer_source_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:

@@ -18,7 +18,7 @@ from rag.citations import (
     verify_answer,
 )
 from rag.generation import Generator
-from rag.history import clean_history, standalone_query
+from rag.history import clean_history, resolve_followup, standalone_query
 from rag.index import Bm25Analyzer, IndexMissing
 from rag.prompts import DECLINE, build_messages, detect_language
 from rag.retrieval import Retriever
@@ -128,7 +128,9 @@ class Pipeline:
         )
         notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
         notes = [n for n in notes if n]
-        messages = build_messages(question, passages, lang, turns, notes)
+        # A follow-up whose pronoun resolves is asked as a standalone question, without the previous exchange.
+        resolved = resolve_followup(question, turns)
+        messages = build_messages(resolved or question, passages, lang, [] if resolved else turns, notes)
         elapsed = (time.perf_counter() - started) * 1000
         return Prepared(question, lang, query, passages, messages, notes, elapsed, conflicts)
 
