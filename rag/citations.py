@@ -222,16 +222,14 @@ class SupportChecker:
         folded = fold(context)
         return all(fold(name) in folded for name in self.names(claim))
 
-    def names(self, text: str) -> list[str]:
-        """Capitalised words of a sentence, the first one only when it is not a stop word ("Les", "The")."""
-        out = []
-        for match in _CAPITALISED.finditer(text):
-            word = match.group(0)
-            at_start = not text[: match.start()].strip(" «\"“")
-            if len(word) < 3 or (at_start and fold(word) in self.analyzer.stopwords):
-                continue
-            out.append(word)
-        return out
+    @staticmethod
+    def names(text: str) -> list[str]:
+        """Capitalised words of a sentence except its first one, which any word may be ("Selon", "Les")."""
+        return [
+            m.group(0)
+            for m in _CAPITALISED.finditer(text)
+            if len(m.group(0)) >= 3 and text[: m.start()].strip(" «\"“")
+        ]
 
 
 def scaled_numbers(text: str) -> set[tuple[str, str]]:

@@ -209,6 +209,39 @@ def test_number_absent_from_the_source_caps_support(passages, checker):
     assert not verify_answer("ChatGPT est sorti en novembre 2023 [2].", passages, checker)[0][0].supported
 
 
+@pytest.mark.parametrize(
+    ("claim", "source", "ok"),
+    [
+        ("Meta put 14 billion dollars into Scale AI.", "Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", True),
+        ("AMI Labs has 3 million employees.", "AMI Labs vise une valorisation de 3 milliards de dollars.", False),
+        ("Llama 4 was published in April 2023.", "Le dernier modèle Llama 4, publié en avril dernier, a été mort-né.", False),
+        ("Wang a 28 ans.", "Alexandr Wang, 28 ans, a été nommé responsable de l’IA.", True),
+        ("Meta a pris 49,5 % de Scale AI.", "Meta a pris 49 % de Scale AI.", False),
+    ],
+)
+def test_every_number_of_a_claim_must_be_in_the_source_with_its_scale(checker, claim, source, ok):
+    assert checker.facts_match(claim, source, source) is ok
+
+
+def test_a_name_the_passage_never_mentions_is_not_supported(checker):
+    source = "Yann André Le Cun, généralement orthographié LeCun, est un informaticien franco-américain."
+    assert not checker.facts_match("Yann LeCun est né à Paris.", source, source)
+    assert checker.facts_match("LeCun est un informaticien franco-américain.", source, source)
+    assert checker.facts_match("Selon le texte, LeCun est informaticien.", source, source)  # any word opens a sentence
+    # Across languages names are translated ("French", "April"): the check is left to the semantic score.
+    assert checker.facts_match("LeCun is a French-American computer scientist.", source, source)
+    # A name from the passage's title or publisher counts: the model reads them in the passage header.
+    assert checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source + " Futurism")
+    assert not checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source)
+
+
+def test_invented_birthplace_is_withheld_through_the_pipeline(pipeline):
+    prepared = pipeline.prepare("Dans quelle ville Yann LeCun est-il né ?")
+    lecun = next(p for p in prepared.passages if "LeCun" in p.text)
+    answer = pipeline.finish(prepared, f"Yann LeCun est né à Paris [{lecun.n}].")
+    assert answer.abstained and not answer.citations
+
+
 def test_meta_sentence_is_folded_into_the_previous_claim(passages, checker):
     claims, citations, _ = verify_answer("ChatGPT est sorti en novembre 2022. This is supported by passage [2].", passages, checker)
     assert len(claims) == 1 and claims[0].supported and claims[0].cited == [2]

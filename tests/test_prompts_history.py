@@ -11,7 +11,7 @@ from conftest import DEVELOPPEZ, FUTURISM
 from rag import context as ctx
 from rag.citations import Passage
 from rag.documents import Document
-from rag.history import clean_history, is_followup, standalone_query, strip_citations
+from rag.history import clean_history, is_followup, referent, resolve_followup, standalone_query, strip_citations
 from rag.prompts import DECLINE, RULES, SYSTEM, build_messages, detect_language, passage_block, previous_exchange
 from rag.retrieval import Hit
 
@@ -289,6 +289,64 @@ def test_any_question_without_history_is_left_unchanged():
     assert standalone_query("Et quel âge a-t-il ?", None) == "Et quel âge a-t-il ?"
 
 
+AMI_HISTORY = [
+    {"role": "user", "content": "Quelle startup LeCun a-t-il lancée ?"},
+    {"role": "assistant", "content": "Il a lancé Advanced Machine Intelligence Labs [1]."},
+]
+SCALE_HISTORY = [
+    {"role": "user", "content": "Who founded Scale AI?"},
+    {"role": "assistant", "content": "Alexandr Wang founded Scale AI [1]."},
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "rewritten"),
+    [
+        ("Quelle entreprise a-t-il fondée ?", WANG_HISTORY, "Quelle entreprise Alexandr Wang a-t-il fondée ?"),
+        ("Et quel âge a-t-il ?", WANG_HISTORY, "Et quel âge Alexandr Wang a-t-il ?"),
+        ("Et il a quel âge ?", WANG_HISTORY, "Et Alexandr Wang a quel âge ?"),
+        ("Quelle est son entreprise ?", WANG_HISTORY, "Quelle est l’entreprise de Alexandr Wang ?"),
+        ("Quelle valorisation vise-t-elle ?", AMI_HISTORY, "Quelle valorisation Advanced Machine Intelligence Labs vise-t-elle ?"),
+        ("Quelle est sa valorisation ?", AMI_HISTORY, "Quelle est la valorisation de Advanced Machine Intelligence Labs ?"),
+        ("How old is he?", SCALE_HISTORY, "How old is Alexandr Wang?"),
+        ("What was his role?", SCALE_HISTORY, "What was Alexandr Wang’s role?"),
+    ],
+)
+def test_followup_pronoun_is_replaced_by_the_previous_subject(question, history, rewritten):
+    assert resolve_followup(question, history) == rewritten
+
+
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [
+        ("Pourquoi Yann LeCun a-t-il quitté Meta ?", WANG_HISTORY),  # names its own subject
+        ("Et en 2023 ?", WANG_HISTORY),  # no pronoun to resolve
+        ("Les deux ont-ils raison ?", WANG_HISTORY),  # plural: a guess would mislead
+        ("Et quel âge a-t-il ?", []),
+        ("Et quel âge a-t-il ?", [{"role": "user", "content": "bonjour"}, {"role": "assistant", "content": "oui"}]),
+    ],
+)
+def test_followup_without_a_clear_referent_is_left_alone(question, history):
+    assert resolve_followup(question, history) is None
+
+
+def test_referent_skips_the_pronoun_that_opens_an_answer():
+    assert referent(AMI_HISTORY) == "Advanced Machine Intelligence Labs"
+    assert referent(WANG_HISTORY) == "Alexandr Wang"
+    assert referent([]) is None
+
+
+def test_resolved_followup_reaches_the_model_as_a_standalone_question(pipeline):
+    prepared = pipeline.prepare("Quelle entreprise a-t-il fondée ?", WANG_HISTORY)
+    user = prepared.messages[-1]["content"]
+    assert user.rstrip().endswith("Question : Quelle entreprise Alexandr Wang a-t-il fondée ?")
+    assert "Question précédente" not in user
+    assert prepared.question == "Quelle entreprise a-t-il fondée ?"  # the user's words stay in the answer
+    assert any("Scale AI" in p.text for p in prepared.passages)
+    unresolved = pipeline.prepare("Et en 2023 ?", WANG_HISTORY).messages[-1]["content"]
+    assert "Question précédente : « Qui dirige les Superintelligence Labs ? »" in unresolved
+
+
 def test_followup_retrieval_finds_wang_age(retriever):
     query = standalone_query("Et quel âge a-t-il ?", WANG_HISTORY)
     hits = retriever.search(query, k=4)
@@ -296,9 +354,10 @@ def test_followup_retrieval_finds_wang_age(retriever):
 
 
 def test_followup_prompt_carries_the_previous_exchange_without_old_markers(pipeline):
-    prepared = pipeline.prepare("Et quel âge a-t-il ?", WANG_HISTORY)
+    prepared = pipeline.prepare("Et les deux autres ?", WANG_HISTORY)  # no pronoun to resolve
     user = prepared.messages[1]["content"]
     assert "Alexandr Wang" in prepared.query
-    assert "Réponse : « Alexandr Wang dirige les Superintelligence Labs. »" in user
-    assert any("28 ans" in p.text or "29 ans" in p.text for p in prepared.passages)
-    assert user.rstrip().endswith("Question : Et quel âge a-t-il ?")
+    assert "Réponse : « Alexandr Wang dirige les Superintelligence Labs. »" in user and "[1]" not in user.split("Réponse")[1]
+    assert user.rstrip().endswith("Question : Et les deux autres ?")
+    resolved = pipeline.prepare("Et quel âge a-t-il ?", WANG_HISTORY)
+    assert any("28 ans" in p.text or "29 ans" in p.text for p in resolved.passages)
