@@ -129,9 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import load_questions, retrieval_eval
 
     settings = settings_from(args)
-    path = Path(args.file) if args.file else DEFAULT_EVAL
-    if not path.is_file():
-        raise UsageProblem(f"{path}: question file not found (give one: rag eval FILE)")
+    path = _question_file(args.file, "rag eval FILE")
     questions = load_questions(path)
     retriever = _load_retriever(settings)
     if args.retrieval:
@@ -359,9 +357,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench import format_table, run_bench
 
     settings = settings_from(args)
-    path = Path(args.questions) if args.questions else DEFAULT_EVAL
-    if not path.is_file():
-        raise UsageProblem(f"{path}: question file not found (give one: rag bench --questions FILE)")
+    path = _question_file(args.questions, "rag bench --questions FILE")
     if not settings.docs_dir.is_dir():
         raise UsageProblem(f"{settings.docs_dir}: documents folder not found (run from the project folder or set RAG_DOCS_DIR)")
     result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -370,6 +366,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(format_table(result))
     return 0
+
+
+def _question_file(given: str | None, usage: str) -> Path:
+    """The question set to use: the one given, else the public set next to the project."""
+    path = Path(given) if given else DEFAULT_EVAL
+    if not path.is_file():
+        raise UsageProblem(f"{path}: question file not found (give one: {usage})")
+    return path
 
 
 def _check_question(question: str, settings: Settings) -> str:

@@ -54,7 +54,7 @@ def default_threads(settings: Settings) -> int:
 
 
 def load_generator(settings: Settings, model: str | None = None) -> Generator:
-    """Load the configured GGUF once (mmap, no download); raise ModelUnavailable with a clear message."""
+    """Load the configured GGUF once (no download); raise ModelUnavailable with a clear message."""
     name = model or settings.llm_model
     path = resolve_gguf(name, settings.cache_dir)
     check_gguf_header(path)
@@ -68,7 +68,7 @@ def load_generator(settings: Settings, model: str | None = None) -> Generator:
             n_batch=settings.n_batch,
             n_threads=threads,
             n_threads_batch=threads,
-            use_mmap=True,
+            use_mmap=settings.llm_mmap,
             verbose=False,
         )
     except (ValueError, RuntimeError, OSError) as exc:

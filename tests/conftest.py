@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -232,3 +233,26 @@ def ui_server(tmp_path_factory, settings_factory, embedder):
 def ui_url(ui_server) -> str:
     """The URL of the session's web UI (see ui_server)."""
     return ui_server.url
+
+
+# ---------------------------------------------------------------- the `rag` command, run in-process
+
+
+@pytest.fixture
+def cli_models(monkeypatch, embedder):
+    """The CLI loads models itself: hand it the session's e5 instead of loading it again, with a clean environment."""
+    import rag.embeddings
+
+    original = rag.embeddings.load_embedder
+    for name, module in list(sys.modules.items()):
+        if (name == "rag" or name.startswith("rag.")) and getattr(module, "load_embedder", None) is original:
+            monkeypatch.setattr(module, "load_embedder", lambda settings: embedder)
+    for var in ("RAG_INDEX_DIR", "RAG_LLM_MODEL", "RAG_STRICT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def index_arg(docs_index) -> list[str]:
+    """`--index` pointing at the session's index of docs/."""
+    settings, _ = docs_index
+    return ["--index", str(settings.index_dir)]

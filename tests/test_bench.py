@@ -17,6 +17,7 @@ from rag.bench import (
     format_table,
     recall_at_k,
     summarize_answering,
+    text_like_vectors,
 )
 from rag.ingest import dense_params
 
@@ -57,3 +58,24 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
     data = json.loads(json.dumps(result.to_dict()))
     assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s"}
     assert {t["name"] for t in data["targets"]} >= {"ingest chunks/s, pipeline / raw", "HNSW recall@10, synthetic-2k"}
+
+
+def test_text_like_vectors_have_neighbourhoods_that_hnsw_finds(settings_factory, tmp_path):
+    """Unit vectors, reproducible, with a clear nearest neighbour structure (unlike uniform noise in 384-d)."""
+    import faiss
+
+    from rag.bench import noisy_queries
+    from rag.index import DenseParams, build_dense
+
+    vectors = text_like_vectors(5_000, seed=3)
+    assert vectors.shape == (5_000, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(vectors, text_like_vectors(5_000, seed=3))
+    flat = faiss.IndexFlatIP(384)
+    flat.add(vectors)
+    params = dense_params(settings_factory(tmp_path / "i"))
+    hnsw = build_dense(vectors, DenseParams(0, params.hnsw_m, params.hnsw_ef_construction, params.hnsw_ef_search))
+    queries, _ = noisy_queries(vectors, 100, seed=4)
+    _, exact = flat.search(queries, 10)
+    _, approx = hnsw.search(queries, 10)
+    assert recall_at_k(exact, approx, 10) >= 0.95

@@ -6,12 +6,10 @@ Bad input must give one clear 'error:' line and exit code 2, never a traceback, 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 import llama_cpp
-import rag.embeddings
 import rag.generation
 from conftest import DEFAULT_LLM, FUTURISM
 from rag.cli import main
@@ -19,15 +17,7 @@ from rag.gguf import PACKAGED_MODELS
 from rag.ingest import ingest
 
 
-@pytest.fixture(autouse=True)
-def session_models(monkeypatch, embedder):
-    """The CLI loads models itself: hand it the session's e5 instead of loading it again."""
-    original = rag.embeddings.load_embedder
-    for name, module in list(sys.modules.items()):
-        if (name == "rag" or name.startswith("rag.")) and getattr(module, "load_embedder", None) is original:
-            monkeypatch.setattr(module, "load_embedder", lambda settings: embedder)
-    for var in ("RAG_INDEX_DIR", "RAG_LLM_MODEL", "RAG_STRICT"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("cli_models")
 
 
 @pytest.fixture
@@ -52,12 +42,6 @@ def session_generator(monkeypatch, generator):
 
     monkeypatch.setattr(rag.generation, "load_generator", load)
     return generator
-
-
-@pytest.fixture
-def index_arg(docs_index) -> list[str]:
-    settings, _ = docs_index
-    return ["--index", str(settings.index_dir)]
 
 
 @pytest.fixture

@@ -3,32 +3,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-import rag.embeddings
 from conftest import DEVELOPPEZ, FUTURISM, ROOT
 from rag.cli import main
 
 SHARED_QUESTIONS = ROOT.parent / "shared" / "eval" / "questions.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def session_model(monkeypatch, embedder):
-    """The CLI loads the model itself; hand it the session's real model instead of loading it again."""
-    original = rag.embeddings.load_embedder
-    for name, module in list(sys.modules.items()):
-        if (name == "rag" or name.startswith("rag.")) and getattr(module, "load_embedder", None) is original:
-            monkeypatch.setattr(module, "load_embedder", lambda settings: embedder)
-    monkeypatch.delenv("RAG_INDEX_DIR", raising=False)
-
-
-@pytest.fixture
-def index_arg(docs_index) -> list[str]:
-    settings, _ = docs_index
-    return ["--index", str(settings.index_dir)]
+pytestmark = pytest.mark.usefixtures("cli_models")
 
 
 def write_questions(path: Path) -> Path:
