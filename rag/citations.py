@@ -9,7 +9,10 @@ Facts a sentence cannot paraphrase cap the score below the threshold, whatever t
   - a number of the claim that the source sentence does not contain, or written with another scale
     ("3 million" against "3 milliards");
   - when claim and source share a language, a name of the claim (a capitalised word) that the source's
-    passage and document title do not contain ("né à Paris" against a passage that never says Paris).
+    passage and document title do not contain ("né à Paris" against a passage that never says Paris);
+  - across languages, a lone capitalised word that neither appears in the passage nor shares a 5-letter stem
+    with one of its words, unless English capitalises it where French does not or it is an acronym ("born in
+    Paris" is caught, "the Turing Award", "November", "French-American" and "CEO" are not).
 """
 from __future__ import annotations
 
@@ -217,19 +220,58 @@ class SupportChecker:
             return False
         if not scaled_numbers(claim) <= scaled_numbers(source):
             return False
-        if detect_language(claim) != detect_language(source):
-            return True  # names are translated ("April", "French"): leave them to the semantic score
         folded = fold(context)
-        return all(fold(name) in folded for name in self.names(claim))
+        if detect_language(claim) == detect_language(source):
+            return all(_present(name, folded) for name in self.names(claim))
+        # Across languages a name may be translated: only a lone proper name that nothing in the passage
+        # resembles counts as invented ("born in Paris"), not "Turing Award" or "November".
+        words = set(re.findall(r"\w+", folded))
+        return all(_translated_or_present(name, words, folded) for name in self.names(claim, lone=True))
 
     @staticmethod
-    def names(text: str) -> list[str]:
-        """Capitalised words of a sentence except its first one, which any word may be ("Selon", "Les")."""
+    def names(text: str, lone: bool = False) -> list[str]:
+        """Capitalised words of a sentence except its first one, which any word may be ("Selon", "Les").
+
+        lone=True keeps only words without a capitalised neighbour: a run like "Fundamental AI Research" is
+        the translated title of something the passage names in its own language.
+        """
+        matches = list(_CAPITALISED.finditer(text))
+        in_run = [False] * len(matches)
+        for i in range(len(matches) - 1):
+            if not text[matches[i].end() : matches[i + 1].start()].strip(" -"):
+                in_run[i] = in_run[i + 1] = True
         return [
             m.group(0)
-            for m in _CAPITALISED.finditer(text)
-            if len(m.group(0)) >= 3 and text[: m.start()].strip(" «\"“")
+            for i, m in enumerate(matches)
+            if len(m.group(0)) >= 3 and text[: m.start()].strip(" «\"“") and not (lone and in_run[i])
         ]
+
+
+# Capitalised in English but not in French, so never found as written in a French passage.
+_ENGLISH_CAPITALISED = set(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday french english british dutch swiss irish scottish welsh spanish "
+    "danish swedish finnish polish turkish greek thai".split()
+)
+
+
+def _present(name: str, folded_context: str) -> bool:
+    """The name is in the passage, as written or without a plural s ("LLMs" for "LLM")."""
+    key = fold(name)
+    return key in folded_context or (key.endswith("s") and key[:-1] in folded_context)
+
+
+def _translated_or_present(name: str, words: set[str], folded_context: str) -> bool:
+    """The name is in the passage, shares a long stem with one of its words, or is a translatable word."""
+    key = fold(name)
+    if _present(name, folded_context) or any(part in _ENGLISH_CAPITALISED for part in key.split("-")):
+        return True
+    if name.rstrip("s").isupper():  # acronyms are translated too: CEO/PDG, AI/IA
+        return True
+    if re.search(r"(an|ian|ese|ean)$", key.split("-")[-1]):  # American, Canadian, Chinese, European
+        return True
+    stem = key[:5]
+    return len(key) >= 5 and any(w.startswith(stem) for w in words)
 
 
 def scaled_numbers(text: str) -> set[tuple[str, str]]:

@@ -20,7 +20,8 @@ from rag.citations import (
 from rag.generation import Generator
 from rag.history import clean_history, resolve_followup, standalone_query
 from rag.index import Bm25Analyzer, IndexMissing
-from rag.prompts import DECLINE, build_messages, detect_language
+from rag.language import detect_language
+from rag.prompts import DECLINE, build_messages
 from rag.retrieval import Retriever
 from rag.settings import Settings
 

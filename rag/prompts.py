@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 from rag.citations import Passage
-from rag.language import detect_language  # noqa: F401  (part of this module's interface)
 
 # Fixed for every question, so llama.cpp evaluates it once and keeps it cached: the worked examples cost
 # nothing per question and teach the small model the format better than more rules would.

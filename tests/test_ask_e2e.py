@@ -10,7 +10,8 @@ import pytest
 
 from rag.citations import is_decline
 from rag.pipeline import Answer
-from rag.prompts import DECLINE, detect_language
+from rag.language import detect_language
+from rag.prompts import DECLINE
 
 FRENCH_WORDS = {"le", "la", "les", "des", "du", "de", "est", "a", "dans", "en", "et", "une", "un"}
 FRENCH_ONLY = {"le", "la", "les", "des", "du", "est", "dans", "et", "une"}

@@ -228,8 +228,18 @@ def test_a_name_the_passage_never_mentions_is_not_supported(checker):
     assert not checker.facts_match("Yann LeCun est né à Paris.", source, source)
     assert checker.facts_match("LeCun est un informaticien franco-américain.", source, source)
     assert checker.facts_match("Selon le texte, LeCun est informaticien.", source, source)  # any word opens a sentence
-    # Across languages names are translated ("French", "April"): the check is left to the semantic score.
+    # Across languages names are translated ("French", "Turing Award", "November"); a lone proper name that
+    # nothing in the passage resembles is still caught.
     assert checker.facts_match("LeCun is a French-American computer scientist.", source, source)
+    assert not checker.facts_match("LeCun was born in Paris.", source, source)
+    assert not checker.facts_match("LeCun graduated from the University of Paris.", source, source)
+    turing = "En 2018, LeCun a reçu le prix Turing. ChatGPT est sorti en novembre 2022."
+    assert checker.facts_match("In 2018, LeCun received the Turing Award.", turing, turing)
+    assert checker.facts_match("ChatGPT was released in November 2022.", turing, turing)
+    assert not checker.facts_match("In 2018, LeCun joined Google.", turing, turing)
+    marcus = "Des critiques comme Gary Marcus soulignent un revirement de LeCun sur les LLM. Wang est l’ancien PDG de Scale AI."
+    assert checker.facts_match("Gary Marcus pointed out LeCun's reversal on LLMs.", marcus, marcus)  # plural
+    assert checker.facts_match("Wang is the former CEO of Scale AI.", marcus, marcus)  # acronym
     # A name from the passage's title or publisher counts: the model reads them in the passage header.
     assert checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source + " Futurism")
     assert not checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source)

@@ -12,7 +12,8 @@ from rag import context as ctx
 from rag.citations import Passage
 from rag.documents import Document
 from rag.history import clean_history, is_followup, referent, resolve_followup, standalone_query, strip_citations
-from rag.prompts import DECLINE, RULES, SYSTEM, build_messages, detect_language, passage_block, previous_exchange
+from rag.language import detect_language
+from rag.prompts import DECLINE, RULES, SYSTEM, build_messages, passage_block, previous_exchange
 from rag.retrieval import Hit
 
 WANG_HISTORY = [
