@@ -15,10 +15,12 @@ from rag.bench import (
     bench_synthetic_retrieval,
     collect_env,
     format_table,
+    noisy_queries,
     recall_at_k,
     summarize_answering,
     text_like_vectors,
 )
+from rag.index import DenseParams, build_dense
 from rag.ingest import dense_params
 
 
@@ -63,9 +65,6 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
 def test_text_like_vectors_have_neighbourhoods_that_hnsw_finds(settings_factory, tmp_path):
     """Unit vectors, reproducible, with a clear nearest neighbour structure (unlike uniform noise in 384-d)."""
     import faiss
-
-    from rag.bench import noisy_queries
-    from rag.index import DenseParams, build_dense
 
     vectors = text_like_vectors(5_000, seed=3)
     assert vectors.shape == (5_000, 384) and vectors.dtype == np.float32

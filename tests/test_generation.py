@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import llama_cpp
+
 from conftest import DEFAULT_LLM
 from rag.generation import Generator, default_threads, load_generator, smoke_test
 from rag.gguf import PACKAGED_MODELS, ModelUnavailable, PackagedModel, assemble, check_gguf_header, models_dir, resolve_gguf, verify
@@ -165,6 +167,10 @@ def test_load_generator_with_a_path(smollm):
 def test_load_generator_uses_the_configured_model(smollm):
     gen = load_generator(Settings().resolved(llm_model=str(smollm), n_ctx=256))
     assert gen.path == smollm
+    # Read into memory by default (llama.cpp repacks the weights anyway); a memory map on request.
+    assert gen.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_NONE
+    mapped = load_generator(Settings().resolved(llm_model=str(smollm), n_ctx=256, llm_mmap=True))
+    assert mapped.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_MMAP
 
 
 def test_default_threads():
