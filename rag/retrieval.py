@@ -11,6 +11,13 @@ from rag.index import Bm25Analyzer, Index, IndexMismatch, current_build_info, lo
 from rag.settings import Settings
 
 
+# Words that ask rather than say what about; BM25's stop-word lists keep some of them ("comment", "quel").
+QUESTION_WORDS = (
+    "comment quel quelle quels quelles pourquoi combien quand où qui que quoi lequel laquelle "
+    "what which who whom whose how why when where"
+)
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
@@ -55,6 +62,7 @@ class Retriever:
         excluded = set(settings.exclude_labels)
         self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
         self.common_terms = self._common_terms(settings.common_term_ratio)
+        self.question_terms = set(self.analyzer(QUESTION_WORDS))
 
     def _common_terms(self, ratio: float) -> set[str]:
         """BM25 terms found in more than `ratio` of the chunks (the subject of a corpus, e.g. 'LeCun')."""
@@ -70,12 +78,20 @@ class Retriever:
         }
 
     def focused_query(self, query: str) -> str | None:
-        """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model."""
+        """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model.
+
+        None when nothing is removed, or when fewer than two content words would be left: "Comment LeCun
+        qualifie-t-il les LLM ?" is not about "qualifie" alone.
+        """
         words = query.split()
         kept = [w for w in words if not (set(self.analyzer(w)) & self.common_terms)]
-        if len(kept) == len(words) or not any(ch.isalnum() for w in kept for ch in w):
+        if len(kept) == len(words) or len(self._content_terms(" ".join(kept))) < 2:
             return None
         return " ".join(kept)
+
+    def _content_terms(self, text: str) -> list[str]:
+        """Analyzed terms that say what is asked about: not the interrogatives ("comment", "quel")."""
+        return [t for t in self.analyzer(text) if t and t not in self.question_terms]
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
         vector = self.embedder.embed_query(query).reshape(1, -1)
@@ -86,8 +102,12 @@ class Retriever:
         return [r for r, _ in ranked], dict(ranked)
 
     def bm25_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
-        # A ranking made only of ubiquitous words is noise that would drown the dense ranking in the fusion.
-        tokens = [t for t in self.analyzer(query) if t and t not in self.common_terms]
+        # Ubiquitous words rank every chunk alike: leave them out, unless too little would be left to rank with
+        # (then the whole query ranks; made only of ubiquitous words, it is noise that would drown the dense side).
+        everything = [t for t in self.analyzer(query) if t]
+        tokens = [t for t in everything if t not in self.common_terms]
+        if len([t for t in tokens if t not in self.question_terms]) == 1:
+            tokens = everything
         if not tokens:
             return [], {}
         n = min(n, len(self.index.chunks))

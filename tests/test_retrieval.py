@@ -83,3 +83,19 @@ def test_rrf_fuse():
     assert fused == pytest.approx({3: 1 / 61, 1: 1 / 62 + 1 / 61, 2: 1 / 63, 4: 1 / 62})
     assert max(fused, key=fused.get) == 1
     assert rrf_fuse([], k=60) == {}
+
+
+def test_focused_query_drops_ubiquitous_words_only_when_enough_is_left(retriever):
+    assert set(retriever.analyzer("LeCun Meta")) <= retriever.common_terms
+    assert retriever.focused_query("What does LeCun's new company want to understand?") == "What does new company want to understand?"
+    # Without "LeCun" and "LLM" the question would be about "qualifie" alone: it is searched whole.
+    assert retriever.focused_query("Comment LeCun qualifie-t-il les LLM ?") is None
+    assert retriever.focused_query("Quand ChatGPT est-il sorti ?") is None  # nothing ubiquitous to drop
+
+
+@pytest.mark.parametrize("question", ["Comment LeCun qualifie-t-il les LLM ?", "How does LeCun describe LLMs?"])
+def test_question_made_mostly_of_ubiquitous_words_finds_the_article_not_the_comment(retriever, question):
+    """Searched as "comment qualifie" alone, the reader's comment ("Une impasse ?") came first."""
+    hits = retriever.search(question, k=4)
+    assert any("impasse" in h.chunk.text for h in hits if h.chunk.label == "article"), [h.chunk.text[:60] for h in hits]
+    assert hits[0].chunk.label == "article"
