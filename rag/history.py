@@ -106,7 +106,7 @@ def referent(history: list[dict] | None) -> str | None:
 
 
 # Singular pronouns only: "ils"/"they" may point to several names, and a wrong guess misleads more than none.
-_FR_INVERSION = re.compile(r"\b([\w’']+)-(t-)?(il|elle)\b", re.IGNORECASE)
+_FR_INVERSION = re.compile(r"\b(\w+)-(t-)?(il|elle)\b", re.IGNORECASE)  # the verb only: "Qu'a-t-il" → "Qu'X a-t-il"
 _FR_SUBJECT = re.compile(r"\b(il|elle)\b", re.IGNORECASE)
 _FR_POSSESSIVE = re.compile(r"\b(son|sa|ses)\s+([\w’'-]+)", re.IGNORECASE)
 _EN_SUBJECT = re.compile(r"\b(he|she|it|him)\b", re.IGNORECASE)
@@ -140,7 +140,7 @@ def resolve_followup(question: str, history: list[dict] | None) -> str | None:
             lambda m: f"{_french_article(m.group(1), m.group(2))}{m.group(2)} de {name}", question, count=1
         )
     if rewritten == question:
-        rewritten = _EN_POSSESSIVE.sub(f"{name}’s ", question, count=1)
-    if rewritten == question:
         rewritten = _EN_SUBJECT.sub(name, question, count=1)
+    if rewritten == question:
+        rewritten = _EN_POSSESSIVE.sub(f"{name}’s ", question, count=1)
     return rewritten if rewritten != question else None

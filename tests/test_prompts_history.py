@@ -306,6 +306,8 @@ SCALE_HISTORY = [
         ("Quelle entreprise a-t-il fondée ?", WANG_HISTORY, "Quelle entreprise Alexandr Wang a-t-il fondée ?"),
         ("Et quel âge a-t-il ?", WANG_HISTORY, "Et quel âge Alexandr Wang a-t-il ?"),
         ("Et il a quel âge ?", WANG_HISTORY, "Et Alexandr Wang a quel âge ?"),
+        ("Qu'a-t-il fondé ?", WANG_HISTORY, "Qu'Alexandr Wang a-t-il fondé ?"),
+        ("Did he tell her about it?", SCALE_HISTORY, "Did Alexandr Wang tell her about it?"),
         ("Quelle est son entreprise ?", WANG_HISTORY, "Quelle est l’entreprise de Alexandr Wang ?"),
         ("Quelle valorisation vise-t-elle ?", AMI_HISTORY, "Quelle valorisation Advanced Machine Intelligence Labs vise-t-elle ?"),
         ("Quelle est sa valorisation ?", AMI_HISTORY, "Quelle est la valorisation de Advanced Machine Intelligence Labs ?"),
