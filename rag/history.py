@@ -35,6 +35,11 @@ def clean_history(history: list[dict] | None, max_turns: int = 4) -> list[dict]:
     return turns[-max_turns:]
 
 
+def last_said(turns: list[dict], role: str) -> str:
+    """The content of the last turn of `role` ("user" or "assistant"), or ""."""
+    return next((t["content"] for t in reversed(turns) if t["role"] == role), "")
+
+
 # French inversion: "Combien Meta a-t-il investi ?" repeats its own subject; "Quel âge a-t-il ?" leans on the last turn.
 _INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles)\b", re.IGNORECASE)
 
@@ -75,8 +80,7 @@ def standalone_query(question: str, history: list[dict] | None) -> str:
     turns = clean_history(history)
     if not is_followup(question, turns):
         return question
-    last_user = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
-    last_answer = next((t["content"] for t in reversed(turns) if t["role"] == "assistant"), "")
+    last_user, last_answer = last_said(turns, "user"), last_said(turns, "assistant")
     entities: list[str] = []
     for name in _ENTITY.findall(last_answer + " " + last_user):
         if len(name) > 2 and name not in entities and name.lower() not in _NOT_ENTITIES and not _DEPENDENT.fullmatch(name):
@@ -93,8 +97,7 @@ def referent(history: list[dict] | None) -> str | None:
     """
     turns = clean_history(history)
     for role in ("assistant", "user"):
-        text = next((t["content"] for t in reversed(turns) if t["role"] == role), "")
-        for match in _ENTITY.finditer(text):
+        for match in _ENTITY.finditer(last_said(turns, role)):
             words = match.group(0).split()
             # A capitalised first word of a sentence is a name unless it is a pronoun or a function word.
             while words and (words[0].lower() in _NOT_ENTITIES or _DEPENDENT.fullmatch(words[0])):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from rag.citations import Passage
+from rag.history import last_said
 
 # Fixed for every question, so llama.cpp evaluates it once and keeps it cached: the worked examples cost
 # nothing per question and teach the small model the format better than more rules would.
@@ -98,8 +99,7 @@ def build_messages(
 
 def previous_exchange(history: list[dict], lang: str, limit: int = 240) -> str:
     """The last question and answer of the conversation, shortened, as one line."""
-    last_q = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-    last_a = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+    last_q, last_a = last_said(history, "user"), last_said(history, "assistant")
     if not last_q:
         return ""
     q, a = last_q[:limit], last_a[:limit]
