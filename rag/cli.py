@@ -107,8 +107,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from rag.pipeline import check_question
+
     settings = settings_from(args)
-    question = _check_question(args.question, settings)
+    question = check_question(args.question, settings)
     retriever = _load_retriever(settings)
     hits = retriever.search(question, k=args.k or settings.top_k)
     if args.json:
@@ -188,8 +190,10 @@ def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, sho
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.pipeline import check_question
+
     settings = settings_from(args)
-    question = _check_question(args.question, settings)
+    question = check_question(args.question, settings)  # before the model loads
     pipeline = _pipeline(args, settings)
     if args.json:
         answer = pipeline.ask(question)
@@ -374,15 +378,6 @@ def _question_file(given: str | None, usage: str) -> Path:
     if not path.is_file():
         raise UsageProblem(f"{path}: question file not found (give one: {usage})")
     return path
-
-
-def _check_question(question: str, settings: Settings) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise UsageProblem("the question is empty")
-    if len(question) > settings.max_question_chars:
-        raise UsageProblem(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
-    return question
 
 
 # ---------------------------------------------------------------- parser

@@ -33,6 +33,16 @@ class QuestionError(ValueError):
     """A question the pipeline refuses (empty, too long); the message is for the user."""
 
 
+def check_question(question: str, settings: Settings) -> str:
+    """The question without surrounding spaces; QuestionError when it is empty or too long."""
+    question = (question or "").strip()
+    if not question:
+        raise QuestionError("the question is empty")
+    if len(question) > settings.max_question_chars:
+        raise QuestionError(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
+    return question
+
+
 @dataclass
 class Answer:
     question: str
@@ -99,14 +109,7 @@ class Pipeline:
         )
 
     def check_question(self, question: str) -> str:
-        question = (question or "").strip()
-        if not question:
-            raise QuestionError("the question is empty")
-        if len(question) > self.settings.max_question_chars:
-            raise QuestionError(
-                f"the question is too long ({len(question)} characters, limit {self.settings.max_question_chars})"
-            )
-        return question
+        return check_question(question, self.settings)
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
         """Retrieve, pick the sentences that matter within the token budget, and build the prompt."""
