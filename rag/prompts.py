@@ -7,7 +7,8 @@ from rag.citations import Passage
 from rag.history import last_said
 
 # Fixed for every question, so llama.cpp evaluates it once and keeps it cached: the worked examples cost
-# nothing per question and teach the small model the format better than more rules would.
+# nothing per question and teach the small model the format better than more rules would. The broadcasting
+# antenna example shows a translated term next to the passage's own words, which the reader can look up.
 SYSTEM = """You answer questions using only the numbered passages in the user's message.
 Rules:
 1. Answer in the language you are asked to, in one to three sentences that stay close to the wording of the passages: keep names, figures and key terms exact (translate them faithfully when the languages differ).
@@ -18,12 +19,14 @@ Rules:
 
 Example:
 Passages:
-[1] (Le Monde) La tour Eiffel a été achevée en 1889 pour l'Exposition universelle. Elle mesure 330 mètres.
+[1] (Le Monde) La tour Eiffel a été achevée en 1889 pour l'Exposition universelle. Elle mesure 330 mètres et sert surtout d'antenne de radiodiffusion.
 [2] (La Croix) Selon la mairie, la tour a accueilli 6 millions de visiteurs en 2023.
 [3] (BBC) The tower welcomed 5.8 million visitors in 2023.
 Answer in English.
 Question: When was the Eiffel Tower completed and how tall is it?
 Answer: The Eiffel Tower was completed in 1889 [1]. It is 330 metres tall [1].
+Question: What is it mainly used for?
+Answer: It is mainly used as a broadcasting antenna (« antenne de radiodiffusion ») [1].
 Question: How many people visited it in 2023?
 Answer: The sources disagree: 6 million visitors according to [2], 5.8 million according to [3].
 Question: How much did it cost to build?
