@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from rag import context as ctx
+from rag.answer_type import gives_what_is_asked
 from rag.citations import (
     Citation,
     Claim,
@@ -173,8 +174,14 @@ class Pipeline:
         declined = [c for c in claims if is_decline(c.text)]
         supported = [c for c in claims if c.supported and not is_decline(c.text)]
         unsupported = [c for c in claims if not c.supported and not is_decline(c.text) and self.checker.content_words(c.text)]
+        off_target = bool(supported) and not gives_what_is_asked(prepared.question, render_answer(supported))
+        if off_target:
+            # A supported sentence that names nobody new restates a passage instead of answering "who".
+            notes.append("off target: the question asks who, and the answer names no one the question does not")
+            if self.settings.strict:
+                supported = []
         if not supported and (declined or self.settings.strict):
-            if not declined:
+            if not declined and not off_target:
                 # Nothing in the passages backs this text: it comes from the model, not from the documents.
                 notes.append("withheld: the model's answer was not supported by any passage")
             text = " ".join(c.text.strip() for c in declined) or decline
