@@ -89,14 +89,18 @@ def standalone_query(question: str, history: list[dict] | None) -> str:
     return f"{question} ({context})" if context else question
 
 
-def referent(history: list[dict] | None) -> str | None:
+def referent(history: list[dict] | None, pronoun: str | None = None) -> str | None:
     """What a singular pronoun of a follow-up most likely points to: the first name of the last answer, else of the last question.
 
     "Alexandr Wang dirige les Superintelligence Labs." → "Alexandr Wang"; "Il a lancé Advanced Machine
-    Intelligence Labs." → "Advanced Machine Intelligence Labs" (the answer's own "Il" names nothing).
+    Intelligence Labs." → "Advanced Machine Intelligence Labs" (the answer's own "Il" names nothing). When the
+    answer opens with the follow-up's own pronoun ("Il a lancé…", then "Quel rôle y occupera-t-il ?"), both
+    point to the same antecedent: the name in the last question ("Quelle startup LeCun a-t-il lancée ?").
     """
     turns = clean_history(history)
-    for role in ("assistant", "user"):
+    first_word = (last_said(turns, "assistant").split() or [""])[0].lower()
+    roles = ("user",) if pronoun and first_word == pronoun.lower() else ("assistant", "user")
+    for role in roles:
         for match in _ENTITY.finditer(last_said(turns, role)):
             words = match.group(0).split()
             # A capitalised first word of a sentence is a name unless it is a pronoun or a function word.
@@ -109,7 +113,10 @@ def referent(history: list[dict] | None) -> str | None:
 
 
 # Singular pronouns only: "ils"/"they" may point to several names, and a wrong guess misleads more than none.
-_FR_INVERSION = re.compile(r"\b(\w+)-(t-)?(il|elle)\b", re.IGNORECASE)  # the verb only: "Qu'a-t-il" → "Qu'X a-t-il"
+# The verb with its clitics: "Qu'a-t-il" → "Qu'X a-t-il", "Quel rôle y occupera-t-il" → "Quel rôle X y occupera-t-il".
+_FR_INVERSION = re.compile(
+    r"(?<![\w-])(?:(?:y|en|lui|leur|se|le|la|les)\s+|[ls]['’])*\w+-(?:t-)?(?P<pronoun>il|elle)\b", re.IGNORECASE
+)
 _FR_SUBJECT = re.compile(r"\b(il|elle)\b", re.IGNORECASE)
 _FR_POSSESSIVE = re.compile(r"\b(son|sa|ses)\s+([\w’'-]+)", re.IGNORECASE)
 _EN_SUBJECT = re.compile(r"\b(he|she|it|him)\b", re.IGNORECASE)
@@ -122,6 +129,15 @@ def _french_article(possessive: str, noun: str) -> str:
     return "l’" if article != "les" and noun[:1].lower() in "aeiouéèêàâîôûh" else article + " "
 
 
+def _subject_pronoun(question: str) -> str | None:
+    """The singular subject pronoun of a follow-up ("il" in "Quel rôle y occupera-t-il ?"), if any."""
+    inversion = _FR_INVERSION.search(question)
+    if inversion:
+        return inversion.group("pronoun")
+    subject = _FR_SUBJECT.search(question) or _EN_SUBJECT.search(question)
+    return subject.group(1) if subject else None
+
+
 def resolve_followup(question: str, history: list[dict] | None) -> str | None:
     """The follow-up with its pronoun replaced by what it points to, or None when there is nothing to resolve.
 
@@ -132,7 +148,7 @@ def resolve_followup(question: str, history: list[dict] | None) -> str | None:
     turns = clean_history(history)
     if not is_followup(question, turns):
         return None
-    name = referent(turns)
+    name = referent(turns, _subject_pronoun(question))
     if not name or name.lower() in question.lower():
         return None
     rewritten = _FR_INVERSION.sub(lambda m: f"{name} {m.group(0)}", question, count=1)

@@ -294,6 +294,10 @@ AMI_HISTORY = [
     {"role": "user", "content": "Quelle startup LeCun a-t-il lancée ?"},
     {"role": "assistant", "content": "Il a lancé Advanced Machine Intelligence Labs [1]."},
 ]
+AMI_HISTORY_EN = [
+    {"role": "user", "content": "Which startup did LeCun launch?"},
+    {"role": "assistant", "content": "He launched Advanced Machine Intelligence Labs [1]."},
+]
 SCALE_HISTORY = [
     {"role": "user", "content": "Who founded Scale AI?"},
     {"role": "assistant", "content": "Alexandr Wang founded Scale AI [1]."},
@@ -313,6 +317,11 @@ SCALE_HISTORY = [
         ("Quelle est sa valorisation ?", AMI_HISTORY, "Quelle est la valorisation de Advanced Machine Intelligence Labs ?"),
         ("How old is he?", SCALE_HISTORY, "How old is Alexandr Wang?"),
         ("What was his role?", SCALE_HISTORY, "What was Alexandr Wang’s role?"),
+        # The answer opens with the follow-up's own pronoun: both point to the name in the last question.
+        ("Quel rôle y occupera-t-il ?", AMI_HISTORY, "Quel rôle LeCun y occupera-t-il ?"),
+        ("Pourquoi l'a-t-il lancée ?", AMI_HISTORY, "Pourquoi LeCun l'a-t-il lancée ?"),
+        ("What role will he have there?", AMI_HISTORY_EN, "What role will LeCun have there?"),
+        ("What valuation is it aiming for?", AMI_HISTORY_EN, "What valuation is Advanced Machine Intelligence Labs aiming for?"),
     ],
 )
 def test_followup_pronoun_is_replaced_by_the_previous_subject(question, history, rewritten):
@@ -335,6 +344,8 @@ def test_followup_without_a_clear_referent_is_left_alone(question, history):
 
 def test_referent_skips_the_pronoun_that_opens_an_answer():
     assert referent(AMI_HISTORY) == "Advanced Machine Intelligence Labs"
+    assert referent(AMI_HISTORY, "elle") == "Advanced Machine Intelligence Labs"
+    assert referent(AMI_HISTORY, "il") == "LeCun"  # "Il a lancé…" answered about LeCun
     assert referent(WANG_HISTORY) == "Alexandr Wang"
     assert referent([]) is None
 
