@@ -163,3 +163,12 @@ def resolve_followup(question: str, history: list[dict] | None) -> str | None:
     if rewritten == question:
         rewritten = _EN_POSSESSIVE.sub(f"{name}’s ", question, count=1)
     return rewritten if rewritten != question else None
+
+
+# After the pronoun is resolved, "y" ("Quel rôle LeCun y occupera-t-il ?") and a final "there" still point back.
+_STILL_LEANING = re.compile(r"\by\b|\bthere\s*[?.!]*\s*$", re.IGNORECASE)
+
+
+def still_leans(question: str) -> bool:
+    """A rewritten follow-up that still needs the previous exchange to be understood."""
+    return bool(_STILL_LEANING.search(question))

@@ -19,7 +19,7 @@ from rag.citations import (
     verify_answer,
 )
 from rag.generation import Generator
-from rag.history import clean_history, resolve_followup, standalone_query
+from rag.history import clean_history, resolve_followup, standalone_query, still_leans
 from rag.index import Bm25Analyzer, IndexMissing
 from rag.language import detect_language
 from rag.prompts import DECLINE, build_messages
@@ -133,9 +133,11 @@ class Pipeline:
         )
         notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
         notes = [n for n in notes if n]
-        # A follow-up whose pronoun resolves is asked as a standalone question, without the previous exchange.
+        # A follow-up whose pronoun resolves is asked as a standalone question, without the previous exchange,
+        # unless something in it still points back ("y", "there").
         resolved = resolve_followup(question, turns)
-        messages = build_messages(resolved or question, passages, lang, [] if resolved else turns, notes)
+        standalone = bool(resolved) and not still_leans(resolved)
+        messages = build_messages(resolved or question, passages, lang, [] if standalone else turns, notes)
         elapsed = (time.perf_counter() - started) * 1000
         return Prepared(question, lang, query, passages, messages, notes, elapsed, conflicts)
 

@@ -11,7 +11,15 @@ from conftest import DEVELOPPEZ, FUTURISM
 from rag import context as ctx
 from rag.citations import Passage
 from rag.documents import Document
-from rag.history import clean_history, is_followup, referent, resolve_followup, standalone_query, strip_citations
+from rag.history import (
+    clean_history,
+    is_followup,
+    referent,
+    resolve_followup,
+    standalone_query,
+    still_leans,
+    strip_citations,
+)
 from rag.language import detect_language
 from rag.prompts import DECLINE, RULES, SYSTEM, build_messages, passage_block, previous_exchange
 from rag.retrieval import Hit
@@ -359,6 +367,26 @@ def test_resolved_followup_reaches_the_model_as_a_standalone_question(pipeline):
     assert any("Scale AI" in p.text for p in prepared.passages)
     unresolved = pipeline.prepare("Et en 2023 ?", WANG_HISTORY).messages[-1]["content"]
     assert "Question précédente : « Qui dirige les Superintelligence Labs ? »" in unresolved
+
+
+def test_resolved_followup_that_still_points_back_keeps_the_previous_exchange(pipeline):
+    """"Quel rôle LeCun y occupera-t-il ?": "y" is the startup of the previous answer."""
+    user = pipeline.prepare("Quel rôle y occupera-t-il ?", AMI_HISTORY).messages[-1]["content"]
+    assert user.rstrip().endswith("Question : Quel rôle LeCun y occupera-t-il ?")
+    assert "Réponse : « Il a lancé Advanced Machine Intelligence Labs. »" in user
+
+
+@pytest.mark.parametrize(
+    ("question", "leans"),
+    [
+        ("Quel rôle LeCun y occupera-t-il ?", True),
+        ("What role will LeCun have there?", True),
+        ("Is there a reason for it?", False),
+        ("Quelle entreprise Alexandr Wang a-t-il fondée ?", False),
+    ],
+)
+def test_still_leans(question, leans):
+    assert still_leans(question) is leans
 
 
 def test_followup_retrieval_finds_wang_age(retriever):
