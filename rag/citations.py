@@ -236,14 +236,16 @@ class SupportChecker:
         the translated title of something the passage names in its own language.
         """
         matches = list(_CAPITALISED.finditer(text))
+        opens = [not text[: m.start()].strip(" «\"“") for m in matches]
         in_run = [False] * len(matches)
         for i in range(len(matches) - 1):
-            if not text[matches[i].end() : matches[i + 1].start()].strip(" -"):
+            # The sentence's first word is capitalised anyway: "The Cun company" is no run.
+            if not opens[i] and not text[matches[i].end() : matches[i + 1].start()].strip(" -"):
                 in_run[i] = in_run[i + 1] = True
         return [
             m.group(0)
             for i, m in enumerate(matches)
-            if len(m.group(0)) >= 3 and text[: m.start()].strip(" «\"“") and not (lone and in_run[i])
+            if len(m.group(0)) >= 3 and not opens[i] and not (lone and in_run[i])
         ]
 
 
@@ -256,9 +258,13 @@ _ENGLISH_CAPITALISED = set(
 
 
 def _present(name: str, folded_context: str) -> bool:
-    """The name is in the passage, as written or without a plural s ("LLMs" for "LLM")."""
+    """The name is a word of the passage, as written or without a plural s ("LLMs" for "LLM").
+
+    A whole word: "The Cun company" is not supported by "LeCun".
+    """
     key = fold(name)
-    return key in folded_context or (key.endswith("s") and key[:-1] in folded_context)
+    keys = [key, key[:-1]] if key.endswith("s") else [key]
+    return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_context) for k in keys)
 
 
 def _translated_or_present(name: str, words: set[str], folded_context: str) -> bool:

@@ -243,6 +243,10 @@ def test_a_name_the_passage_never_mentions_is_not_supported(checker):
     # A name from the passage's title or publisher counts: the model reads them in the passage header.
     assert checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source + " Futurism")
     assert not checker.facts_match("Le site Futurism dit que LeCun est informaticien.", source, source)
+    # A name must be a whole word of the passage: "Cun" is not "LeCun".
+    startup = "LeCun a lancé une startup appelée Advanced Machine Intelligence Labs."
+    assert not checker.facts_match("The Cun company is funding Advanced Machine Intelligence Labs.", startup, startup)
+    assert checker.facts_match("LeCun launched Advanced Machine Intelligence Labs.", startup, startup)
 
 
 def test_invented_birthplace_is_withheld_through_the_pipeline(pipeline):
