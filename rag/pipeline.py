@@ -180,10 +180,16 @@ class Pipeline:
         if off_target:
             # A supported sentence that names nobody new restates a passage instead of answering "who".
             notes.append("off target: the question asks who, and the answer names no one the question does not")
-            if self.settings.strict:
-                supported = []
+        lead = next((c for c in claims if not is_decline(c.text) and self.checker.content_words(c.text)), None)
+        # The first sentence is the answer; what follows is context. Context supported under an invented answer
+        # ("The Cun company is funding AMI Labs. Zuckerberg injected 14 billion into Scale AI.") answers nothing.
+        lead_unsupported = bool(supported) and lead is not None and not lead.supported
+        if self.settings.strict and (off_target or lead_unsupported):
+            supported = []
         if not supported and (declined or self.settings.strict):
-            if not declined and not off_target:
+            if lead_unsupported and not off_target:
+                notes.append("withheld: no passage supports the answer's first sentence")
+            elif not declined and not off_target:
                 # Nothing in the passages backs this text: it comes from the model, not from the documents.
                 notes.append("withheld: the model's answer was not supported by any passage")
             text = " ".join(c.text.strip() for c in declined) or decline

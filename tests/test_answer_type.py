@@ -63,3 +63,21 @@ def test_supported_answer_that_names_someone_is_kept(pipeline):
     source = next(p for p in prepared.passages if "recrue vedette" in p.text)
     answer = pipeline.finish(prepared, f"Zuckerberg a recruté Alexandr Wang [{source.n}].")
     assert not answer.abstained and not any(note.startswith("off target") for note in answer.notes)
+
+
+def test_context_supported_under_an_invented_first_sentence_is_withheld(pipeline):
+    """The first sentence answers; supported context after an unsupported answer does not make it grounded."""
+    prepared = pipeline.prepare("Which investors are funding Advanced Machine Intelligence Labs?")
+    ami = next(p for p in prepared.passages if "Advanced Machine Intelligence Labs" in p.text)
+    scale = next(p for p in prepared.passages if "14 milliards" in p.text)
+    raw = (
+        f"The Cun company is funding Advanced Machine Intelligence Labs [{ami.n}]. "
+        f"Zuckerberg injected 14 billion dollars into Scale AI [{scale.n}]."
+    )
+    strict = Pipeline(pipeline.settings.resolved(strict=True), pipeline.retriever, pipeline.generator)
+    answer = strict.finish(prepared, raw)
+    assert answer.abstained and answer.citations == []
+    assert "withheld: no passage supports the answer's first sentence" in answer.notes
+    loose = Pipeline(pipeline.settings.resolved(strict=False), pipeline.retriever, pipeline.generator)
+    shown = loose.finish(prepared, raw)
+    assert not shown.abstained and any(note.startswith("unsupported: « The Cun") for note in shown.notes)
