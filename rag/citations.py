@@ -322,11 +322,22 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
     bare = [strip_markers(t) for t in claim_texts]
     checkable = [i for i, text in enumerate(bare) if checker.content_words(text)]
     contexts = [_passage_context(by_n[n]) for n, _, _ in sources]
-    scores = checker.score_matrix(
-        [bare[i] for i in checkable], [answer_source_text(passages, s) for s in sources], contexts
-    )
+    source_texts = [answer_source_text(passages, s) for s in sources]
+    scores = checker.score_matrix([bare[i] for i in checkable], source_texts, contexts)
+    source_langs = [detect_language(text) for text in source_texts]
     for row, i in enumerate(checkable):
-        _resolve_claim(claims[i], [n for n in parse_markers(claim_texts[i]) if n in by_n], scores[row], sources, checker.threshold)
+        cited = [n for n in parse_markers(claim_texts[i]) if n in by_n]
+        # Shared words only mean something within one language: across languages they are the names alone.
+        lang = detect_language(bare[i])
+        source_words = [
+            checker.content_words(text) if source_lang == lang else set()
+            for text, source_lang in zip(source_texts, source_langs)
+        ]
+        words = checker.content_words(bare[i])
+        coverage = np.array([len(words & w) for w in source_words], dtype=np.float32)
+        _resolve_claim(claims[i], cited, scores[row], sources, checker.threshold, coverage)
+        if claims[i].supported:
+            _complete_support(claims[i], words, sources, source_words)
     return claims, collect_citations(claims, by_n), notes
 
 
@@ -341,12 +352,23 @@ def answer_source_text(passages: list[Passage], sentence: tuple[int, int, int]) 
     return doc.text[start:end]
 
 
-def _resolve_claim(claim: Claim, cited: list[int], scores: np.ndarray, sources: list, threshold: float) -> None:
-    """Keep the model's citation when its passage supports the claim, else take the best supporting passage."""
+def _resolve_claim(
+    claim: Claim, cited: list[int], scores: np.ndarray, sources: list, threshold: float, coverage: np.ndarray | None = None
+) -> None:
+    """Keep the model's citation when its passage supports the claim, else take the best supporting passage.
+
+    coverage (claim words found in each sentence) overrules the model's number when another supporting sentence
+    holds more of the claim's words: "Yann LeCun est franco-américain [1]" is said by the passage that has
+    "franco-américain", whichever number the model wrote.
+    """
     order = np.argsort(-scores) if len(scores) else []
     in_cited = [j for j in order if sources[j][0] in cited]
     best_cited = in_cited[0] if in_cited else None
     best_any = order[0] if len(order) else None
+    if coverage is not None and best_cited is not None and scores[best_cited] >= threshold:
+        wider = [j for j in order if scores[j] >= threshold and coverage[j] > coverage[best_cited]]
+        if wider:
+            best_cited = max(wider, key=lambda j: (coverage[j], scores[j]))
     if best_cited is not None and scores[best_cited] >= threshold:
         chosen = best_cited
     elif best_any is not None and scores[best_any] >= threshold:
@@ -365,6 +387,26 @@ def _resolve_claim(claim: Claim, cited: list[int], scores: np.ndarray, sources: 
     runner = next((j for j in order if j != chosen and sources[j][0] == n), None)
     if runner is not None and scores[runner] >= max(threshold, scores[chosen] - 0.1):
         claim.support.append(sources[runner])
+
+
+def _complete_support(claim: Claim, words: set[str], sources: list, source_words: list[set[str]], least: int = 2) -> None:
+    """Add the sentence that holds the claim's words its support lacks, so the quotes hold the whole claim.
+
+    "LeCun occupera le rôle de président exécutif de Advanced Machine Intelligence Labs" takes the startup's
+    name from one sentence and the role from the next; a claim whose number came from the sentence before
+    keeps both.
+    """
+    have = set().union(*(source_words[sources.index(s)] for s in claim.support)) if claim.support else set()
+    missing = words - have
+    if len(missing) < least:
+        return
+    gains = [(len(missing & source_words[j]), j) for j in range(len(sources)) if sources[j] not in claim.support]
+    gain, best = max(gains, default=(0, -1))
+    if gain < least:
+        return
+    claim.support.append(sources[best])
+    if sources[best][0] not in claim.cited:
+        claim.cited.append(sources[best][0])
 
 
 def collect_citations(claims: list[Claim], by_n: dict[int, Passage]) -> list[Citation]:

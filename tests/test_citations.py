@@ -461,3 +461,48 @@ def test_marker_inside_a_sentence_leaves_no_double_space(passages, checker):
     rendered = render_answer(claims)
     assert rendered == "ChatGPT est sorti en novembre 2022 [2]."
     assert not MARKER.search(strip_markers(rendered))
+
+
+# ---------------------------------------------------------------- the quotes hold the whole claim
+
+ROLE = "LeCun en sera le président exécutif"
+AMI = "LeCun a lancé une nouvelle startup axée sur les world-models"
+FLOP = "Le succès n’a pas duré, toutefois; le dernier modèle Llama 4"
+BLAME = "LeCun impute l’échec à la pression de Zuckerberg"
+TOP = "Yann LeCun, l’un des meilleurs chercheurs en IA de Meta"
+BIO = "Yann André Le Cun, généralement orthographié LeCun"
+
+
+def quotes_for(answer: str, passages: list[Passage], checker) -> str:
+    claims, citations, _ = verify_answer(answer, passages, checker)
+    assert all(c.supported for c in claims), [(c.text, c.score) for c in claims]
+    assert_verbatim(citations, passages)
+    return " ".join(c.quote for c in citations)
+
+
+def test_the_passage_holding_more_of_the_claim_is_cited_whatever_number_the_model_wrote(docs, checker):
+    dev, _ = docs
+    passages = [
+        Passage(1, dev, f"{DEVELOPPEZ}#top", 0.03, [sentence_at(dev, TOP)]),
+        Passage(2, dev, f"{DEVELOPPEZ}#bio", 0.02, [sentence_at(dev, BIO)]),
+    ]
+    assert "franco-américain" in quotes_for("Yann LeCun est franco-américain [1].", passages, checker)
+
+
+def test_a_claim_drawn_from_two_sentences_quotes_both(docs, checker):
+    _, fut = docs
+    passages = [
+        Passage(1, fut, f"{FUTURISM}#ami", 0.03, [sentence_at(fut, AMI)]),
+        Passage(2, fut, f"{FUTURISM}#role", 0.02, [sentence_at(fut, ROLE)]),
+    ]
+    quotes = quotes_for("LeCun occupera le rôle de président exécutif de Advanced Machine Intelligence Labs [1].", passages, checker)
+    assert "président exécutif" in quotes and "Advanced Machine Intelligence Labs" in quotes
+    llama = [Passage(1, fut, f"{FUTURISM}#llama", 0.03, sorted([sentence_at(fut, FLOP), sentence_at(fut, BLAME)]))]
+    quotes = quotes_for("LeCun impute l'échec de Llama 4 à la pression de Zuckerberg sur l'unité de LeCun [1].", llama, checker)
+    assert "impute l’échec à la pression" in quotes
+
+
+def test_cross_language_claims_keep_the_model_s_passage(passages, checker):
+    """Across languages shared words are only names: they do not re-point a citation."""
+    quotes = quotes_for("Meta put 14 billion dollars into Scale AI [2].", passages, checker)
+    assert "14 milliards" in quotes
