@@ -324,15 +324,12 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
     contexts = [_passage_context(by_n[n]) for n, _, _ in sources]
     source_texts = [answer_source_text(passages, s) for s in sources]
     scores = checker.score_matrix([bare[i] for i in checkable], source_texts, contexts)
-    source_langs = [detect_language(text) for text in source_texts]
+    all_words = [(detect_language(text), checker.content_words(text)) for text in source_texts]
     for row, i in enumerate(checkable):
         cited = [n for n in parse_markers(claim_texts[i]) if n in by_n]
         # Shared words only mean something within one language: across languages they are the names alone.
         lang = detect_language(bare[i])
-        source_words = [
-            checker.content_words(text) if source_lang == lang else set()
-            for text, source_lang in zip(source_texts, source_langs)
-        ]
+        source_words = [words if source_lang == lang else set() for source_lang, words in all_words]
         words = checker.content_words(bare[i])
         coverage = np.array([len(words & w) for w in source_words], dtype=np.float32)
         _resolve_claim(claims[i], cited, scores[row], sources, checker.threshold, coverage)
