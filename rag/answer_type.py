@@ -13,9 +13,10 @@ from rag.index import fold
 
 # "Selon developpez.com, qui ..." and "According to the FT, who ..." ask the same as "Qui ...".
 _WHO = re.compile(r"^(?:(?:selon|d'apres|according to)\b[^,]*,\s*)?(who|whom|qui)\b", re.IGNORECASE)
-# "Who is Alexandr Wang?" asks for a description of a named person, not for a name.
+# "Who is Alexandr Wang?" asks for a description of a named person, not for a name. The verb is matched in any
+# case, the name only with its capital: "Qui est le PDG ?" wants a name.
 _DESCRIBE = re.compile(
-    r"^(?:who|qui)\s+(?:is|are|was|were|est|sont|était|étaient|c'est)\s+(?:vraiment\s+|really\s+)?[A-ZÀ-Ö]",
+    r"^(?i:who|qui)\s+(?i:is|are|was|were|est|sont|était|étaient|c'est)\s+(?:vraiment\s+|really\s+)?[A-ZÀ-Ö]",
 )
 _NAME_RUN = re.compile(r"[A-ZÀ-Ö][\w'’-]*(?:\s+[A-ZÀ-Ö][\w'’-]*)*")
 # Capitalised only because they open a sentence or a clause.
@@ -29,10 +30,7 @@ _NOT_NAMES = set(
 def asks_for_person(question: str) -> bool:
     """A who-question that is not "who is <Name>?"."""
     text = question.replace("’", "'").strip(" «\"“")
-    # The verb is matched in any case, the name only with its capital: "Qui est le PDG ?" wants a name.
-    head = re.match(r"^(\S+\s+\S+\s+)(.*)$", text)
-    described = bool(head) and bool(_DESCRIBE.match(head.group(1).lower() + head.group(2)))
-    return bool(_WHO.match(fold(text))) and not described
+    return bool(_WHO.match(fold(text))) and not _DESCRIBE.match(text)
 
 
 def new_names(question: str, answer: str) -> list[str]:

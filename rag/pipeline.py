@@ -175,15 +175,16 @@ class Pipeline:
         notes.extend(check_notes)
         declined = [c for c in claims if is_decline(c.text)]
         supported = [c for c in claims if c.supported and not is_decline(c.text)]
-        unsupported = [c for c in claims if not c.supported and not is_decline(c.text) and self.checker.content_words(c.text)]
+        # Sentences that say something: not a decline, not a bare "[1]" left over.
+        substantive = [c for c in claims if not is_decline(c.text) and self.checker.content_words(c.text)]
+        unsupported = [c for c in substantive if not c.supported]
         off_target = bool(supported) and not gives_what_is_asked(prepared.question, render_answer(supported))
         if off_target:
             # A supported sentence that names nobody new restates a passage instead of answering "who".
             notes.append("off target: the question asks who, and the answer names no one the question does not")
-        lead = next((c for c in claims if not is_decline(c.text) and self.checker.content_words(c.text)), None)
         # The first sentence is the answer; what follows is context. Context supported under an invented answer
         # ("The Cun company is funding AMI Labs. Zuckerberg injected 14 billion into Scale AI.") answers nothing.
-        lead_unsupported = bool(supported) and lead is not None and not lead.supported
+        lead_unsupported = bool(supported) and bool(substantive) and not substantive[0].supported
         if self.settings.strict and (off_target or lead_unsupported):
             supported = []
         if not supported and (declined or self.settings.strict):
