@@ -75,24 +75,46 @@ def _previous(cand: Candidate, scored: list[Candidate]) -> Candidate | None:
     return max(same, key=lambda c: c.end) if same else None
 
 
+def _next(cand: Candidate, scored: list[Candidate]) -> Candidate | None:
+    """The sentence just after, in the same chunk."""
+    same = [c for c in scored if c.hit.chunk.chunk_id == cand.hit.chunk.chunk_id and c.start >= cand.end]
+    return min(same, key=lambda c: c.start) if same else None
+
+
+def _common_words(text: str) -> set[str]:
+    """Words of five letters or more that start in lower case."""
+    return {w for w in re.findall(r"[^\W\d_]\w{4,}", text) if w[0].islower()}
+
+
+def continues(sentence: str, before: str, opening_words: int = 4) -> bool:
+    """The sentence opens by taking up a word of the one before: "...attirer les talents. Tous les talents
+    qui sont venus ont été « LLM-pilled »" is one statement in two sentences.
+
+    Lower-case words only: a name (LeCun, Zuckerberg) opens half the sentences of an article about him.
+    """
+    return bool(_common_words(" ".join(sentence.split()[:opening_words])) & _common_words(before))
+
+
 def select_passages(
     scored: list[Candidate],
     index: Index,
     budget_tokens: int,
     count_tokens: Callable[[str], int],
+    min_score_gap: float,
     must_keep: list[Candidate] | None = None,
-    min_score_gap: float = 0.06,
 ) -> list[Passage]:
     """Best sentences first until the budget is spent; sentences far below the best one are left out.
 
     A sentence that opens with a pronoun ("Les trois hommes...", "He...") brings the sentence before it,
-    since it cannot be understood, or cited, alone.
+    since it cannot be understood, or cited, alone. With the budget left over, a chosen sentence then brings
+    the next one when it continues it (see `continues`).
     """
     if not scored:
         return []
     best = max(c.score for c in scored)
     chosen: dict[tuple[str, int], Candidate] = {_key(c): c for c in must_keep or []}
     used = sum(count_tokens(_text(index, c)) for c in chosen.values())
+    merit: list[Candidate] = []
     for cand in sorted(scored, key=lambda c: -c.score):
         if _key(cand) in chosen:
             continue
@@ -108,6 +130,16 @@ def select_passages(
         for c in unit:
             chosen[_key(c)] = c
         used += cost
+        merit.append(cand)
+    # Continuations come last so that they never push out a sentence chosen on its own score.
+    for cand in merit:
+        after = _next(cand, scored)
+        if after is None or _key(after) in chosen or not continues(_text(index, after), _text(index, cand)):
+            continue
+        cost = count_tokens(_text(index, after))
+        if used + cost <= budget_tokens:
+            chosen[_key(after)] = after
+            used += cost
     return _as_passages(list(chosen.values()), index)
 
 

@@ -129,7 +129,12 @@ class Pipeline:
         conflicts = ctx.relevant_conflicts(ctx.find_conflicts(scored, index), query, scored)
         keep = [c for conflict in conflicts for c in ctx.as_candidates(conflict, scored)]
         passages = ctx.select_passages(
-            scored, index, self.settings.context_token_budget, self.generator.count_tokens, must_keep=keep
+            scored,
+            index,
+            self.settings.context_token_budget,
+            self.generator.count_tokens,
+            self.settings.sentence_score_gap,
+            must_keep=keep,
         )
         notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
         notes = [n for n in notes if n]

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     temperature: float = 0.0
     max_question_chars: int = 2000
     context_token_budget: int = 220  # tokens of passage text sent to the model (prompt reading dominates latency)
+    sentence_score_gap: float = 0.06  # passage sentences scoring this far below the best one are left out
 
     # Citations
     support_threshold: float = 0.5

@@ -403,3 +403,24 @@ def test_followup_prompt_carries_the_previous_exchange_without_old_markers(pipel
     assert user.rstrip().endswith("Question : Et les deux autres ?")
     resolved = pipeline.prepare("Et quel âge a-t-il ?", WANG_HISTORY)
     assert any("28 ans" in p.text or "29 ans" in p.text for p in resolved.passages)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "before", "expected"),
+    [
+        ("Tous les talents qui sont venus ont été « LLM-pilled ».", "Il a offert des contrats pour attirer les talents.", True),
+        ("LeCun a lancé une startup.", "Zuckerberg a recruté LeCun.", False),  # a name opens half the sentences
+        ("Les chatbots sont alimentés par des LLM.", "Le monde est devenu fou des chatbots IA.", True),
+        ("Il sera son propre patron.", "Vous ne dites pas à un chercheur quoi faire.", False),
+        ("Bien plus tard, les talents sont partis.", "Il a attiré les talents.", False),  # past the opening words
+    ],
+)
+def test_a_sentence_continues_the_one_before_when_it_opens_with_its_word(sentence, before, expected):
+    assert ctx.continues(sentence, before) is expected
+
+
+def test_the_sentence_that_continues_a_chosen_one_reaches_the_model(pipeline):
+    # The best sentence says Zuckerberg offered contracts "pour attirer les talents"; the answer is in the next one.
+    prepared = pipeline.prepare("How did LeCun describe the talent that Zuckerberg's new lab attracted?")
+    text = " ".join(p.text for p in prepared.passages)
+    assert "attirer les talents" in text and "LLM-pilled" in text, text
