@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -81,9 +82,23 @@ def _next(cand: Candidate, scored: list[Candidate]) -> Candidate | None:
     return min(same, key=lambda c: c.start) if same else None
 
 
+# Function words that bm25s's lists lack: sharing them does not make two sentences one statement.
+_FUNCTION_WORDS = frozenset(
+    "cette selon aussi ainsi alors leurs depuis entre avant après encore toujours toutes autres autre comme "
+    "dont lorsque puisque parce quand quelque notre votre while where there those other since".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
+
+    return _FUNCTION_WORDS | frozenset(STOPWORDS_FRENCH) | frozenset(STOPWORDS_EN_PLUS)
+
+
 def _common_words(text: str) -> set[str]:
-    """Words of five letters or more that start in lower case."""
-    return {w for w in re.findall(r"[^\W\d_]\w{4,}", text) if w[0].islower()}
+    """Lower-case content words of five letters or more."""
+    return {w for w in re.findall(r"[^\W\d_]\w{4,}", text) if w[0].islower() and w not in _stop_words()}
 
 
 def continues(sentence: str, before: str, opening_words: int = 4) -> bool:

@@ -413,6 +413,7 @@ def test_followup_prompt_carries_the_previous_exchange_without_old_markers(pipel
         ("Les chatbots sont alimentés par des LLM.", "Le monde est devenu fou des chatbots IA.", True),
         ("Il sera son propre patron.", "Vous ne dites pas à un chercheur quoi faire.", False),
         ("Bien plus tard, les talents sont partis.", "Il a attiré les talents.", False),  # past the opening words
+        ("Mais cette fois, il est parti.", "Il a pris cette décision.", False),  # a function word
     ],
 )
 def test_a_sentence_continues_the_one_before_when_it_opens_with_its_word(sentence, before, expected):
@@ -424,3 +425,4 @@ def test_the_sentence_that_continues_a_chosen_one_reaches_the_model(pipeline):
     prepared = pipeline.prepare("How did LeCun describe the talent that Zuckerberg's new lab attracted?")
     text = " ".join(p.text for p in prepared.passages)
     assert "attirer les talents" in text and "LLM-pilled" in text, text
+
