@@ -335,6 +335,7 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
         _resolve_claim(claims[i], cited, scores[row], sources, checker.threshold, coverage)
         if claims[i].supported:
             _complete_support(claims[i], words, sources, source_words)
+            _quote_support(claims[i], quoted_phrases(bare[i]), sources, source_texts)
     return claims, collect_citations(claims, by_n), notes
 
 
@@ -401,9 +402,42 @@ def _complete_support(claim: Claim, words: set[str], sources: list, source_words
     gain, best = max(gains, default=(0, -1))
     if gain < least:
         return
-    claim.support.append(sources[best])
-    if sources[best][0] not in claim.cited:
-        claim.cited.append(sources[best][0])
+    _add_support(claim, sources[best])
+
+
+_QUOTED = re.compile(r'"([^"]+)"|«([^»]+)»|“([^”]+)”')
+
+
+def quoted_phrases(text: str) -> list[str]:
+    """What the sentence puts between quotation marks: « antenne de radiodiffusion », "LLM-pilled"."""
+    return [next(g for g in m.groups() if g is not None).strip() for m in _QUOTED.finditer(text)]
+
+
+def _quote_words(text: str) -> set[str]:
+    """Words of three letters or more, accents and case aside, hyphenated words whole ("llm-pilled")."""
+    return {w for w in re.findall(r"\w+(?:-\w+)*", fold(text)) if len(w) >= 3}
+
+
+def _quote_support(claim: Claim, phrases: list[str], sources: list, source_texts: list[str]) -> None:
+    """Add the sentence that holds the words of a phrase the claim quotes, when its support holds fewer of them.
+
+    Quotation marks promise the reader those words, so the quote shown must contain them: in 'described as
+    "completely LLM-pilled"', "LLM-pilled" is in the sentence after "attirer les talents", which the claim's
+    other words match best.
+    """
+    words = [_quote_words(t) for t in source_texts]
+    for phrase in map(_quote_words, phrases):
+        have = len(phrase & set().union(*(words[sources.index(s)] for s in claim.support)))
+        others = [j for j, s in enumerate(sources) if s not in claim.support]
+        best = max(others, key=lambda j: len(phrase & words[j]), default=None)  # the first in document order
+        if best is not None and len(phrase & words[best]) > have:
+            _add_support(claim, sources[best])
+
+
+def _add_support(claim: Claim, source: tuple[int, int, int]) -> None:
+    claim.support.append(source)
+    if source[0] not in claim.cited:
+        claim.cited.append(source[0])
 
 
 def collect_citations(claims: list[Claim], by_n: dict[int, Passage]) -> list[Citation]:

@@ -21,6 +21,7 @@ from rag.citations import (
     is_decline,
     is_meta,
     parse_markers,
+    quoted_phrases,
     render_answer,
     split_claims,
     strip_markers,
@@ -506,3 +507,30 @@ def test_cross_language_claims_keep_the_model_s_passage(passages, checker):
     """Across languages shared words are only names: they do not re-point a citation."""
     quotes = quotes_for("Meta put 14 billion dollars into Scale AI [2].", passages, checker)
     assert "14 milliards" in quotes
+
+
+TALENT = "Au lieu de cela, Zuckerberg a lancé l’an dernier"
+PILLED = "Tous les talents qui sont venus, selon LeCun"
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ('He called them "completely LLM-pilled" [1].', ["completely LLM-pilled"]),
+        ("Il parle d'une « impasse » et de « world models » [2].", ["impasse", "world models"]),
+        ("Rien entre guillemets.", []),
+    ],
+)
+def test_quoted_phrases(text, phrases):
+    assert quoted_phrases(text) == phrases
+
+
+def test_the_sentence_holding_a_quoted_phrase_is_quoted(docs, checker):
+    # The claim's other words match the "attirer les talents" sentence best; the quoted words are in the next one.
+    _, fut = docs
+    talent = [Passage(1, fut, f"{FUTURISM}#talent", 0.03, sorted([sentence_at(fut, TALENT), sentence_at(fut, PILLED)]))]
+    answer = "LeCun described the talent that Zuckerberg's new lab attracted as \"completely LLM-pilled\" [1]."
+    quotes = quotes_for(answer, talent, checker)
+    assert "LLM-pilled" in quotes and "attirer les talents" in quotes
+    # Without quotation marks the claim promises no words: the best-matching sentence alone is quoted.
+    assert "LLM-pilled" not in quotes_for(answer.replace('"', ""), talent, checker)
