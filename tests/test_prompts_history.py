@@ -425,4 +425,3 @@ def test_the_sentence_that_continues_a_chosen_one_reaches_the_model(pipeline):
     prepared = pipeline.prepare("How did LeCun describe the talent that Zuckerberg's new lab attracted?")
     text = " ".join(p.text for p in prepared.passages)
     assert "attirer les talents" in text and "LLM-pilled" in text, text
-
