@@ -425,6 +425,8 @@ def _quote_support(claim: Claim, phrases: list[str], sources: list, source_texts
     "completely LLM-pilled"', "LLM-pilled" is in the sentence after "attirer les talents", which the claim's
     other words match best.
     """
+    if not phrases:
+        return
     words = [_quote_words(t) for t in source_texts]
     for phrase in map(_quote_words, phrases):
         have = len(phrase & set().union(*(words[sources.index(s)] for s in claim.support)))

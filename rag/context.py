@@ -11,7 +11,7 @@ import numpy as np
 from rag.chunking import sentence_spans
 from rag.citations import Passage
 from rag.embeddings import Embedder
-from rag.index import Index
+from rag.index import Index, fold, stop_words
 from rag.retrieval import Hit
 
 
@@ -82,23 +82,21 @@ def _next(cand: Candidate, scored: list[Candidate]) -> Candidate | None:
     return min(same, key=lambda c: c.start) if same else None
 
 
-# Function words that bm25s's lists lack: sharing them does not make two sentences one statement.
+# Function words that bm25s's lists lack (accents folded): sharing them does not make two sentences one statement.
 _FUNCTION_WORDS = frozenset(
-    "cette selon aussi ainsi alors leurs depuis entre avant après encore toujours toutes autres autre comme "
+    "cette selon aussi ainsi alors leurs depuis entre avant apres encore toujours toutes autres autre comme "
     "dont lorsque puisque parce quand quelque notre votre while where there those other since".split()
 )
 
 
 @lru_cache(maxsize=1)
-def _stop_words() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
-
-    return _FUNCTION_WORDS | frozenset(STOPWORDS_FRENCH) | frozenset(STOPWORDS_EN_PLUS)
+def _skipped_words() -> frozenset[str]:
+    return _FUNCTION_WORDS | stop_words()
 
 
 def _common_words(text: str) -> set[str]:
     """Lower-case content words of five letters or more."""
-    return {w for w in re.findall(r"[^\W\d_]\w{4,}", text) if w[0].islower() and w not in _stop_words()}
+    return {w for w in re.findall(r"[^\W\d_]\w{4,}", text) if w[0].islower() and fold(w) not in _skipped_words()}
 
 
 def continues(sentence: str, before: str, opening_words: int = 4) -> bool:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -133,16 +134,22 @@ def fold(text: str) -> str:
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """bm25s's French and English stop words, accents folded."""
+    from bm25s import stopwords
+
+    return frozenset(fold(w) for w in (*stopwords.STOPWORDS_FRENCH, *stopwords.STOPWORDS_EN_PLUS))
+
+
 class Bm25Analyzer:
     """Tokenize, drop French and English stop words, stem, fold accents."""
 
     def __init__(self, language: str) -> None:
         import Stemmer
-        from bm25s import stopwords
 
         self.stemmer = Stemmer.Stemmer(language)
-        words = set(stopwords.STOPWORDS_FRENCH) | set(stopwords.STOPWORDS_EN_PLUS)
-        self.stopwords = {fold(w) for w in words}
+        self.stopwords = stop_words()
 
     def __call__(self, text: str) -> list[str]:
         tokens = [t for t in _TOKEN.findall(text.lower()) if fold(t) not in self.stopwords]
