@@ -351,7 +351,7 @@ def answer_source_text(passages: list[Passage], sentence: tuple[int, int, int]) 
 
 
 def _resolve_claim(
-    claim: Claim, cited: list[int], scores: np.ndarray, sources: list, threshold: float, coverage: np.ndarray | None = None
+    claim: Claim, cited: list[int], scores: np.ndarray, sources: list, threshold: float, coverage: np.ndarray
 ) -> None:
     """Keep the model's citation when its passage supports the claim, else take the best supporting passage.
 
@@ -363,7 +363,7 @@ def _resolve_claim(
     in_cited = [j for j in order if sources[j][0] in cited]
     best_cited = in_cited[0] if in_cited else None
     best_any = order[0] if len(order) else None
-    if coverage is not None and best_cited is not None and scores[best_cited] >= threshold:
+    if best_cited is not None and scores[best_cited] >= threshold:
         wider = [j for j in order if scores[j] >= threshold and coverage[j] > coverage[best_cited]]
         if wider:
             best_cited = max(wider, key=lambda j: (coverage[j], scores[j]))

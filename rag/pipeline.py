@@ -109,13 +109,10 @@ class Pipeline:
             retriever.embedder, Bm25Analyzer(retriever.index.build_info.bm25_language), settings.support_threshold
         )
 
-    def check_question(self, question: str) -> str:
-        return check_question(question, self.settings)
-
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
         """Retrieve, pick the sentences that matter within the token budget, and build the prompt."""
         started = time.perf_counter()
-        question = self.check_question(question)
+        question = check_question(question, self.settings)
         if not self.retriever.index.chunks:
             raise IndexMissing(EMPTY_INDEX)
         turns = clean_history(history)
