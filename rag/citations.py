@@ -320,7 +320,8 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
         notes.append(f"dropped citation numbers that match no passage: {', '.join(f'[{n}]' for n in invalid)}")
     sources = _source_sentences(passages)
     bare = [strip_markers(t) for t in claim_texts]
-    checkable = [i for i, text in enumerate(bare) if checker.content_words(text)]
+    claim_words = [checker.content_words(text) for text in bare]
+    checkable = [i for i, words in enumerate(claim_words) if words]
     contexts = [_passage_context(by_n[n]) for n, _, _ in sources]
     source_texts = [answer_source_text(passages, s) for s in sources]
     scores = checker.score_matrix([bare[i] for i in checkable], source_texts, contexts)
@@ -330,11 +331,10 @@ def verify_answer(answer: str, passages: list[Passage], checker: SupportChecker)
         # Shared words only mean something within one language: across languages they are the names alone.
         lang = detect_language(bare[i])
         source_words = [words if source_lang == lang else set() for source_lang, words in all_words]
-        words = checker.content_words(bare[i])
-        coverage = np.array([len(words & w) for w in source_words], dtype=np.float32)
+        coverage = np.array([len(claim_words[i] & w) for w in source_words], dtype=np.float32)
         _resolve_claim(claims[i], cited, scores[row], sources, checker.threshold, coverage)
         if claims[i].supported:
-            _complete_support(claims[i], words, sources, source_words)
+            _complete_support(claims[i], claim_words[i], sources, source_words)
             _quote_support(claims[i], quoted_phrases(bare[i]), sources, source_texts)
     return claims, collect_citations(claims, by_n), notes
 
@@ -365,10 +365,7 @@ def _resolve_claim(
     best_any = order[0] if len(order) else None
     if best_cited is not None and scores[best_cited] >= threshold:
         wider = [j for j in order if scores[j] >= threshold and coverage[j] > coverage[best_cited]]
-        if wider:
-            best_cited = max(wider, key=lambda j: (coverage[j], scores[j]))
-    if best_cited is not None and scores[best_cited] >= threshold:
-        chosen = best_cited
+        chosen = max(wider, key=lambda j: (coverage[j], scores[j])) if wider else best_cited
     elif best_any is not None and scores[best_any] >= threshold:
         chosen = best_any
     else:
@@ -394,8 +391,7 @@ def _complete_support(claim: Claim, words: set[str], sources: list, source_words
     name from one sentence and the role from the next; a claim whose number came from the sentence before
     keeps both.
     """
-    have = set().union(*(source_words[sources.index(s)] for s in claim.support)) if claim.support else set()
-    missing = words - have
+    missing = words - _support_words(claim, sources, source_words)
     if len(missing) < least:
         return
     gains = [(len(missing & source_words[j]), j) for j in range(len(sources)) if sources[j] not in claim.support]
@@ -429,11 +425,16 @@ def _quote_support(claim: Claim, phrases: list[str], sources: list, source_texts
         return
     words = [_quote_words(t) for t in source_texts]
     for phrase in map(_quote_words, phrases):
-        have = len(phrase & set().union(*(words[sources.index(s)] for s in claim.support)))
+        have = len(phrase & _support_words(claim, sources, words))
         others = [j for j, s in enumerate(sources) if s not in claim.support]
         best = max(others, key=lambda j: len(phrase & words[j]), default=None)  # the first in document order
         if best is not None and len(phrase & words[best]) > have:
             _add_support(claim, sources[best])
+
+
+def _support_words(claim: Claim, sources: list, per_source: list[set[str]]) -> set[str]:
+    """The words of all the sentences that already support the claim."""
+    return set().union(*(per_source[sources.index(s)] for s in claim.support))
 
 
 def _add_support(claim: Claim, source: tuple[int, int, int]) -> None:
