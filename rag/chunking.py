@@ -1,109 +1,130 @@
-"""Split documents into sentences and overlapping chunks of whole sentences, with exact offsets."""
+"""From a document's blocks to units (sentences, rows, lines) and overlapping chunks of whole units, with exact offsets."""
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
-
-from rag.documents import Document
-
-# Words that end with a period without ending a sentence (French and English).
-_ABBREVIATIONS = {
-    "m", "mm", "mme", "mmes", "mlle", "dr", "pr", "st", "ste", "mr", "mrs", "ms", "prof", "etc", "cf", "p",
-    "pp", "vol", "no", "n°", "vs", "env", "av", "apr", "j.-c", "e.g", "i.e", "inc", "ltd", "co", "jr", "sr",
-    "fig", "éd", "ed", "chap",
-}
-_BOUNDARY = re.compile(r"[.!?…]+[»\"”’)\]]*(?=\s+[«\"“(\[A-ZÀ-ÖØ-Þ0-9¿¡—–-])")
-_WORD = re.compile(r"\S+")
+from rag.language import detect_language
+from rag.text import WORD_SPAN, sentence_spans, word_count
+from rag.types import CONTEXT_KINDS, PROSE_KINDS, Block, Chunk, Document, LangSpan, Unit
 
 
-@dataclass(frozen=True)
-class Chunk:
-    chunk_id: str
-    doc_id: str
-    ord: int
-    start: int
-    end: int
-    text: str
-    label: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def ensure_structure(doc: Document) -> Document:
+    """Give a document built without blocks or languages (an older index, a bare Document) both."""
+    if not doc.blocks:
+        doc.blocks = line_blocks(doc.text)
+    if not doc.langs and doc.text.strip():
+        doc.langs = [LangSpan(0, len(doc.text), str(doc.metadata.get("language") or detect_language(doc.text)))]
+    return doc
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) of each sentence in text[start:end]; a line break always ends a sentence."""
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    pos = start
-    while pos < end:
-        line_end = text.find("\n", pos, end)
-        line_end = end if line_end == -1 else line_end
-        spans.extend(_line_sentences(text, pos, line_end))
-        pos = line_end + 1
-    return spans
+def line_blocks(text: str) -> list[Block]:
+    """Every non-empty line as a paragraph block."""
+    blocks, pos = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            blocks.append(Block(pos, pos + len(line), "paragraph"))
+        pos += len(line) + 1
+    return blocks
 
 
-def _line_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    cursor = start
-    for match in _BOUNDARY.finditer(text, start, end):
-        if _is_abbreviation(text, cursor, match.start()):
+def document_units(doc: Document) -> list[Unit]:
+    """Every unit of the document in order, each with the spans of the headings (and table head or term) above it."""
+    ensure_structure(doc)
+    headings: list[Block] = []
+    local: Block | None = None  # the table head or defined term the next lines belong to
+    units: list[Unit] = []
+    for block in doc.blocks:
+        if block.kind == "heading":
+            headings = [h for h in headings if h.level < block.level] + [block]
+            local = None
             continue
-        spans.append((cursor, match.end()))
-        cursor = match.end()
-    spans.append((cursor, end))
-    return [trimmed for s, e in spans if (trimmed := _trim(text, s, e)) is not None]
+        context = tuple((h.start, h.end) for h in headings)
+        if block.kind in ("table_head", "term"):
+            local = block
+            continue
+        if block.kind != "row" and local is not None and local.kind == "table_head":
+            local = None  # the table ended
+        if local is not None:
+            context += ((local.start, local.end),)
+        lang = doc.lang_at(block.start)
+        if block.kind in PROSE_KINDS:
+            for s, e in sentence_spans(doc.text, block.start, block.end, lang):
+                units.append(Unit(s, e, block.kind, lang, context))
+        else:
+            units.append(Unit(block.start, block.end, block.kind, lang, context))
+    return units
 
 
-def _is_abbreviation(text: str, line_start: int, dot: int) -> bool:
-    """True when the period at `dot` closes an abbreviation or a single-letter initial."""
-    if text[dot] != ".":
-        return False
-    word_start = dot
-    while word_start > line_start and not text[word_start - 1].isspace():
-        word_start -= 1
-    word = text[word_start:dot].lower().lstrip("(«\"“")
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+def context_blocks(doc: Document) -> list[Block]:
+    return [b for b in doc.blocks if b.kind in CONTEXT_KINDS]
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if start == end or not any(ch.isalnum() for ch in text[start:end]):
-        return None
-    return start, end
-
-
-def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
+def heading_text(doc: Document, unit: Unit) -> str:
+    """The context of a unit as one line: 'Chapter › Section › term'."""
+    return " › ".join(" ".join(doc.text[s:e].split()) for s, e in unit.context)
 
 
 def chunk_document(doc: Document, min_words: int = 60, max_words: int = 100, overlap: int = 1) -> list[Chunk]:
-    """Chunks of whole sentences, min_words..max_words long, sharing `overlap` sentences, never across labels."""
-    sentences = _split_long(doc.text, sentence_spans(doc.text), max_words)
+    """Chunks of whole units, min_words..max_words long, sharing `overlap` units, never across labels or headings.
+
+    A section shorter than a third of min_words joins the next one, so that a heading with one line under it
+    does not make a chunk of its own.
+    """
     chunks: list[Chunk] = []
-    for label, group in _group_by_label(doc, sentences):
-        for first, last in _windows([word_count(doc.text[s:e]) for s, e in group], min_words, max_words, overlap):
-            start, end = group[first][0], group[last][1]
-            chunks.append(Chunk(f"{doc.doc_id}#{len(chunks)}", doc.doc_id, len(chunks), start, end, doc.text[start:end], label))
+    heading_starts = {b.start for b in doc.blocks if b.kind == "heading"}
+    units = _split_long(doc.text, document_units(doc), max_words)
+    for label, group in _sections(doc, units, min_words, heading_starts):
+        words = [word_count(doc.text[u.start : u.end]) for u in group]
+        for first, last in _windows(words, min_words, max_words, overlap):
+            units = tuple(group[first : last + 1])
+            start, end = units[0].start, units[-1].end
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}#{len(chunks)}",
+                    doc_id=doc.doc_id,
+                    ord=len(chunks),
+                    start=start,
+                    end=end,
+                    text=doc.text[start:end],
+                    label=label,
+                    units=units,
+                    heading=heading_text(doc, units[0]),
+                )
+            )
     return chunks
 
 
-def _group_by_label(doc: Document, sentences: list[tuple[int, int]]) -> list[tuple[str, list[tuple[int, int]]]]:
-    groups: list[tuple[str, list[tuple[int, int]]]] = []
-    for span in sentences:
-        label = doc.label_at(span[0])
-        if groups and groups[-1][0] == label:
-            groups[-1][1].append(span)
+def _sections(doc: Document, units: list[Unit], min_words: int, heading_starts: set[int]) -> list[tuple[str, list[Unit]]]:
+    """Runs of units with one label and one heading path; a short run joins the next run of its label."""
+    runs: list[tuple[str, tuple, list[Unit]]] = []
+    for unit in units:
+        label = doc.label_at(unit.start)
+        headings = tuple(span for span in unit.context if span[0] in heading_starts)
+        if runs and runs[-1][0] == label and (runs[-1][1] == headings or _short(doc, runs[-1][2], min_words)):
+            runs[-1][2].append(unit)
         else:
-            groups.append((label, [span]))
-    return groups
+            runs.append((label, headings, [unit]))
+    return [(label, group) for label, _, group in runs]
+
+
+def _short(doc: Document, group: list[Unit], min_words: int) -> bool:
+    return sum(word_count(doc.text[u.start : u.end]) for u in group) < min_words / 3
+
+
+def _split_long(text: str, units: list[Unit], max_words: int) -> list[Unit]:
+    """Cut units longer than 1.5 x max_words at word boundaries, so that no chunk grows without bound."""
+    out: list[Unit] = []
+    for unit in units:
+        words = list(WORD_SPAN.finditer(text, unit.start, unit.end))
+        if len(words) <= max_words * 1.5:
+            out.append(unit)
+            continue
+        for i in range(0, len(words), max_words):
+            piece = words[i : i + max_words]
+            out.append(Unit(piece[0].start(), piece[-1].end(), unit.kind, unit.lang, unit.context))
+    return out
 
 
 def _windows(words: list[int], min_words: int, max_words: int, overlap: int) -> list[tuple[int, int]]:
-    """Index ranges (first, last inclusive) of sentence windows."""
+    """Index ranges (first, last inclusive) of unit windows."""
     windows: list[tuple[int, int]] = []
     first = 0
     n = len(words)
@@ -117,10 +138,10 @@ def _windows(words: list[int], min_words: int, max_words: int, overlap: int) -> 
         if last + 1 >= n:
             break
         first = max(last + 1 - overlap, first + 1) if last > first else last + 1
-    return _merge_short_tail(windows, words, min_words, max_words, overlap)
+    return _merge_short_tail(windows, words, min_words, max_words)
 
 
-def _merge_short_tail(windows: list[tuple[int, int]], words: list[int], min_words: int, max_words: int, overlap: int) -> list[tuple[int, int]]:
+def _merge_short_tail(windows: list[tuple[int, int]], words: list[int], min_words: int, max_words: int) -> list[tuple[int, int]]:
     """Fold a final window that adds only a few words into the one before it."""
     if len(windows) < 2:
         return windows
@@ -129,17 +150,3 @@ def _merge_short_tail(windows: list[tuple[int, int]], words: list[int], min_word
     if new_words < min_words / 3 and sum(words[pf : ll + 1]) <= max_words * 1.5:
         return windows[:-2] + [(pf, ll)]
     return windows
-
-
-def _split_long(text: str, spans: list[tuple[int, int]], max_words: int) -> list[tuple[int, int]]:
-    """Cut sentences longer than max_words at word boundaries so no chunk grows without bound."""
-    out: list[tuple[int, int]] = []
-    for start, end in spans:
-        words = list(_WORD.finditer(text, start, end))
-        if len(words) <= max_words * 1.5:
-            out.append((start, end))
-            continue
-        for i in range(0, len(words), max_words):
-            piece = words[i : i + max_words]
-            out.append((piece[0].start(), piece[-1].end()))
-    return out

@@ -36,6 +36,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "llm_model": getattr(args, "model", None),
         "port": getattr(args, "port", None),
         "host": getattr(args, "host", None),
+        "support_judge": getattr(args, "judge", None),
     }
     return Settings().resolved(**overrides)
 
@@ -127,12 +128,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def scratch_index(settings: Settings, corpus: Path) -> Settings:
+    """Settings whose index is a scratch index of the corpus folder (kept in the cache, brought up to date)."""
+    import hashlib
+
+    from rag.embeddings import load_embedder
+    from rag.ingest import ingest
+
+    if not corpus.is_dir():
+        raise UsageProblem(f"{corpus}: corpus folder not found")
+    key = hashlib.sha256(str(corpus.resolve()).encode()).hexdigest()[:16]
+    scratch = settings.resolved(index_dir=settings.cache_dir / "eval-index" / key)
+    report, _ = ingest([corpus], scratch, load_embedder(scratch), prune=True)
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"scratch index of {corpus}: {report.summary()}", file=sys.stderr)
+    return scratch
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import load_questions, retrieval_eval
 
     settings = settings_from(args)
     path = _question_file(args.file, "rag eval FILE")
     questions = load_questions(path)
+    if args.corpus:
+        settings = scratch_index(settings, Path(args.corpus))
     retriever = _load_retriever(settings)
     if args.retrieval:
         result = retrieval_eval(questions, retriever, k=args.k or 4)
@@ -161,30 +182,35 @@ def _pipeline(args: argparse.Namespace, settings: Settings):
     return pipeline
 
 
+NOTE_MARKS = {"conflict": "⚖", "unsupported": "⚠", "withheld": "⛔", "off_target": "⚠", "invalid_citation": "·"}
+
+
 def format_citations(answer) -> str:
-    """The cited passages under an answer: [n] title — « exact quote »."""
+    """The cited passages under an answer: [n] title — « exact quote », then the notes, marked by kind."""
     lines = []
     for c in answer.citations:
         flag = "" if c.supported else "  (not supported by this passage)"
         quote = " ".join(c.quote.split())
         lines.append(f"[{c.n}] {c.passage.doc.title} — « {quote} »{flag}")
-    lines.extend(f"note: {note}" for note in answer.notes)
+    lines.extend(f"{NOTE_MARKS.get(note.kind, '·')} {note.text}" for note in answer.notes)
     return "\n".join(lines)
 
 
 def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, show_raw: bool = True):
     """Print the answer as it is written, then the checked version when the check changed it."""
-    from rag.pipeline import Answer
+    from rag.types import Answer
 
     answer = None
+    shown = ""
     for item in pipeline.stream(question, history):
         if isinstance(item, Answer):
             answer = item
         elif show_raw:
+            shown += item
             print(item, end="", flush=True)
     if show_raw:
         print()
-        if answer.answer.strip() != answer.raw_answer.strip():
+        if answer.answer.strip() != shown.strip():
             print(f"\nchecked answer: {answer.answer}")
     return answer
 
@@ -443,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate on a question set (default ../shared/eval/questions.jsonl)")
     p.add_argument("file", nargs="?")
+    p.add_argument("--corpus", help="index this folder into a scratch index and evaluate on it (default: the index)")
+    p.add_argument("--judge", choices=["model", "embedding", "none"], help="support judge (default from settings)")
     p.add_argument("--retrieval", action="store_true", help="retrieval only: recall@1, recall@k, MRR")
     p.add_argument("-k", type=int)
     p.add_argument("--model", help="generation model name or GGUF path")

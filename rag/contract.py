@@ -1,5 +1,7 @@
 """The JSON answer contract shared by `rag ask --json`, `rag batch` and the web API, as a JSON Schema."""
 
+from rag.types import NOTE_KINDS
+
 TIMINGS = {"retrieve", "first_token", "total"}
 
 
@@ -32,6 +34,13 @@ PASSAGE = _record(
     }
 )
 
+NOTE = _record(
+    {
+        "kind": {"enum": list(NOTE_KINDS)},
+        "text": {"type": "string", "minLength": 1},
+    }
+)
+
 ANSWER_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     **_record(
@@ -40,9 +49,10 @@ ANSWER_SCHEMA = {
             "question": {"type": "string", "minLength": 1},
             "answer": {"type": "string", "minLength": 1},
             "abstained": {"type": "boolean"},
+            "lang": {"type": "string", "minLength": 2},
             "citations": {"type": "array", "items": CITATION},
             "passages": {"type": "array", "items": PASSAGE},
-            "notes": {"type": "array", "items": {"type": "string"}},
+            "notes": {"type": "array", "items": NOTE},
             "model": {"type": "string", "minLength": 1},
             "timings_ms": _record({k: {"type": "number", "minimum": 0} for k in sorted(TIMINGS)}),
         }

@@ -66,6 +66,9 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], self.query_prompt, False)[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, False)
+
     def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

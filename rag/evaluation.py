@@ -1,4 +1,4 @@
-"""Evaluation on a question set: retrieval recall/MRR and answer quality, per language."""
+"""Evaluation on a question set: retrieval recall/MRR and answer quality, per language and per kind of question."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.history import standalone_query
+from rag.claims import strip_markers
+from rag.history import clean_history, retrieval_context
+from rag.language import detect
 from rag.retrieval import Retriever
 
-ANSWERABLE = ("factoid", "multi", "followup")
 DECLINE = ("unanswerable", "injection")
 
 
@@ -26,9 +27,9 @@ def contains_all_groups(text: str, groups: list[list[str]]) -> bool:
     return all(any(normalize(s) in folded for s in group) for group in groups)
 
 
-def contains_any(text: str, groups: list[list[str]]) -> bool:
+def contains_any(text: str, strings: list[str]) -> bool:
     folded = normalize(text)
-    return any(normalize(s) in folded for group in groups for s in group)
+    return any(normalize(s) in folded for s in strings)
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Question:
     question: str
     expect: list[list[str]] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    must_not: list[str] = field(default_factory=list)
+    source: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -62,6 +65,8 @@ def load_questions(path: Path) -> list[Question]:
                 question=row["question"],
                 expect=row.get("expect") or [],
                 history=row.get("history") or [],
+                must_not=row.get("must_not") or [],
+                source=row.get("source") or "",
             )
         )
     return questions
@@ -78,10 +83,11 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
     for q in questions:
         if not q.answerable:
             continue
-        hits = retriever.search(standalone_query(q.question, q.history), k=max(10, k))
+        context = retrieval_context(clean_history(q.history))
+        hits = retriever.search(q.question, k=max(10, k), lang=q.lang, context=context)
         ranks = [i for i, h in enumerate(hits, start=1) if is_evidence(h.chunk.text, q)]
         first = ranks[0] if ranks else None
-        rows.append({"id": q.id, "lang": q.lang, "rank": first, "top": hits[0].chunk.chunk_id if hits else None})
+        rows.append({"id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "top": hits[0].chunk.chunk_id if hits else None})
     by_lang: dict[str, dict] = {}
     for lang in sorted({r["lang"] for r in rows}) + ["all"]:
         subset = [r for r in rows if lang == "all" or r["lang"] == lang]
@@ -94,33 +100,63 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
     return {"k": k, "by_language": by_lang, "questions": rows}
 
 
-def _mean(values) -> float:
+def _mean(values) -> float | None:
     values = [float(v) for v in values]
-    return round(statistics.fmean(values), 4) if values else 0.0
+    return round(statistics.fmean(values), 4) if values else None
 
 
-def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 1) if values else 0.0
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def answer_language(answer) -> str:
+    """The language an answer is written in: detected from its text, else the language it was asked to use."""
+    found = detect(strip_markers(answer.answer))
+    return found.lang if found is not None and found.score >= 0.5 and len(answer.answer.split()) >= 4 else answer.lang
 
 
 def score_answer(q: Question, answer) -> dict:
     """Per-question verdicts for the answer metrics."""
     quotes = " ".join(c.quote for c in answer.citations)
     verbatim = [c.passage.doc.text[c.start : c.end] == c.quote and c.quote.strip() != "" for c in answer.citations]
+    shown = "" if answer.abstained else answer.answer
+    correct = (not answer.abstained and contains_all_groups(answer.answer, q.expect)) if q.answerable else answer.abstained
+    must_not = bool(q.must_not) and contains_any(shown, q.must_not)
     return {
         "id": q.id,
         "lang": q.lang,
         "kind": q.kind,
         "answerable": q.answerable,
         "abstained": answer.abstained,
-        "correct": (not answer.abstained and contains_all_groups(answer.answer, q.expect)) if q.answerable else answer.abstained,
-        "cited_evidence": bool(answer.citations) and contains_all_groups(quotes, q.expect) if q.answerable else None,
+        "correct": correct and not must_not,
+        "cited_evidence": (bool(answer.citations) and contains_all_groups(quotes, q.expect)) if q.answerable else None,
         "verbatim": verbatim,
+        "language_ok": answer_language(answer) == q.lang,
+        # A wrong answer shown as supported: an answer to a question that must be declined, one holding a string
+        # the question set marks as invented, or an answer that misses what was expected.
+        "wrong_shown": bool(shown) and (not q.answerable or must_not or not correct),
+        "must_not_hit": must_not,
         "first_token_ms": answer.timings_ms.get("first_token", 0.0),
+        "check_ms": answer.timings_ms.get("check", 0.0),
         "total_ms": answer.timings_ms.get("total", 0.0),
         "answer": answer.answer,
-        "notes": answer.notes,
+        "raw": answer.raw_answer,
+        "notes": [n.to_dict() for n in answer.notes],
     }
+
+
+METRICS = [
+    ("answer_accuracy", "answer accuracy (answerable)"),
+    ("false_decline_rate", "false declines (answerable)"),
+    ("decline_accuracy", "decline accuracy (must decline)"),
+    ("citation_support", "citation support (quotes hold the evidence)"),
+    ("verbatim_quote_rate", "verbatim quotes"),
+    ("language_match", "answer language = question language"),
+    ("wrong_shown_rate", "wrong answers shown as supported (all)"),
+    ("median_first_token_ms", "median time to first token (ms)"),
+    ("median_check_ms", "median support check (ms)"),
+    ("median_total_ms", "median total time (ms)"),
+]
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -131,17 +167,20 @@ def summarize(rows: list[dict]) -> dict:
     return {
         "n": len(rows),
         "answer_accuracy": _mean(r["correct"] for r in answerable),
+        "false_decline_rate": _mean(r["abstained"] for r in answerable),
+        "decline_accuracy": _mean(r["correct"] for r in declinable),
         "citation_support": _mean(r["cited_evidence"] for r in answered),
-        "abstention_accuracy": _mean(r["correct"] for r in declinable),
-        "false_abstention_rate": _mean(r["abstained"] for r in answerable),
         "verbatim_quote_rate": _mean(verbatim) if verbatim else 1.0,
+        "language_match": _mean(r["language_ok"] for r in rows),
+        "wrong_shown_rate": _mean(r["wrong_shown"] for r in rows),
         "median_first_token_ms": _median([r["first_token_ms"] for r in rows]),
+        "median_check_ms": _median([r["check_ms"] for r in rows if not r["abstained"] or r["check_ms"]]),
         "median_total_ms": _median([r["total_ms"] for r in rows]),
     }
 
 
 def answer_eval(questions: list[Question], pipeline, progress=None) -> dict:
-    """Run every question through the pipeline and score answers, citations, abstentions and speed."""
+    """Run every question through the pipeline and score answers, citations, declines, language and speed."""
     rows = []
     for q in questions:
         answer = pipeline.ask(q.question, q.history)
@@ -149,32 +188,40 @@ def answer_eval(questions: list[Question], pipeline, progress=None) -> dict:
         rows.append(row)
         if progress:
             mark = "ok " if row["correct"] else "NO "
-            progress(f"{mark}{q.id} [{q.lang} {q.kind}] {row['first_token_ms'] / 1000:.1f}s  {answer.answer[:100]}")
-    langs = sorted({r["lang"] for r in rows})
+            progress(f"{mark}{q.id} [{q.lang} {q.kind}] {row['first_token_ms'] / 1000:.1f}s  {answer.answer[:110]}")
     return {
         "model": pipeline.generator.name,
+        "judge": pipeline.settings.support_judge,
         "overall": summarize(rows),
-        "by_language": {lang: summarize([r for r in rows if r["lang"] == lang]) for lang in langs},
+        "by_language": {lang: summarize([r for r in rows if r["lang"] == lang]) for lang in sorted({r["lang"] for r in rows})},
+        "by_kind": {kind: summarize([r for r in rows if r["kind"] == kind]) for kind in sorted({r["kind"] for r in rows})},
         "questions": rows,
     }
 
 
+def _cell(value: float | None) -> str:
+    if value is None:
+        return f"{'-':>7s}"
+    return f"{value:7.3f}" if value < 100 else f"{value:7.0f}"
+
+
+def format_table(groups: dict[str, dict], title: str) -> list[str]:
+    names = list(groups)
+    lines = [f"{title:44s} " + " ".join(f"{n[:7]:>7s}" for n in names), f"{'n':44s} " + " ".join(f"{groups[n]['n']:7d}" for n in names)]
+    for key, label in METRICS:
+        lines.append(f"{label:44s} " + " ".join(_cell(groups[n][key]) for n in names))
+    return lines
+
+
 def format_answer_eval(result: dict) -> str:
-    keys = [
-        ("answer_accuracy", "answer accuracy (answerable)"),
-        ("citation_support", "citation support (quotes hold the evidence)"),
-        ("abstention_accuracy", "abstention accuracy (must decline)"),
-        ("false_abstention_rate", "false-abstention rate (answerable)"),
-        ("verbatim_quote_rate", "verbatim quotes"),
-        ("median_first_token_ms", "median time to first token (ms)"),
-        ("median_total_ms", "median total time (ms)"),
-    ]
-    langs = list(result["by_language"])
-    lines = [f"model: {result['model']}", f"{'metric':46s} {'all':>8s} " + " ".join(f"{lang:>8s}" for lang in langs)]
-    for key, label in keys:
-        values = [result["overall"][key]] + [result["by_language"][lang][key] for lang in langs]
-        lines.append(f"{label:46s} " + " ".join(f"{v:8.3f}" if v < 100 else f"{v:8.0f}" for v in values))
+    lines = [f"model: {result['model']}, support judge: {result['judge']}"]
+    lines += format_table({"all": result["overall"], **result["by_language"]}, "by language")
+    lines.append("")
+    lines += format_table(result["by_kind"], "by kind")
     wrong = [r["id"] for r in result["questions"] if not r["correct"]]
     if wrong:
         lines.append(f"wrong: {', '.join(wrong)}")
+    shown = [r["id"] for r in result["questions"] if r["wrong_shown"]]
+    if shown:
+        lines.append(f"wrong and shown as supported: {', '.join(shown)}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -40,6 +41,17 @@ class Generator:
             if delta.get("content"):
                 yield delta["content"]
 
+    def yes_no(self, messages: list[dict]) -> bool:
+        """The model's one-word verdict on the last message, constrained to "yes" or "no" by a grammar.
+
+        Asked as a continuation of the answer's conversation, llama.cpp reuses the cached prompt and answer:
+        only the question's own tokens are read.
+        """
+        reply = self.llm.create_chat_completion(
+            messages=messages, max_tokens=2, temperature=0.0, top_k=1, repeat_penalty=1.0, grammar=_yes_no_grammar()
+        )
+        return str(reply["choices"][0]["message"]["content"] or "").strip().lower().startswith("yes")
+
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
@@ -47,6 +59,32 @@ class Generator:
         """Evaluate a prompt once so the fixed prefix sits in llama.cpp's cache before the first question."""
         for _ in self.stream_chat(messages, max_tokens=1):
             pass
+
+
+@lru_cache(maxsize=1)
+def _yes_no_grammar():
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string('root ::= "yes" | "no"', verbose=False)
+
+
+JUDGE_QUESTION = 'Check your answer. Does source line {refs} state all of this: "{claim}"? Reply yes or no.'
+
+
+class ModelJudge:
+    """The loaded model judges each claim against the source lines it rests on, continuing the answer's conversation."""
+
+    def __init__(self, generator: "Generator", messages: list[dict], raw_answer: str) -> None:
+        self.generator = generator
+        self.base = messages + [{"role": "assistant", "content": raw_answer}]
+
+    def __call__(self, items) -> list[bool]:
+        verdicts = []
+        for claim, evidence in items:
+            refs = " and ".join(f"[{s.k}]" for s in evidence)
+            ask = JUDGE_QUESTION.format(refs=refs, claim=claim.text)
+            verdicts.append(self.generator.yes_no(self.base + [{"role": "user", "content": ask}]))
+        return verdicts
 
 
 def default_threads(settings: Settings) -> int:

@@ -9,19 +9,17 @@ import os
 import re
 import shutil
 import tempfile
-import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import Chunk
-from rag.documents import Document
 from rag.files import sha256_file
+from rag.text import analyzer
+from rag.types import Chunk, Document
 
-FORMAT_VERSION = 1
-ANALYZER_VERSION = 2  # bump when Bm25Analyzer changes, so old indexes are rebuilt rather than mixed
+FORMAT_VERSION = 2  # 2: documents carry blocks and languages, chunks their units
+ANALYZER_VERSION = 3  # bump when chunk_terms changes, so old indexes are rebuilt rather than mixed
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 REBUILD_HINT = "rebuild it with `rag ingest --rebuild`"
@@ -51,14 +49,12 @@ class BuildInfo:
     model_fingerprint: str
     dim: int
     chunking: dict
-    bm25_language: str
     analyzer_version: int = ANALYZER_VERSION
 
     def to_dict(self) -> dict:
         return {
             "model": {"name": self.model_name, "fingerprint": self.model_fingerprint, "dim": self.dim},
             "chunking": self.chunking,
-            "bm25_language": self.bm25_language,
             "bm25_analyzer": self.analyzer_version,
         }
 
@@ -70,7 +66,6 @@ class BuildInfo:
             model["fingerprint"],
             int(model["dim"]),
             manifest["chunking"],
-            manifest["bm25_language"],
             int(manifest.get("bm25_analyzer", 0)),
         )
 
@@ -86,7 +81,6 @@ def current_build_info(settings, embedder) -> BuildInfo:
             "max_words": settings.chunk_max_words,
             "overlap_sentences": settings.chunk_overlap_sentences,
         },
-        bm25_language=settings.bm25_language,
     )
 
 
@@ -125,43 +119,20 @@ class Index:
 # ---------------------------------------------------------------- BM25 text processing
 
 
-def fold(text: str) -> str:
-    """Lower case without accents, so 'Équipe' and 'equipe' meet."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+def chunk_terms(chunk: Chunk) -> list[str]:
+    """The chunk's words for BM25: each unit analysed in its own language, and the headings above it."""
+    terms = [t for unit in chunk.units for t in analyzer(unit.lang)(chunk.text[unit.start - chunk.start : unit.end - chunk.start])]
+    if chunk.heading:
+        terms += analyzer(chunk.lang)(chunk.heading)
+    return [t for t in terms if t] or [""]
 
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-@lru_cache(maxsize=1)
-def stop_words() -> frozenset[str]:
-    """bm25s's French and English stop words, accents folded."""
-    from bm25s import stopwords
-
-    return frozenset(fold(w) for w in (*stopwords.STOPWORDS_FRENCH, *stopwords.STOPWORDS_EN_PLUS))
-
-
-class Bm25Analyzer:
-    """Tokenize, drop French and English stop words, stem, fold accents."""
-
-    def __init__(self, language: str) -> None:
-        import Stemmer
-
-        self.stemmer = Stemmer.Stemmer(language)
-        self.stopwords = stop_words()
-
-    def __call__(self, text: str) -> list[str]:
-        tokens = [t for t in _TOKEN.findall(text.lower()) if fold(t) not in self.stopwords]
-        return [fold(t) for t in self.stemmer.stemWords(tokens)] or [""]
-
-
-def build_bm25(texts: list[str], analyzer: Bm25Analyzer):
+def build_bm25(chunks: list[Chunk]):
     import bm25s
 
     retriever = bm25s.BM25()
     # bm25s cannot index an empty corpus (the last document was removed): one empty placeholder row instead.
-    retriever.index([analyzer(t) for t in texts] or [[""]], show_progress=False)
+    retriever.index([chunk_terms(c) for c in chunks] or [[""]], show_progress=False)
     return retriever
 
 
@@ -226,7 +197,6 @@ def save_index(
     vectors: np.ndarray,
     info: BuildInfo,
     params: DenseParams,
-    analyzer: Bm25Analyzer,
     doc_dates: dict[str, dict] | None = None,
 ) -> Index:
     """Write a complete new version beside the old one, then switch CURRENT to it in one rename."""
@@ -240,7 +210,7 @@ def save_index(
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), info.dim)
     dense = build_dense(vectors, params)
-    bm25 = build_bm25([c.text for c in chunks], analyzer)
+    bm25 = build_bm25(chunks)
     np.save(work / "vectors.npy", vectors)
     if dense_kind(dense) == "hnsw":
         faiss.write_index(dense, str(work / "dense.faiss"))
@@ -254,12 +224,14 @@ def save_index(
         **info.to_dict(),
         "dense": {"kind": dense_kind(dense), **params.__dict__},
         "n_chunks": len(chunks),
+        "languages": sorted({c.lang for c in chunks if c.lang}),
         "documents": {
             d.doc_id: {
                 "source": d.source,
                 "title": d.title,
                 "sha256": d.sha256,
                 "n_chunks": sum(1 for c in chunks if c.doc_id == d.doc_id),
+                "lang": d.lang,
                 **dates.get(d.doc_id, {}),
             }
             for d in documents
@@ -322,7 +294,7 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
         if verify:
             _verify_files(version, manifest)
         documents = [Document.from_dict(d) for d in json.loads((version / "documents.json").read_text(encoding="utf-8"))]
-        chunks = [Chunk(**c) for c in json.loads((version / "chunks.json").read_text(encoding="utf-8"))]
+        chunks = [Chunk.from_dict(c) for c in json.loads((version / "chunks.json").read_text(encoding="utf-8"))]
         vectors = np.load(version / "vectors.npy", mmap_mode="r")
         if manifest["dense"]["kind"] == "hnsw":
             dense = faiss.read_index(str(version / "dense.faiss"), faiss.IO_FLAG_MMAP)

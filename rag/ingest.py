@@ -9,11 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from rag.chunking import Chunk, chunk_document
-from rag.documents import Document, DocumentError, display_path, file_digest, find_files, load_document, slugify
+from rag.chunking import chunk_document
+from rag.documents import display_path, file_digest, find_files, load_document, slugify
 from rag.embeddings import Embedder
 from rag.index import (
-    Bm25Analyzer,
     current_build_info,
     DenseParams,
     Index,
@@ -24,6 +23,7 @@ from rag.index import (
     write_lock,
 )
 from rag.settings import Settings
+from rag.types import Chunk, Document, DocumentError
 
 Progress = Callable[[int, int, str], None]
 
@@ -63,6 +63,11 @@ def dense_params(settings: Settings) -> DenseParams:
 
 def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
     return chunk_document(doc, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the dense side embeds: the headings above the chunk, then its text ("Specifications" explains "0 to 40 °C")."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
 
 
 def _now() -> str:
@@ -165,7 +170,6 @@ def ingest(
             vectors,
             info,
             dense_params(settings),
-            Bm25Analyzer(settings.bm25_language),
             plan.dates,
         )
     report.total_chunks = len(chunks)
@@ -232,7 +236,7 @@ def _embed_documents(
     started = time.perf_counter()
     for begin in range(0, total, slice_size):
         rows = order[begin : begin + slice_size]
-        vectors[rows] = embedder.embed_passages([flat[k][2].text for k in rows])
+        vectors[rows] = embedder.embed_passages([embedding_text(flat[k][2]) for k in rows])
         if progress:
             progress(min(begin + slice_size, total), total, flat[rows[-1]][0])
     offset = 0
@@ -268,7 +272,6 @@ def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], li
             vectors,
             index.build_info,
             dense_params(settings),
-            Bm25Analyzer(index.build_info.bm25_language),
             plan.dates,
         )
         return removed, unknown, new_index

@@ -1,4 +1,4 @@
-"""Question → retrieval → passages → prompt → streamed answer → verified citations."""
+"""Question → retrieval → numbered units → prompt → streamed answer → checked claims → citations and typed notes."""
 from __future__ import annotations
 
 import re
@@ -7,25 +7,21 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from rag import context as ctx
-from rag.answer_type import gives_what_is_asked
-from rag.citations import (
-    Citation,
-    Claim,
-    Passage,
-    SupportChecker,
-    collect_citations,
-    is_decline,
-    render_answer,
-    verify_answer,
-)
-from rag.generation import Generator
-from rag.history import clean_history, resolve_followup, standalone_query, still_leans
-from rag.index import Bm25Analyzer, IndexMissing
-from rag.language import detect_language
-from rag.prompts import DECLINE, build_messages
+from rag import conflicts as cf
+from rag import languages
+from rag.citations import collect_citations, render_answer, render_claim
+from rag.claims import StreamView, is_decline, parse_markers, split_claims
+from rag.facts import Quantity, quantities
+from rag.generation import Generator, ModelJudge
+from rag.history import clean_history, last_said, retrieval_context
+from rag.index import IndexMissing
+from rag.language import detect
+from rag.prompts import build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
-
+from rag.support import EmbeddingJudge, SupportChecker
+from rag.text import fold
+from rag.types import Answer, Claim, Note, Passage, Source
 
 EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
 
@@ -35,67 +31,49 @@ class QuestionError(ValueError):
 
 
 def check_question(question: str, settings: Settings) -> str:
-    """The question without surrounding spaces; QuestionError when it is empty or too long."""
+    """The question without surrounding spaces; QuestionError when it is empty, too long or says nothing."""
     question = (question or "").strip()
     if not question:
         raise QuestionError("the question is empty")
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
+    if not any(ch.isalnum() for ch in question):
+        raise QuestionError("the question has no letters or digits")
     return question
 
 
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    abstained: bool
-    lang: str
-    citations: list[Citation]
-    passages: list[Passage]
-    claims: list[Claim]
-    notes: list[str]
-    model: str
-    timings_ms: dict[str, float]
-    raw_answer: str = ""
-    id: object = None
-    query: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def unsupported_claims(self) -> list[Claim]:
-        return [c for c in self.claims if not c.supported and c.cited is not None and not is_decline(c.text)]
-
-    def to_dict(self) -> dict:
-        """The JSON contract shared by `rag ask --json`, `rag batch` and the web API."""
-        return {
-            "id": self.id,
-            "question": self.question,
-            "answer": self.answer,
-            "abstained": self.abstained,
-            "citations": [c.to_dict() for c in self.citations],
-            "passages": [
-                {"n": p.n, "doc_id": p.doc.doc_id, "chunk_id": p.chunk_id, "score": round(p.score, 6), "text": p.text}
-                for p in self.passages
-            ],
-            "notes": self.notes,
-            "model": self.model,
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-        }
+def question_language(question: str, turns: list[dict], min_score: float = 0.5) -> str:
+    """The language to answer in: the question's, or the conversation's when the question is too short to tell."""
+    found = detect(question)
+    if found is not None and found.score >= min_score:
+        return found.lang
+    previous = last_said(turns, "user")
+    if previous:
+        earlier = detect(previous)
+        if earlier is not None and earlier.score >= min_score:
+            return earlier.lang
+    return found.lang if found is not None else languages.FALLBACK
 
 
 @dataclass
 class Prepared:
-    """Everything decided before the model writes: the passages and the prompt."""
+    """Everything decided before the model writes: the passages, their numbered units and the prompt."""
 
     question: str
     lang: str
-    query: str
     passages: list[Passage]
+    sources: list[Source]
     messages: list[dict]
-    notes: list[str] = field(default_factory=list)
+    turns: list[dict] = field(default_factory=list)
+    conflicts: list[cf.Conflict] = field(default_factory=list)
     retrieve_ms: float = 0.0
-    conflicts: list[ctx.Conflict] = field(default_factory=list)
+
+    @property
+    def by_k(self) -> dict[int, Source]:
+        return {s.k: s for s in self.sources}
+
+    def number_of(self, cand: ctx.Candidate) -> int | None:
+        return next((s.k for s in self.sources if s.passage.doc.doc_id == cand.hit.chunk.doc_id and s.unit.start == cand.unit.start), None)
 
 
 class Pipeline:
@@ -105,26 +83,24 @@ class Pipeline:
         self.settings = settings
         self.retriever = retriever
         self.generator = generator
-        self.checker = SupportChecker(
-            retriever.embedder, Bm25Analyzer(retriever.index.build_info.bm25_language), settings.support_threshold
-        )
+        self.checker = SupportChecker(retriever.embedder, settings.support_threshold)
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
-        """Retrieve, pick the sentences that matter within the token budget, and build the prompt."""
+        """Retrieve, pick the units that matter within the token budget, and build the prompt."""
         started = time.perf_counter()
         question = check_question(question, self.settings)
-        if not self.retriever.index.chunks:
+        index = self.retriever.index
+        if not index.chunks:
             raise IndexMissing(EMPTY_INDEX)
         turns = clean_history(history)
-        lang = detect_language(question)
-        query = standalone_query(question, turns)
-        hits = self.retriever.search(query, k=top_k or self.settings.top_k)
-        index = self.retriever.index
-        focused = self.retriever.focused_query(query)
-        variants = [query, focused] if focused else [query]
-        scored = ctx.score_sentences(variants, ctx.candidates(hits, index), index, self.retriever.embedder)
-        conflicts = ctx.relevant_conflicts(ctx.find_conflicts(scored, index), query, scored)
-        keep = [c for conflict in conflicts for c in ctx.as_candidates(conflict, scored)]
+        lang = question_language(question, turns)
+        context = retrieval_context(turns)
+        hits = self.retriever.search(question, k=top_k or self.settings.top_k, lang=lang, context=context)
+        focused = self.retriever.focused_query(question, lang)
+        variants = [question] + ([focused] if focused else []) + ([f"{context} {question}"] if context else [])
+        scored, _ = ctx.score_units(variants, ctx.candidates(hits), index, self.retriever.embedder)
+        conflicts = cf.relevant_conflicts(cf.find_conflicts(scored, index), scored)
+        keep = [c for conflict in conflicts for c in cf.as_candidates(conflict, scored)]
         passages = ctx.select_passages(
             scored,
             index,
@@ -133,32 +109,34 @@ class Pipeline:
             self.settings.sentence_score_gap,
             must_keep=keep,
         )
-        notes = [_conflict_note(conflict, passages, lang) for conflict in conflicts]
-        notes = [n for n in notes if n]
-        # A follow-up whose pronoun resolves is asked as a standalone question, without the previous exchange,
-        # unless something in it still points back ("y", "there").
-        resolved = resolve_followup(question, turns)
-        standalone = bool(resolved) and not still_leans(resolved)
-        messages = build_messages(resolved or question, passages, lang, [] if standalone else turns, notes)
+        sources = number_sources(passages)
+        messages = build_messages(question, passages, sources, lang, turns)
         elapsed = (time.perf_counter() - started) * 1000
-        return Prepared(question, lang, query, passages, messages, notes, elapsed, conflicts)
+        return Prepared(question, lang, passages, sources, messages, turns, conflicts, elapsed)
 
     def stream(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
-        """Yield text pieces as the model writes them, then the checked Answer."""
+        """Yield the answer's text as the reader sees it while the model writes, then the checked Answer."""
         started = time.perf_counter()
         prepared = self.prepare(question, history, top_k)
+        view = StreamView(languages.get(prepared.lang).text["decline"])
         pieces: list[str] = []
         first_token_ms = 0.0
         for piece in self.generator.stream_chat(prepared.messages):
             if not pieces:
                 first_token_ms = (time.perf_counter() - started) * 1000
             pieces.append(piece)
-            yield piece
-        raw = "".join(pieces).strip()
-        answer = self.finish(prepared, raw)
+            shown = view.feed(piece)
+            if shown:
+                yield shown
+        rest = view.finish()
+        if rest:
+            yield rest
+        generated = time.perf_counter()
+        answer = self.finish(prepared, "".join(pieces).strip())
         answer.timings_ms = {
             "retrieve": prepared.retrieve_ms,
             "first_token": first_token_ms,
+            "check": (time.perf_counter() - generated) * 1000,
             "total": (time.perf_counter() - started) * 1000,
         }
         yield answer
@@ -169,102 +147,103 @@ class Pipeline:
                 return item
         raise RuntimeError("the pipeline produced no answer")  # pragma: no cover
 
-    def finish(self, prepared: Prepared, raw: str) -> Answer:
-        """Check the raw answer: declines, citations, support; in strict mode withhold what nothing supports."""
-        decline = DECLINE[prepared.lang]
-        notes = list(prepared.notes)
-        claims, citations, check_notes = verify_answer(raw or decline, prepared.passages, self.checker)
-        notes.extend(check_notes)
-        declined = [c for c in claims if is_decline(c.text)]
-        supported = [c for c in claims if c.supported and not is_decline(c.text)]
-        # Sentences that say something: not a decline, not a bare "[1]" left over.
-        substantive = [c for c in claims if not is_decline(c.text) and self.checker.content_words(c.text)]
-        unsupported = [c for c in substantive if not c.supported]
-        off_target = bool(supported) and not gives_what_is_asked(prepared.question, render_answer(supported))
-        if off_target:
-            # A supported sentence that names nobody new restates a passage instead of answering "who".
-            notes.append("off target: the question asks who, and the answer names no one the question does not")
-        # The first sentence is the answer; what follows is context. Context supported under an invented answer
-        # ("The Cun company is funding AMI Labs. Zuckerberg injected 14 billion into Scale AI.") answers nothing.
-        lead_unsupported = bool(supported) and bool(substantive) and not substantive[0].supported
-        if self.settings.strict and (off_target or lead_unsupported):
-            supported = []
-        if not supported and (declined or self.settings.strict):
-            if lead_unsupported and not off_target:
-                notes.append("withheld: no passage supports the answer's first sentence")
-            elif not declined and not off_target:
-                # Nothing in the passages backs this text: it comes from the model, not from the documents.
-                notes.append("withheld: the model's answer was not supported by any passage")
-            text = " ".join(c.text.strip() for c in declined) or decline
-            return self._answer(prepared, text, True, [], [Claim(text=text)], notes, raw)
-        if not supported:
-            notes.append("unsupported: no passage supports this answer; do not rely on it")
-        else:
-            notes.extend(f"unsupported: « {c.text.strip()} »" for c in unsupported)
-        disagreement = _disagreement_claim(prepared, render_answer(claims))
-        if disagreement is not None:
-            # The small model rarely says so itself: state the disagreement, citing both sources.
-            claims = claims + [disagreement]
-            citations = collect_citations(claims, {p.n: p for p in prepared.passages})
-        return self._answer(prepared, render_answer(claims), False, citations, claims, notes, raw)
+    def judge_for(self, prepared: Prepared, raw: str):
+        """The judge of claims the words alone cannot settle (Settings.support_judge)."""
+        if self.settings.support_judge == "model":
+            return ModelJudge(self.generator, prepared.messages, raw)
+        if self.settings.support_judge == "embedding":
+            return EmbeddingJudge(self.checker.similarity, self.settings.support_threshold)
+        return None
 
-    def _answer(self, prepared: Prepared, text: str, abstained: bool, citations, claims, notes, raw: str) -> Answer:
+    def finish(self, prepared: Prepared, raw: str) -> Answer:
+        """Check the raw answer: decline line, citations, support; in strict mode withhold what nothing supports."""
+        words = languages.get(prepared.lang)
+        decline = words.text["decline"]
+        if is_decline(raw):
+            return self._answer(prepared, decline, True, [], [], raw)
+        claims = split_claims(raw, prepared.lang)
+        notes: list[Note] = []
+        by_k = prepared.by_k
+        invalid = sorted({k for k in parse_markers(raw) if k not in by_k and k != 0})
+        if invalid:
+            notes.append(Note("invalid_citation", words.note("invalid_citation", numbers=", ".join(f"[{k}]" for k in invalid))))
+        self.checker.check(claims, prepared.lang, prepared.question, by_k, self.judge_for(prepared, raw))
+        lead = claims[0] if claims else None
+        off_target = lead is not None and lead.supported and not self._adds_anything(lead, prepared)
+        if self.settings.strict and (lead is None or not lead.supported or off_target):
+            if off_target:
+                notes.append(Note("off_target", words.note("off_target")))
+            else:
+                notes.append(Note("withheld", words.note("withheld_lead" if any(c.supported for c in claims) else "withheld")))
+            return self._answer(prepared, decline, True, [], notes, raw)
+        if off_target:
+            notes.append(Note("off_target", words.note("off_target")))
+        if not any(c.supported for c in claims):
+            notes.append(Note("unsupported", words.note("shown_unsupported")))
+        else:
+            notes.extend(Note("unsupported", words.note("unsupported", claim=c.text)) for c in claims if not c.supported)
+        claims = claims + self._state_conflicts(prepared, claims)
+        citations, per_claim = collect_citations(claims, by_k)
+        notes.extend(Note("conflict", render_claim(c, numbers)) for c, numbers in zip(claims, per_claim) if c.reason == "conflict")
+        answer = self._answer(prepared, render_answer(claims, per_claim), False, claims, notes, raw)
+        answer.citations, answer.claim_citations = citations, per_claim
+        return answer
+
+    def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
+        """The claim says something the question does not: a word or a number (else it only restates it)."""
+        if self.checker.added_words(claim, prepared.lang, prepared.question):
+            return True
+        asked = {q.value for q in quantities(prepared.question, prepared.lang)}
+        return any(q.value not in asked for q in quantities(claim.text, prepared.lang))
+
+    def _state_conflicts(self, prepared: Prepared, claims: list[Claim]) -> list[Claim]:
+        """Sentences stating that sources disagree about a value the answer gives, citing both (a small model
+        rarely says so itself)."""
+        words = languages.get(prepared.lang)
+        given = {q.value for c in claims if c.supported for q in quantities(c.text, prepared.lang)}
+        added: list[Claim] = []
+        for conflict in prepared.conflicts:
+            a, b = prepared.number_of(conflict.first), prepared.number_of(conflict.second)
+            if a is None or b is None or not (set(conflict.values) & given):
+                continue
+            if any({a, b} <= set(c.support) for c in claims):
+                continue  # the answer already cites both sides
+            first = _as_written(prepared.by_k[a], conflict.first_value)
+            second = _as_written(prepared.by_k[b], conflict.second_value)
+            text = words.note("conflict", first=first, first_ref=f"[{a}]", second=second, second_ref=f"[{b}]")
+            added.append(Claim(text=text, cited=[a, b], support=[a, b], supported=True, reason="conflict", inline=True))
+        return added
+
+    def _answer(self, prepared: Prepared, text: str, abstained: bool, claims: list[Claim], notes: list[Note], raw: str) -> Answer:
         return Answer(
             question=prepared.question,
             answer=text,
             abstained=abstained,
             lang=prepared.lang,
-            citations=citations,
+            citations=[],
             passages=prepared.passages,
             claims=claims,
             notes=notes,
             model=self.generator.name,
             timings_ms={},
             raw_answer=raw,
-            query=prepared.query,
         )
 
     def warm_up(self) -> None:
         """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
-        self.generator.warm_up(build_messages("?", [], "en")[:1] + [{"role": "user", "content": "?"}])
+        messages = build_messages("?", [], [], languages.FALLBACK)
+        self.generator.warm_up(messages[:1] + [{"role": "user", "content": "?"}])
 
 
-def _passage_number(cand: ctx.Candidate, passages: list[Passage]) -> int | None:
-    for p in passages:
-        if p.chunk_id == cand.hit.chunk.chunk_id and any(s <= cand.start < e for s, e in p.spans):
-            return p.n
-    return None
-
-
-_UNIT_WORDS = {"fr": {"age": "ans", "billion": "milliards", "million": "millions", "percent": "%"},
-               "en": {"age": "years", "billion": "billion", "million": "million", "percent": "%"}}
-
-
-def _disagreement_claim(prepared: Prepared, answer: str) -> Claim | None:
-    """A sentence stating a conflict the answer touches (it gives one of the figures) without naming both."""
-    for conflict in prepared.conflicts:
-        values = (conflict.first_value, conflict.second_value)
-        mentioned = [v for v in values if re.search(rf"(?<![\d.,]){re.escape(v)}(?![\d])", answer.replace(",", "."))]
-        a, b = _passage_number(conflict.first, prepared.passages), _passage_number(conflict.second, prepared.passages)
-        if not mentioned or len(mentioned) == 2 or a is None or b is None:
-            continue
-        unit = _UNIT_WORDS[prepared.lang].get(conflict.unit, conflict.unit)
-        if prepared.lang == "fr":
-            text = f"Les sources divergent sur {conflict.subject} : {values[0]} {unit} selon [{a}], {values[1]} {unit} selon [{b}]."
-        else:
-            text = f"The sources disagree about {conflict.subject}: {values[0]} {unit} according to [{a}], {values[1]} {unit} according to [{b}]."
-        support = [(a, conflict.first.start, conflict.first.end), (b, conflict.second.start, conflict.second.end)]
-        return Claim(text=text, cited=[a, b], supported=True, score=1.0, support=support, markers_inline=True)
-    return None
-
-
-def _conflict_note(conflict: ctx.Conflict, passages: list[Passage], lang: str) -> str:
-    a, b = _passage_number(conflict.first, passages), _passage_number(conflict.second, passages)
-    if a is None or b is None:
-        return ""
-    if lang == "fr":
-        return f"Attention : les passages [{a}] et [{b}] se contredisent sur {conflict.subject} ({conflict.first_value} contre {conflict.second_value})."
-    return f"Note: passages [{a}] and [{b}] disagree about {conflict.subject} ({conflict.first_value} versus {conflict.second_value})."
+def _as_written(source: Source, quantity: Quantity) -> str:
+    """A value as its source writes it, up to its unit ("28 ans", "49 %", "14,3 milliards de dollars")."""
+    text = source.text
+    end = quantity.end
+    for token in list(re.finditer(r"\S+", text[end:]))[:3]:
+        if quantity.unit and fold(token.group(0)).strip(".,;:)»”\"'").startswith(quantity.unit):
+            end += token.end()
+            break
+    return text[quantity.start : end].rstrip(".,;:")
 
 
 def load_pipeline(settings: Settings, model: str | None = None) -> Pipeline:

@@ -5,17 +5,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import Chunk
+from rag import languages
 from rag.embeddings import Embedder, load_embedder
-from rag.index import Bm25Analyzer, Index, IndexMismatch, current_build_info, load_index
+from rag.index import Index, IndexMismatch, current_build_info, load_index
 from rag.settings import Settings
-
-
-# Words that ask rather than say what about; BM25's stop-word lists keep some of them ("comment", "quel").
-QUESTION_WORDS = (
-    "comment quel quelle quels quelles pourquoi combien quand où qui que quoi lequel laquelle "
-    "what which who whom whose how why when where"
-)
+from rag.text import analyzer
+from rag.types import Chunk
 
 
 @dataclass(frozen=True)
@@ -58,11 +53,24 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.analyzer = Bm25Analyzer(index.build_info.bm25_language)
         excluded = set(settings.exclude_labels)
         self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
+        self.languages = list(index.manifest.get("languages") or sorted({c.lang for c in index.chunks if c.lang}))
         self.common_terms = self._common_terms(settings.common_term_ratio)
-        self.question_terms = set(self.analyzer(QUESTION_WORDS))
+        # Words that ask rather than say what about ("what", "comment"): never what a question is about.
+        self.question_terms = {
+            t for lang in languages.available() for t in analyzer(lang)(" ".join(languages.get(lang).question_words))
+        }
+
+    def analyze(self, text: str, lang: str | None = None) -> list[str]:
+        """The query's BM25 terms: analysed in its own language and in each language of the corpus, without repeats.
+
+        A chunk's words were stemmed in the chunk's language: the same word must be stemmed the same way here.
+        """
+        terms: list[str] = []
+        for code in dict.fromkeys([lang, *self.languages] if lang else self.languages or [languages.FALLBACK]):
+            terms.extend(t for t in analyzer(code)(text) if t and t not in terms)
+        return terms
 
     def _common_terms(self, ratio: float) -> set[str]:
         """BM25 terms found in more than `ratio` of the chunks (the subject of a corpus, e.g. 'LeCun')."""
@@ -77,21 +85,21 @@ class Retriever:
             if term and tid + 1 < len(indptr) and indptr[tid + 1] - indptr[tid] > limit
         }
 
-    def focused_query(self, query: str) -> str | None:
+    def focused_query(self, query: str, lang: str | None = None) -> str | None:
         """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model.
 
         None when nothing is removed, or when fewer than two content words would be left: "Comment LeCun
         qualifie-t-il les LLM ?" is not about "qualifie" alone.
         """
         words = query.split()
-        kept = [w for w in words if not (set(self.analyzer(w)) & self.common_terms)]
-        if len(kept) == len(words) or len(self._content_terms(" ".join(kept))) < 2:
+        kept = [w for w in words if not (set(self.analyze(w, lang)) & self.common_terms)]
+        if len(kept) == len(words) or len(self._content_terms(" ".join(kept), lang)) < 2:
             return None
         return " ".join(kept)
 
-    def _content_terms(self, text: str) -> list[str]:
+    def _content_terms(self, text: str, lang: str | None = None) -> list[str]:
         """Analyzed terms that say what is asked about: not the interrogatives ("comment", "quel")."""
-        return [t for t in self.analyzer(text) if t and t not in self.question_terms]
+        return [t for t in self.analyze(text, lang) if t not in self.question_terms]
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
         vector = self.embedder.embed_query(query).reshape(1, -1)
@@ -101,10 +109,10 @@ class Retriever:
         ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0 and self.allowed[r]][:n]
         return [r for r, _ in ranked], dict(ranked)
 
-    def bm25_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
+    def bm25_ranking(self, query: str, n: int, lang: str | None = None) -> tuple[list[int], dict[int, float]]:
         # Ubiquitous words rank every chunk alike: leave them out, unless too little would be left to rank with
         # (then the whole query ranks; made only of ubiquitous words, it is noise that would drown the dense side).
-        everything = [t for t in self.analyzer(query) if t]
+        everything = self.analyze(query, lang)
         tokens = [t for t in everything if t not in self.common_terms]
         if len([t for t in tokens if t not in self.question_terms]) == 1:
             tokens = everything
@@ -117,16 +125,28 @@ class Retriever:
         ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
         return [r for r, _ in ranked], dict(ranked)
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """Top-k chunks for the query, best first."""
+    def search(self, query: str, k: int | None = None, lang: str | None = None, context: str = "") -> list[Hit]:
+        """Top-k chunks for the query, best first.
+
+        `context` is the conversation the query follows (the last question and answer): the query is ranked alone
+        and again with it, so that "And which file does it read?" finds what "it" is, while a question that changes
+        the subject still finds its own chunks.
+        """
         k = k or self.settings.top_k
         if not self.index.chunks or not query.strip():
             return []
         n = self.settings.candidates
-        # Measured on the public set: the focused query lifts English recall@4 from 0.83 to 1.0, French unchanged.
-        dense_rows, dense_scores = self.dense_ranking(self.focused_query(query) or query, n)
-        bm25_rows, bm25_scores = self.bm25_ranking(query, n)
-        fused = rrf_fuse([dense_rows, bm25_rows], self.settings.rrf_k)
+        dense_scores: dict[int, float] = {}
+        bm25_scores: dict[int, float] = {}
+        rankings = []
+        for text in [query, f"{context} {query}"] if context.strip() else [query]:
+            # Measured on the public set: the focused query lifts English recall@4 from 0.83 to 1.0, French unchanged.
+            dense_rows, dense = self.dense_ranking(self.focused_query(text, lang) or text, n)
+            bm25_rows, bm25 = self.bm25_ranking(text, n, lang)
+            rankings += [dense_rows, bm25_rows]
+            dense_scores = {**dense, **dense_scores}
+            bm25_scores = {**bm25, **bm25_scores}
+        fused = rrf_fuse(rankings, self.settings.rrf_k)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [
             Hit(self.index.chunks[row], score, dense_scores.get(row), bm25_scores.get(row))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +40,6 @@ class Settings(BaseSettings):
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
-    bm25_language: str = "french"  # snowball stemmer and stop-word list for BM25
     exclude_labels: list[str] = ["boilerplate"]  # kept in the document, never retrieved
 
     # Retrieval
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
 
     # Citations
     support_threshold: float = 0.5
+    support_judge: Literal["model", "embedding", "none"] = Field(
+        "model",
+        description="who settles a claim whose words are not all in its source (a paraphrase, another language): "
+        "the loaded model asked yes/no from its cache, e5 similarity, or nobody (the claim stays unsupported)",
+    )
     strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
 
     # Server

@@ -8,7 +8,7 @@ from functools import lru_cache
 from rag import languages
 
 WORD = re.compile(r"\w+", re.UNICODE)
-_SPACES = re.compile(r"\S+")
+WORD_SPAN = re.compile(r"\S+")  # a word as counted for sizes: anything between spaces
 
 
 def fold(text: str) -> str:
@@ -18,7 +18,7 @@ def fold(text: str) -> str:
 
 
 def word_count(text: str) -> int:
-    return len(_SPACES.findall(text))
+    return len(WORD_SPAN.findall(text))
 
 
 class Analyzer:

@@ -270,6 +270,7 @@ class Claim:
     support: list[int] = field(default_factory=list)  # source numbers k that state it, after checking
     supported: bool = False
     reason: str = ""  # why the check decided so (for the JSON trace and the tests)
+    inline: bool = False  # written by the pipeline with [k] markers in place (a stated conflict)
 
 
 NOTE_KINDS = ("conflict", "unsupported", "withheld", "off_target", "invalid_citation")
@@ -284,3 +285,44 @@ class Note:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "text": self.text}
+
+
+@dataclass
+class Answer:
+    """A checked answer: the text with its citation numbers, the quotes, the passages read, typed notes."""
+
+    question: str
+    answer: str
+    abstained: bool
+    lang: str
+    citations: list[Citation]
+    passages: list[Passage]
+    claims: list[Claim]
+    notes: list[Note]
+    model: str
+    timings_ms: dict[str, float]
+    raw_answer: str = ""
+    id: object = None
+    claim_citations: list[dict[int, int]] = field(default_factory=list)  # per claim: source number k → citation n
+
+    @property
+    def unsupported_claims(self) -> list[Claim]:
+        return [c for c in self.claims if not c.supported]
+
+    def to_dict(self) -> dict:
+        """The JSON contract shared by `rag ask --json`, `rag batch`, the web API and the OpenAI-style endpoint."""
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "lang": self.lang,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [
+                {"n": p.n, "doc_id": p.doc.doc_id, "chunk_id": p.chunk_id, "score": round(p.score, 6), "text": p.text}
+                for p in self.passages
+            ],
+            "notes": [n.to_dict() for n in self.notes],
+            "model": self.model,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }

@@ -4,7 +4,8 @@
 # The documents are NOT shipped with the project: they are copied from Debian
 # documentation packages installed on this machine (installed with apt-get when
 # missing, which needs root). Output: tests/data/debian/corpus/ (gitignored)
-# plus corpus/MANIFEST.txt (file, source package + version, source path, sha256).
+# plus MANIFEST.txt beside the corpus folder (file, source package + version, source path, sha256), kept out
+# of the folder so that indexing the folder indexes documents only.
 #
 # Idempotent: re-running re-creates the same files (same package versions ->
 # same bytes). Usage:  bash scripts/debian_corpus.sh
@@ -77,7 +78,8 @@ fi
 
 # --- 2. documents ----------------------------------------------------------
 mkdir -p "$OUT"
-manifest="$OUT/MANIFEST.txt.tmp"
+MANIFEST_FILE="$(dirname "$OUT")/MANIFEST.txt"
+manifest="$MANIFEST_FILE.tmp"
 {
   echo "# Debian documentation corpus, built by scripts/debian_corpus.sh"
   echo "# file	package=version	source path	sha256"
@@ -108,12 +110,12 @@ for entry in "${SELECTION[@]}"; do
   printf '%s\t%s=%s\t%s\t%s\n' "$dst" "$pkg" "$ver" "$src" "$sum" >>"$manifest"
   printf '%-28s %7d bytes  <- %s\n' "$dst" "$(stat -c %s "$OUT/$dst")" "$pkg"
 done
-mv -f "$manifest" "$OUT/MANIFEST.txt"
+mv -f "$manifest" "$MANIFEST_FILE"
+rm -f "$OUT/MANIFEST.txt"  # where an older version of this script put it
 
 # remove stale files from an older selection
 for f in "$OUT"/*; do
   b="$(basename "$f")"
-  [[ "$b" == MANIFEST.txt ]] && continue
-  grep -q "^$b	" "$OUT/MANIFEST.txt" || { echo "removing stale $b"; rm -f "$f"; }
+  grep -q "^$b	" "$MANIFEST_FILE" || { echo "removing stale $b"; rm -f "$f"; }
 done
 echo "Corpus: $OUT ($(du -sb "$OUT" | cut -f1) bytes)"

@@ -8,9 +8,10 @@ from __future__ import annotations
 import html
 import re
 
-from rag.citations import MARKER, Citation, strip_markers
-from rag.pipeline import Answer
+from rag.citations import render_claim
+from rag.claims import MARKER
 from rag.prompts import source_name
+from rag.types import Answer, Citation
 
 # Markdown would turn "![x](http://...)" written by a model into an image fetched from the network.
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+!|~"
@@ -36,32 +37,37 @@ def streaming_text(partial: str) -> str:
 
 
 def answer_markdown(answer: Answer, turn: int) -> str:
-    """The checked answer: [n] as links to source cards, unsupported sentences flagged, notes and timings."""
+    """The checked answer: [n] as links to source cards, unsupported sentences flagged, notes by kind, timings."""
     if answer.abstained:
         body = f'<span class="declined">{escape_text(answer.answer)}</span>'
     else:
+        cards = {c.n for c in answer.citations}
         parts = []
-        for claim in answer.claims:
-            if claim.markers_inline:
-                parts.append(_inline_links(claim.text, turn, {c.n for c in answer.citations}))
+        for claim, mapping in zip(answer.claims, answer.claim_citations):
+            if claim.inline:
+                parts.append(_inline_links(render_claim(claim, mapping), turn, cards))
                 continue
-            text = escape_text(strip_markers(claim.text))
-            links = "".join(cite_link(turn, n) for n in claim.cited if any(c.n == n for c in answer.citations))
-            if not text:
-                continue
+            numbers = list(dict.fromkeys(mapping.values()))
+            text = escape_text(claim.text)
+            links = "".join(cite_link(turn, n) for n in numbers if n in cards)
             if claim.supported:
                 parts.append(f"{text} {links}".strip())
             else:
                 title = "Aucun passage ne soutient cette phrase / no passage supports this sentence"
                 parts.append(f'<span class="unsupported" title="{title}">⚠ {text}</span> {links}'.strip())
         body = " ".join(parts)
-    notes = "".join(f'<div class="note">{_note_icon(n)} {escape_text(n)}</div>' for n in answer.notes)
+    notes = "".join(
+        f'<div class="note note-{n.kind}">{NOTE_ICONS.get(n.kind, "·")} {escape_text(n.text)}</div>' for n in answer.notes
+    )
     t = answer.timings_ms
     timing = (
         f'<div class="timing">{answer.model} · premier mot / first token {t.get("first_token", 0) / 1000:.1f} s'
         f' · total {t.get("total", 0) / 1000:.1f} s</div>'
     )
     return f"{body}{notes}{timing}"
+
+
+NOTE_ICONS = {"conflict": "⚖", "unsupported": "⚠", "withheld": "⛔", "off_target": "⚠", "invalid_citation": "·"}
 
 
 def _inline_links(text: str, turn: int, cited: set[int]) -> str:
@@ -74,12 +80,6 @@ def _inline_links(text: str, turn: int, cited: set[int]) -> str:
         pos = match.end()
     pieces.append(escape_text(text[pos:]))
     return "".join(pieces)
-
-
-def _note_icon(note: str) -> str:
-    if note.startswith(("Attention", "Note:")) or "disagree" in note or "contredisent" in note:
-        return "⚖"
-    return "⚠"
 
 
 def _context_window(text: str, start: int, end: int, margin: int = 280) -> tuple[str, str, str]:

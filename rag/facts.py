@@ -1,0 +1,171 @@
+"""What a sentence states that cannot be paraphrased: quantities with their scale, months, code and paths, quoted
+strings and names. The support check requires a claim's facts in its cited sentence verbatim; the conflict
+finder compares the quantities of two sources.
+
+The rules here are about writing systems (digits, capitals, quotation marks, slashes), never about words of a
+language: number and scale words, month names and the capitalised words that are not names come from the
+language's resource file.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag import languages
+from rag.text import fold
+
+# A numeral: digits with optional group separators and one decimal part ("14,3", "1 500", "14.3", "1,500,000").
+_NUMERAL = re.compile(r"(?<![\w.,/:-])(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:([.,])(\d+))?(?![\w/]|[.,:]\d)")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_TOKEN = re.compile(r"\S+")
+# Code: a path, an option, a file or identifier with inner dots, underscores or equal signs, or `backquoted`.
+_CODE = re.compile(
+    r"`[^`\n]+`"
+    r"|(?<![\w/])(?:~|\.{1,2})?/[\w.+~@%-]+(?:/[\w.+~@%*-]*)*"
+    r"|(?<![\w-])--?[A-Za-z][\w-]*"
+    r"|\b[\w+-]*[A-Za-z][\w+-]*(?:[._=:][\w+-]+)+\b"
+    r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
+)
+_QUOTED = re.compile(r"\"([^\"\n]{2,})\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
+_CLOSERS = ".,;:!?)]}»”\"'’"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written (raw), its value with the scale applied, and where it stands in the text."""
+
+    value: float
+    raw: str
+    start: int
+    end: int
+    unit: str = ""  # the word or symbol right after the number and its scale ("ans", "%", "GB"), folded
+
+
+@dataclass(frozen=True)
+class Facts:
+    numbers: frozenset[float]
+    months: frozenset[int]
+    code: frozenset[str]
+    quotes: tuple[str, ...]
+    names: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.numbers or self.months or self.code or self.quotes or self.names)
+
+
+def _parse_numeral(match: re.Match, lang: str) -> float | None:
+    """The value of a numeral, read with the language's decimal separator."""
+    whole, sep, frac = match.group(1), match.group(2), match.group(3)
+    decimal = languages.get(lang).decimal_separator
+    groups = re.split(r"[ \u00a0\u202f.,]", whole)
+    if len(groups) > 1:
+        seps = set(re.findall(r"[ \u00a0\u202f.,]", whole))
+        # "1,500" in English is 1500 but "1,500" in French is 1.5: one group separator equal to the decimal
+        # separator, with no fraction after it, is a decimal point.
+        if len(groups) == 2 and seps == {decimal} and sep is None:
+            return float(f"{groups[0]}.{groups[1]}")
+        whole = "".join(groups)
+    if sep is not None:
+        if sep != decimal and frac is not None and len(frac) == 3 and len(groups) == 1:
+            return float(whole + frac)  # "1.500" in German: a thousands separator
+        return float(f"{whole}.{frac}")
+    return float(whole)
+
+
+def quantities(text: str, lang: str) -> list[Quantity]:
+    """Every number of the text, numerals and number words, with the scale words after it applied."""
+    resources = languages.get(lang)
+    found: list[Quantity] = []
+    for match in _NUMERAL.finditer(text):
+        value = _parse_numeral(match, lang)
+        if value is not None:
+            found.append(_scaled(text, value, match.group(0), match.start(), match.end(), resources))
+    for match in _WORD.finditer(text):
+        number = resources.numbers.get(match.group(0).lower())
+        if number is not None:
+            found.append(_scaled(text, float(number), match.group(0), match.start(), match.end(), resources))
+    return sorted(found, key=lambda q: q.start)
+
+
+def _scaled(text: str, value: float, raw: str, start: int, end: int, resources: languages.Language) -> Quantity:
+    """Apply the scale words that follow a number ("14 milliards", "3 mil millones") and note its unit."""
+    pos, unit = end, ""
+    for token in _TOKEN.finditer(text, end):
+        if text[pos : token.start()].strip():
+            break
+        word = token.group(0).lower().rstrip(_CLOSERS)
+        scale = resources.scales.get(word)
+        if scale is not None and not unit:
+            value *= scale
+            end = pos = token.end()
+            continue
+        pos = token.end()
+        if word and word not in resources.stop_words:
+            unit = fold(token.group(0).strip(_CLOSERS + "([{«“\"'"))[:12]
+            break
+        if word.endswith(tuple(_CLOSERS)) or unit:
+            break
+    return Quantity(round(value, 6), raw, start, end, unit)
+
+
+def months(text: str, lang: str) -> set[int]:
+    """Month numbers (1..12) named in the text, in its language."""
+    names = languages.get(lang).months
+    return {names.index(w) + 1 for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w in names}
+
+
+def code_spans(text: str) -> list[str]:
+    """Paths, options, file names and identifiers that must be quoted exactly ("/etc/fstab", "-b", "apt.conf")."""
+    out = []
+    for match in _CODE.finditer(text):
+        token = match.group(0).strip("`").rstrip(".,;:")
+        if token and not _NUMERAL.fullmatch(token):
+            out.append(token)
+    return out
+
+
+def quoted(text: str) -> list[str]:
+    """What the text puts between quotation marks, folded and with its spaces normalised."""
+    return [" ".join(fold(next(g for g in m.groups() if g)).split()) for m in _QUOTED.finditer(text)]
+
+
+def names(text: str, lang: str) -> list[str]:
+    """Words that name something: inner capitals (LeCun), acronyms (GRUB), and capitalised words after the first
+    in languages that do not capitalise nouns, unless the language capitalises them anyway (months, "French")."""
+    resources = languages.get(lang)
+    out = []
+    for i, match in enumerate(_WORD.finditer(text)):
+        word = match.group(0).rstrip("'’-")
+        parts = [p for p in re.split(r"[-'’]", word) if p]
+        if not parts or all(fold(p) in resources.capitalized or p.lower() in resources.months for p in parts):
+            continue
+        inner = any(ch.isupper() for ch in word[1:]) and any(ch.islower() for ch in word)
+        acronym = len(word) >= 2 and word.isupper()
+        capital = word[0].isupper() and i > 0 and not resources.capitalizes_nouns and len(word) >= 3
+        opens = not text[: match.start()].strip(" «\"“„¿¡(")
+        if inner or acronym or (capital and not opens):
+            out.append(word)
+    return out
+
+
+def facts(text: str, lang: str) -> Facts:
+    return Facts(
+        numbers=frozenset(q.value for q in quantities(text, lang)),
+        months=frozenset(months(text, lang)),
+        code=frozenset(code_spans(text)),
+        quotes=tuple(quoted(text)),
+        names=frozenset(names(text, lang)),
+    )
+
+
+def contains_word(word: str, folded_text: str) -> bool:
+    """The word is a whole word of the (folded) text, or its singular is ("LLMs" for "LLM")."""
+    key = fold(word)
+    keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]
+    return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_text) for k in keys)
+
+
+def contains_code(token: str, text: str) -> bool:
+    """The code token stands in the text exactly (case kept, spaces normalised)."""
+    return token in " ".join(text.split())
