@@ -64,7 +64,7 @@ class LineBuilder:
 
         Code keeps its indentation; other kinds are trimmed. Returns the block, None for a blank line.
         """
-        line = line.replace("\n", " ").replace("\r", " ")
+        line = re.sub(r"[\n\r\u2028\u2029\x85\x0b\x0c]", " ", line)
         stripped = line.rstrip() if kind == "code" else line.strip()
         if kind == "code":
             stripped = stripped.expandtabs(8)

@@ -272,17 +272,20 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -
             labels.append("reader_comment")
         else:
             labels.append("boilerplate")
-    # A heading trafilatura dropped is article when the section it opens holds article text.
+    # A heading trafilatura dropped opens a section: it is article when the section holds article text, a
+    # reader's comment when the section starts with comments ("2 comments"), boilerplate only when all of it is.
     for i, block in enumerate(out.blocks):
-        if block.kind != "heading" or labels[i] is None:
+        if block.kind != "heading" or labels[i] != "boilerplate":
             continue
+        section = []
         for j in range(i + 1, len(out.blocks)):
-            other = out.blocks[j]
-            if other.kind == "heading" and other.level <= block.level:
+            if out.blocks[j].kind == "heading" and out.blocks[j].level <= block.level:
                 break
-            if labels[j] is None:
-                labels[i] = None
-                break
+            section.append(labels[j])
+        if None in section:
+            labels[i] = None
+        elif "reader_comment" in section:
+            labels[i] = "reader_comment"
     # When trafilatura kept almost nothing it misread the page: better no boilerplate label than a hidden page.
     letters = [_letters(text[b.start : b.end]) for b in out.blocks]
     if sum(n for n, label in zip(letters, labels) if label != "boilerplate") < 0.2 * max(sum(letters), 1):

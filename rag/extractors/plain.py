@@ -223,7 +223,7 @@ def extract_plain(source: str) -> Extraction:
             len(group) == 1
             and len(first.content) <= 60
             and more_indented_next
-            and (before is None or before.indent > first.indent)
+            and (before is None or before.indent != first.indent)  # not the last line of a paragraph
         ):
             kind = "term"
             definition_indent = first.indent
