@@ -2,25 +2,27 @@
 reader's comment or boilerplate comes from trafilatura.
 
 Decision, measured on the Debian corpus (8 HTML chapters of the Debian FAQ in en/de/fr and of the Debian
-Administrator's Handbook; tests/data/debian/corpus), before writing this module:
+Administrator's Handbook, tests/data/debian/corpus) with trafilatura 2.3 (`extract(output_format="xml",
+include_tables=True, include_comments=True, favor_recall=True)`):
 
-- trafilatura alone (`extract(output_format="xml", include_tables=True, include_comments=True,
-  favor_recall=True)`) keeps the prose: 0 of the 103 <p> of each FAQ pkg-basics chapter lost, 1 of 77 in
-  pkgtools, all 28 table cells of the handbook. But it drops every heading of the DocBook pages (h1-h4 inside
-  `div.titlepage`: 1+15 of 16 in pkg-basics, 100% in every file), the handbook's sidebar titles and figure
-  captions, and it turns each <pre> into one <quote> line, losing the line structure of the code (21 <pre>
-  in pkg-basics). Headings are the sections that context and languages hang on; code must stay line by line.
+- trafilatura keeps the FAQ prose (every <p>, <li> and <dd> of the pkg-basics chapters, 76 of 77 <p> of
+  pkgtools, all 28 cells of the handbook's table), but it drops all 104 headings of the 8 pages (they sit in
+  DocBook's `div.titlepage`: its output has no <head> at all), the handbook's four sidebars, titles and text
+  ("QUICK LOOK ... The apt-show-versions package provides a tool to check for installed packages without a
+  package source": the evidence of dev question dd10), its figure captions and the FAQ's footnotes, and it
+  turns each <pre> into one <quote> line (21 code blocks in pkg-basics lose their lines).
 - selectolax gives every element (headings with their level, <pre> lines, <dl> terms, <th> rows) but has no
-  idea what is boilerplate.
+  idea of what is boilerplate.
 
-So the text is built from the DOM walked with selectolax (nothing visible is lost: the dev questions' evidence
-is found as with the old hand-written parser), and trafilatura's output labels it: a line found in what
-trafilatura kept as the main text is article, one found in its comments section is `reader_comment`, the
-rest (navigation bars, tables of contents, "Prev | Next") is `boilerplate`. Boilerplate is kept in doc.text
-but labelled (settings.exclude_labels keeps it out of retrieval), so a wrong guess by trafilatura hides a line
-from retrieval but never deletes it; a heading takes the label of the section it opens, since trafilatura
-drops headings it cannot place. Scripts, styles, iframes, forms, hidden elements and base64 data never reach
-the text. No source map (offsets into HTML markup are of little use to a reader): doc.source_map is empty.
+So the text is built from the DOM walked with selectolax: the 49 dev questions with a source find all their
+evidence in it (as with the former hand-written parser, 49/49), and trafilatura's output labels it. Lines
+found in trafilatura's main text mark the article zone (first to last), lines found in its comments section
+the comment zone; inside a zone a line is article (or `reader_comment`) unless it is mostly link text, and
+outside both it is `boilerplate` (navigation bars, tables of contents, "Prev | Up | Next"). Boilerplate is
+kept in doc.text but labelled (settings.exclude_labels keeps it out of retrieval), so a wrong verdict hides a
+line from retrieval but never deletes it; a heading takes the label of the section it opens. Scripts, styles,
+iframes, forms, hidden elements and base64 data never reach the text. No source map (offsets into markup
+mean little to a reader): doc.source_map is empty.
 """
 from __future__ import annotations
 
