@@ -201,8 +201,9 @@ def test_txt_man_page_headings_terms_items_and_code(tmp_path):
     assert block_at(doc, "Verbose mode.").kind == "paragraph"
     assert [t.strip() for t in blocks(doc, "item")] == ["- first point of a list", "- second point"]
     assert [t.strip() for t in blocks(doc, "code")] == ["mount -t type device dir"]
-    # The header line is not a heading: no indented text right under it.
+    # The header line is not a heading: no indented text right under it. The title is the line under NAME.
     assert block_at(doc, "MOUNT(8)").kind == "paragraph"
+    assert doc.title == "mount - mount a filesystem"
 
 
 def test_txt_placeholders_in_angle_brackets_are_content(tmp_path):

@@ -232,4 +232,9 @@ def extract_plain(source: str) -> Extraction:
         blocks.append(Block(first.start, last.end, kind, level))
     text = "".join(chars)
     title = next((collapse(line.content) for line in present if len(line.content) <= 200), "")
+    if indented:  # a man page: its first line is a running header; the line under NAME says what it is
+        first_heading = next((i for i, b in enumerate(blocks) if b.kind == "heading"), None)
+        if first_heading is not None and first_heading + 1 < len(blocks) and blocks[first_heading + 1].kind != "heading":
+            under = blocks[first_heading + 1]
+            title = collapse(text[under.start : under.end])[:200] or title
     return Extraction(text, blocks, title, [], segments)
