@@ -40,8 +40,8 @@ def document_units(doc: Document) -> list[Unit]:
         if block.kind in ("table_head", "term"):
             local = block
             continue
-        if block.kind != "row" and local is not None and local.kind == "table_head":
-            local = None  # the table ended
+        if local is not None and block.kind != {"table_head": "row", "term": "definition"}[local.kind]:
+            local = None  # the table or the definition ended
         if local is not None:
             context += ((local.start, local.end),)
         lang = doc.lang_at(block.start)

@@ -31,10 +31,14 @@ def parse_markers(text: str) -> list[int]:
     return numbers
 
 
+_MARKER_RUN = re.compile(r"[ \t]*" + MARKER.pattern + r"(?:[ \t]*[,;]?[ \t]*" + MARKER.pattern + r")*")
+
+
 def strip_markers(text: str) -> str:
-    # The spaces before a marker go with it ("ChatGPT [2] est sorti" keeps one space); a period or comma left
-    # after a space closes up, while French spacing before ! ? : ; » stays as written.
-    return re.sub(r"[ \t]+([.,])", r"\1", re.sub(r"[ \t]*" + MARKER.pattern, "", text)).strip()
+    # A run of markers goes with the spaces before it ("ChatGPT [2] est sorti" keeps one space, "[1], [2]" goes
+    # whole); a period or comma left after a space closes up, while French spacing before ! ? : ; » stays.
+    text = re.sub(r"[ \t]+([.,])", r"\1", _MARKER_RUN.sub("", text))
+    return re.sub(r"([.!?…])\.", r"\1", text).strip()
 
 
 def split_claims(answer: str, lang: str) -> list[Claim]:

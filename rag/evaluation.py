@@ -132,9 +132,10 @@ def score_answer(q: Question, answer) -> dict:
         "cited_evidence": (bool(answer.citations) and contains_all_groups(quotes, q.expect)) if q.answerable else None,
         "verbatim": verbatim,
         "language_ok": answer_language(answer) == q.lang,
-        # A wrong answer shown as supported: an answer to a question that must be declined, one holding a string
-        # the question set marks as invented, or an answer that misses what was expected.
-        "wrong_shown": bool(shown) and (not q.answerable or must_not or not correct),
+        # Invented content shown as supported: an answer to a question that must be declined, one holding a string
+        # the question set marks as invented, or one holding none of the expected strings (an incomplete list is
+        # not invented; it counts against accuracy only).
+        "wrong_shown": bool(shown) and (not q.answerable or must_not or not any(contains_any(shown, g) for g in q.expect)),
         "must_not_hit": must_not,
         "first_token_ms": answer.timings_ms.get("first_token", 0.0),
         "check_ms": answer.timings_ms.get("check", 0.0),
@@ -152,7 +153,7 @@ METRICS = [
     ("citation_support", "citation support (quotes hold the evidence)"),
     ("verbatim_quote_rate", "verbatim quotes"),
     ("language_match", "answer language = question language"),
-    ("wrong_shown_rate", "wrong answers shown as supported (all)"),
+    ("wrong_shown_rate", "invented answers shown as supported"),
     ("median_first_token_ms", "median time to first token (ms)"),
     ("median_check_ms", "median support check (ms)"),
     ("median_total_ms", "median total time (ms)"),
@@ -223,5 +224,5 @@ def format_answer_eval(result: dict) -> str:
         lines.append(f"wrong: {', '.join(wrong)}")
     shown = [r["id"] for r in result["questions"] if r["wrong_shown"]]
     if shown:
-        lines.append(f"wrong and shown as supported: {', '.join(shown)}")
+        lines.append(f"invented and shown as supported: {', '.join(shown)}")
     return "\n".join(lines)

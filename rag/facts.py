@@ -15,7 +15,8 @@ from rag import languages
 from rag.text import fold
 
 # A numeral: digits with optional group separators and one decimal part ("14,3", "1 500", "14.3", "1,500,000").
-_NUMERAL = re.compile(r"(?<![\w.,/:-])(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:([.,])(\d+))?(?![\w/]|[.,:]\d)")
+# "0-59" is a range of two numbers, "-20" a number; "e-8139" (inside an identifier) is not one.
+_NUMERAL = re.compile(r"(?<![\w.,/:])(?<![^\W\d]-)(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:([.,])(\d+))?(?![\w/]|[.,:]\d)")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _TOKEN = re.compile(r"\S+")
 # Code: a path, an option, a file or identifier with inner dots, underscores or equal signs, or `backquoted`.
@@ -23,7 +24,7 @@ _CODE = re.compile(
     r"`[^`\n]+`"
     r"|(?<![\w/])(?:~|\.{1,2})?/[\w.+~@%-]+(?:/[\w.+~@%*-]*)*"
     r"|(?<![\w-])--?[A-Za-z][\w-]*"
-    r"|\b[\w+-]*[A-Za-z][\w+-]*(?:[._=:][\w+-]+)+\b"
+    r"|\b[\w+-]*[A-Za-z][\w+-]*(?:(?:[._=]|::?)[\w+-]+)+\b"
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )
 _QUOTED = re.compile(r"\"([^\"\n]{2,})\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
+from rag.prompts import JUDGE
 from rag.settings import Settings
 
 FALLBACK_CHAT_FORMAT = "chatml"
@@ -68,9 +69,6 @@ def _yes_no_grammar():
     return LlamaGrammar.from_string('root ::= "yes" | "no"', verbose=False)
 
 
-JUDGE_QUESTION = 'Check your answer. Does source line {refs} state all of this: "{claim}"? Reply yes or no.'
-
-
 class ModelJudge:
     """The loaded model judges each claim against the source lines it rests on, continuing the answer's conversation."""
 
@@ -81,8 +79,8 @@ class ModelJudge:
     def __call__(self, items) -> list[bool]:
         verdicts = []
         for claim, evidence in items:
-            refs = " and ".join(f"[{s.k}]" for s in evidence)
-            ask = JUDGE_QUESTION.format(refs=refs, claim=claim.text)
+            refs = " ".join(f"[{s.k}]" for s in evidence)
+            ask = JUDGE.format(refs=refs, claim=claim.text)
             verdicts.append(self.generator.yes_no(self.base + [{"role": "user", "content": ask}]))
         return verdicts
 

@@ -175,7 +175,7 @@ class Pipeline:
                 notes.append(Note("off_target", words.note("off_target")))
             else:
                 notes.append(Note("withheld", words.note("withheld_lead" if any(c.supported for c in claims) else "withheld")))
-            return self._answer(prepared, decline, True, [], notes, raw)
+            return self._answer(prepared, decline, True, claims, notes, raw)  # the claims stay for the trace
         if off_target:
             notes.append(Note("off_target", words.note("off_target")))
         if not any(c.supported for c in claims):

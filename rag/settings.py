@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     top_k: int = 4
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
+    followup_extra: int = Field(
+        2, ge=0, le=8, description="in a conversation, chunks the question alone adds to those found with the last exchange"
+    )
     common_term_ratio: float = 0.4  # words in more chunks than this share are left out of the dense query
 
     # Generation

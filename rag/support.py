@@ -25,6 +25,8 @@ from rag.text import WORD, analyzer, fold
 from rag.types import Claim, Source
 
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
+MAX_CITED = 3  # source lines one sentence may rest on together
+PARAPHRASE_SHARE = 0.25  # within one language, the share of a claim's needed words a paraphrase may lack
 
 
 class Judge(Protocol):
@@ -53,8 +55,8 @@ class Evidence:
     @property
     def surroundings(self) -> str:
         """Where a claim's names may come from: the passages of the units, their headings and their document's title."""
-        passages = dict.fromkeys(id(s.passage) for s in self.sources)
-        parts = [s.passage.text for s in self.sources if passages.pop(id(s.passage), None) is not None]
+        passages = {id(s.passage): s.passage for s in self.sources}
+        parts = [p.text for p in passages.values()]
         doc = self.sources[0].passage.doc
         return " ".join([*parts, self.context, doc.title, str(doc.metadata.get("publisher") or "")])
 
@@ -81,32 +83,39 @@ class SupportChecker:
 
     # ---------------------------------------------------------------- the three tests
 
-    def facts_hold(self, claim: Claim, lang: str, evidence: Evidence) -> str:
-        """'' when every fact of the claim is in the evidence, else what is missing."""
+    def facts_hold(self, claim: Claim, lang: str, evidence: Evidence, question: str = "") -> str:
+        """'' when every fact the claim adds to the question is in the evidence, else what is missing.
+
+        A fact copied from the question (a name, a file, a number it asks about) need only be in the passage
+        around the evidence: the claim does not assert it, the question did.
+        """
         mine = F.facts(claim.text, lang)
         if mine.empty:
             return ""
-        stated = F.facts(evidence.text + " " + evidence.context, evidence.lang)
-        text = evidence.text + " " + evidence.context
-        if not mine.numbers <= stated.numbers:
-            return f"number {sorted(mine.numbers - stated.numbers)[0]:g} not in the source"
-        if not mine.months <= stated.months:
-            return "month not in the source"
-        for token in mine.code:
-            if not F.contains_code(token, text):
-                return f"'{token}' not in the source"
-        folded = fold(text)
-        for quote in mine.quotes:
-            if quote not in " ".join(folded.split()):
-                return f"quoted '{quote}' not in the source"
+        asked = F.facts(question, lang)
         around = fold(evidence.surroundings)
+        text = evidence.text + " " + evidence.context
+        stated = F.facts(text, evidence.lang)
+        everywhere = F.facts(evidence.surroundings, evidence.lang)
+        missing = mine.numbers - stated.numbers - (asked.numbers & everywhere.numbers)
+        if missing:
+            return f"number:{sorted(missing)[0]:g}"
+        if not mine.months <= stated.months | (asked.months & everywhere.months):
+            return "month"
+        for token in mine.code:
+            if not F.contains_code(token, text) and not (token in asked.code and F.contains_code(token, evidence.surroundings)):
+                return f"code:{token}"
+        folded = " ".join(fold(text).split())
+        for quote in mine.quotes:
+            if quote not in folded and not (quote in asked.quotes and quote in " ".join(around.split())):
+                return f"quote:{quote}"
         words = set(WORD.findall(around))
         for name in mine.names:
             if F.contains_word(name, around):
                 continue
             if lang != evidence.lang and (name.isupper() or _resembles(name, words)):
                 continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
-            return f"name '{name}' not in the source"
+            return f"name:{name}"
         return ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
@@ -114,52 +123,70 @@ class SupportChecker:
         words = analyzer(lang)
         return words.terms(claim.text) - words.terms(question)
 
-    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
-        """Same language: every added word (every word, when the claim relates two names) is in the evidence."""
-        if lang != evidence.lang:
-            return False
+    def missing_words(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> tuple[set[str], int]:
+        """Same language: the words the claim needs that the evidence lacks, and how many it needs. Needed are the
+        words it adds to the question, or all its words when it names two things or more (their relation)."""
         words = analyzer(lang)
         stated = words.terms(evidence.text + " " + evidence.context)
         needed = self.added_words(claim, lang, question)
         if len(set(F.names(claim.text, lang))) >= 2:
             needed = words.terms(claim.text)
-        if not needed <= stated:
+        return needed - stated, len(needed)
+
+    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
+        """Same language, every needed word in the evidence and the same polarity: supported at no cost."""
+        if lang != evidence.lang:
             return False
-        return has_negation(claim.text, lang) == has_negation(evidence.text, evidence.lang)
+        missing, _ = self.missing_words(claim, lang, question, evidence)
+        return not missing and has_negation(claim.text, lang) == has_negation(evidence.text, evidence.lang)
+
+    def worth_judging(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
+        """Across languages always; within one, only a paraphrase: at most a quarter of the needed words (at least
+        one) missing. A claim whose words the source mostly lacks is not stated there, whatever a judge says."""
+        if lang != evidence.lang:
+            return True
+        missing, needed = self.missing_words(claim, lang, question, evidence)
+        return len(missing) <= max(1, round(PARAPHRASE_SHARE * needed))
 
     # ---------------------------------------------------------------- one answer
 
     def check(self, claims: list[Claim], lang: str, question: str, sources: dict[int, Source], judge: Judge | None) -> None:
-        """Decide every claim: supported (with the units that state it) or not, and why."""
+        """Decide every claim: supported (with the units that state it) or not, and why.
+
+        The units the claim cites are tried first, then every other unit: facts and words cost nothing to test.
+        What only a judge can settle goes to it with the cited units, or else the two most similar units.
+        """
         pending: list[tuple[Claim, list[list[Source]]]] = []
         for claim in claims:
+            cited = [sources[k] for k in claim.cited if k in sources]
+            if len(cited) > MAX_CITED:
+                cited = []  # a sentence citing every line cites none in particular
+            options = ([cited] if cited else []) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             viable = []
-            for evidence in self._options(claim, lang, sources):
-                missing = self.facts_hold(claim, lang, Evidence(evidence))
+            for evidence in options:
+                missing = self.facts_hold(claim, lang, Evidence(evidence), question)
                 if missing:
-                    claim.reason = claim.reason or missing
+                    if evidence is options[0]:
+                        claim.reason = missing
                 elif self.words_hold(claim, lang, question, Evidence(evidence)):
-                    _accept(claim, evidence, "words and facts in the source")
+                    _accept(claim, evidence, "words")
                     break
-                else:
+                elif self.worth_judging(claim, lang, question, Evidence(evidence)):
                     viable.append(evidence)
             if claim.supported:
                 continue
             if viable:
-                pending.append((claim, viable[:2]))
+                pending.append((claim, self._closest(claim, viable, cited)))
             else:
-                claim.reason = claim.reason or "no source"
+                claim.reason = claim.reason or "words"
         _judge(pending, judge)
 
-    def _options(self, claim: Claim, lang: str, sources: dict[int, Source]) -> list[list[Source]]:
-        """Evidence to try, best first: the units the claim cites together, then each other unit by similarity."""
-        cited = [sources[k] for k in claim.cited if k in sources]
-        others = [s for k, s in sorted(sources.items()) if s not in cited]
-        if others:
-            order = np.argsort(-self.similarity([claim.text], [s.text for s in others])[0], kind="stable")
-            others = [others[i] for i in order]
-        return ([cited] if cited else []) + [[s] for s in others[:3]]
-
+    def _closest(self, claim: Claim, viable: list[list[Source]], cited: list[Source], n: int = 2) -> list[list[Source]]:
+        """The evidence worth a judge's time: the cited units when they are viable, else the n most similar units."""
+        if cited and viable[0] == cited:
+            return viable[:1]
+        scores = self.similarity([claim.text], [" ".join(s.text for s in ev) for ev in viable])[0]
+        return [viable[i] for i in np.argsort(-scores, kind="stable")[:n]]
 
     # ---------------------------------------------------------------- similarity
 
@@ -182,15 +209,15 @@ def _judge(pending: list[tuple[Claim, list[list[Source]]]], judge: Judge | None)
     """Let the judge settle the claims the words could not; without a judge they stay unsupported."""
     if not pending or judge is None:
         for claim, _ in pending:
-            claim.reason = claim.reason or "words not in the source"
+            claim.reason = claim.reason or "words"
         return
     items = [(claim, evidence) for claim, options in pending for evidence in options]
     for (claim, evidence), yes in zip(items, judge(items)):
         if yes and not claim.supported:
-            _accept(claim, evidence, "judged stated by the source")
+            _accept(claim, evidence, "judge:yes")
     for claim, _ in pending:
         if not claim.supported:
-            claim.reason = "judged not stated by the source"
+            claim.reason = "judge:no"
 
 
 def _resembles(name: str, words: set[str]) -> bool:

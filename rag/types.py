@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 # What a line of a document's clean text is. Every non-empty line of Document.text is exactly one block.
-BLOCK_KINDS = ("heading", "paragraph", "item", "row", "table_head", "term", "code", "caption")
+BLOCK_KINDS = ("heading", "paragraph", "item", "row", "table_head", "term", "definition", "code", "caption")
 # Kinds that give context to the lines under them (shown to the model beside a passage, never quoted as an answer).
 CONTEXT_KINDS = ("heading", "table_head", "term")
 # Kinds whose lines are split into sentences; the others are one unit each (a table row, a line of code).
-PROSE_KINDS = ("paragraph", "item", "caption")
+PROSE_KINDS = ("paragraph", "item", "definition", "caption")
 
 
 class DocumentError(Exception):
@@ -226,10 +226,13 @@ class Passage:
             parts.append(self.doc.text[unit.start : unit.end])
         return " ".join(parts)
 
-    def context_text(self) -> str:
-        """The headings above the passage's first unit, outermost first, joined by ' › '."""
+    def context_text(self, levels: int = 2) -> str:
+        """The innermost `levels` headings above the passage's first unit, outermost first, joined by ' › '; a
+        heading that repeats the document's title is left out."""
         spans = self.units[0].context if self.units else ()
-        return " › ".join(" ".join(self.doc.text[s:e].split()) for s, e in spans)
+        title = " ".join(self.doc.title.split())
+        names = [" ".join(self.doc.text[s:e].split()) for s, e in spans]
+        return " › ".join([n for n in names if n != title][-levels:])
 
 
 @dataclass
@@ -269,7 +272,9 @@ class Claim:
     cited: list[int] = field(default_factory=list)  # source numbers k the model wrote
     support: list[int] = field(default_factory=list)  # source numbers k that state it, after checking
     supported: bool = False
-    reason: str = ""  # why the check decided so (for the JSON trace and the tests)
+    # Why the check decided so, as a code: "words" (all in the source), "judge:yes", "judge:no", "number:14e9",
+    # "code:/etc/fstab", "quote:...", "name:...", "month", "facts" (no unit holds them), "conflict".
+    reason: str = ""
     inline: bool = False  # written by the pipeline with [k] markers in place (a stated conflict)
 
 

@@ -119,7 +119,7 @@ class _Walker:
         elif tag == "dt":
             inner = _Context("term")
         elif tag == "dd":
-            inner = _Context("paragraph")
+            inner = _Context("definition")
         elif tag in ("figcaption", "caption"):
             inner = _Context("caption")
         elif tag in _BLOCK or tag in ("td", "th", "tr", "tbody", "thead", "tfoot"):

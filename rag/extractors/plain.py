@@ -229,6 +229,8 @@ def extract_plain(source: str) -> Extraction:
             definition_indent = first.indent
         elif indented and first.indent > body and definition_indent is None:
             kind = "code"  # an indented example under a paragraph of the body (not a definition)
+        elif definition_indent is not None:
+            kind = "definition"
         blocks.append(Block(first.start, last.end, kind, level))
     text = "".join(chars)
     title = next((collapse(line.content) for line in present if len(line.content) <= 200), "")

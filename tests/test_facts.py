@@ -1,0 +1,83 @@
+"""What a sentence states verbatim: quantities with their scale, months, code, quoted strings and names."""
+from __future__ import annotations
+
+import pytest
+
+from rag.facts import code_spans, contains_code, contains_word, facts, months, names, quantities, quoted
+
+
+@pytest.mark.parametrize(
+    "text, lang, values",
+    [
+        ("Meta a investi 14,3 milliards de dollars", "fr", [14.3e9]),
+        ("Meta put $14.3 billion into Scale AI", "en", [14.3e9]),
+        ("Meta hat 14,3 Mrd. Dollar investiert", "de", [14.3e9]),
+        ("Meta invirtió 14.300 millones de dólares", "es", [14.3e9]),
+        ("una quota del 49 % e 3 miliardi", "it", [49, 3e9]),
+        ("1,500 packages and 2 mirrors", "en", [1500, 2]),
+        ("1.500 Pakete und drei Regeln", "de", [1500, 3]),
+        ("three ways to hold a package", "en", [3]),
+    ],
+)
+def test_quantities_read_with_the_language_s_separators_and_scale_words(text, lang, values):
+    assert [q.value for q in quantities(text, lang)] == values
+
+
+def test_a_version_is_code_not_a_number():
+    found = facts("Kernel 2.6.32 is required", "en")
+    assert "2.6.32" in found.code and not found.numbers - {2.6, 32.0}
+    assert 2.6 not in found.numbers
+
+
+def test_units_of_quantities_skip_function_words():
+    assert [(q.value, q.unit) for q in quantities("Wang, âgé de 29 ans. Il a investi 14 milliards de dollars.", "fr")] == [
+        (29, "ans"),
+        (14e9, "dollars"),
+    ]
+
+
+def test_months_in_any_language_are_month_numbers():
+    assert months("released in November 2022", "en") == {11}
+    assert months("sorti en novembre 2022", "fr") == {11}
+    assert months("im November 2022 erschienen", "de") == {11}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Edit /etc/fstab then run `mount -a`.", {"/etc/fstab", "mount -a"}),
+        ("Use journalctl -b to see this boot.", {"-b"}),
+        ("The file apt.conf and the option Dir::Cache.", {"apt.conf", "Dir::Cache"}),
+        ("See ~/.bashrc and ../lib/x.so", {"~/.bashrc", "../lib/x.so"}),
+    ],
+)
+def test_code_and_paths(text, expected):
+    assert expected <= set(code_spans(text))
+
+
+def test_quoted_strings_in_every_quotation_style():
+    assert quoted('described as "completely LLM-pilled" and « une impasse » or „sehr gut“ and “fine”') == [
+        "completely llm-pilled",
+        "une impasse",
+        "sehr gut",
+        "fine",
+    ]
+
+
+def test_names_depend_on_the_language_s_capitalisation():
+    assert set(names("Le rapport dit que Yann LeCun a rejoint Meta en novembre.", "fr")) == {"Yann", "LeCun", "Meta"}
+    # German capitalises every noun: only inner capitals and acronyms mark a name there.
+    assert set(names("Der Kernel verwaltet den Rechnernamen, sagt LeCun über GRUB.", "de")) == {"LeCun", "GRUB"}
+    # Words English capitalises without being names are listed in its resource file.
+    assert names("He moved to a French-American lab in November.", "en") == []
+
+
+def test_whole_words_only():
+    assert contains_word("LeCun", "yann lecun a dit")
+    assert not contains_word("Cun", "yann lecun a dit")
+    assert contains_word("LLMs", "les llm actuels")
+
+
+def test_code_must_stand_exactly():
+    assert contains_code("/etc/fstab", "Edit the file  /etc/fstab now")
+    assert not contains_code("journalctl -b", "run journalctl -k")

@@ -1,0 +1,218 @@
+"""The support check on the failures it must catch (and the answers it must not refuse).
+
+Fast tests decide on facts and words alone (no judge: what words cannot settle stays unsupported); the tests
+marked slow let the real model judge, from the cache of a real answer's conversation.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rag.claims import split_claims
+from rag.prompts import build_messages, number_sources
+from rag.support import Evidence, SupportChecker, has_negation
+from rag.types import Claim, Document, Passage, Source, Unit
+
+
+def passages_of(*docs: tuple[str, str]) -> list[Passage]:
+    """One passage per (text, lang), every sentence of the text a unit (sentences split on '. ')."""
+    out = []
+    for n, (text, lang) in enumerate(docs, start=1):
+        doc = Document(f"doc{n}", f"doc{n}.txt", f"Document {n}", text, "0" * 64)
+        units, pos = [], 0
+        for sentence in text.split("\n"):
+            units.append(Unit(pos, pos + len(sentence), "paragraph", lang))
+            pos += len(sentence) + 1
+        out.append(Passage(n, doc, f"doc{n}#0", 0.0, units))
+    return out
+
+
+def sources_of(*docs: tuple[str, str]) -> dict[int, Source]:
+    return {s.k: s for s in number_sources(passages_of(*docs))}
+
+
+def check(answer: str, question: str, lang: str, sources: dict[int, Source], judge=None) -> list[Claim]:
+    claims = split_claims(answer, lang)
+    SupportChecker(None).check(claims, lang, question, sources, judge)
+    return claims
+
+
+MANUAL = (
+    "The kernel maintains the system hostname.\n"
+    "The warranty does not include water damage.\n"
+    "Run journalctl -b to see the messages of the current boot.\n"
+    "Operating temperature: 0 to 40 °C",
+    "en",
+)
+
+
+def test_a_role_answers_a_who_question():
+    [claim] = check("The kernel maintains the system hostname [1].", "Who maintains the system hostname?", "en", sources_of(MANUAL))
+    assert claim.supported and claim.support == [1]
+
+
+def test_a_negative_answer_is_an_answer_not_a_refusal():
+    [claim] = check("The warranty does not include water damage [2].", "Does the warranty cover water damage?", "en", sources_of(MANUAL))
+    assert claim.supported
+
+
+def test_the_opposite_polarity_is_not_supported_by_words_alone():
+    [claim] = check("The warranty includes water damage [2].", "Does the warranty cover water damage?", "en", sources_of(MANUAL))
+    assert not claim.supported
+    assert has_negation("The warranty does not include it.", "en") and has_negation("Das ist nicht so.", "de")
+    assert has_negation("Ce n'est pas couvert.", "fr") and not has_negation("Notes on the kernel.", "en")
+
+
+def test_code_must_be_the_source_s_exactly():
+    [claim] = check("Run journalctl -k to see the boot messages [3].", "How do I see the boot messages?", "en", sources_of(MANUAL))
+    assert not claim.supported and claim.reason == "code:-k"
+
+
+def test_a_table_line_answers_with_its_numbers():
+    [claim] = check("The operating temperature is 0 to 40 °C [4].", "What is the operating temperature?", "en", sources_of(MANUAL))
+    assert claim.supported
+    [claim] = check("The operating temperature is 0 to 45 °C [4].", "What is the operating temperature?", "en", sources_of(MANUAL))
+    assert not claim.supported and claim.reason == "number:45"
+
+
+NEWS = (
+    "Meta put 14 billion dollars into Scale AI to buy 49 % of it.\n"
+    "LeCun then launched a startup called AMI Labs.\n"
+    "LeCun had to report to Alexandr Wang, who is 28.",
+    "en",
+)
+
+
+def test_a_figure_moved_to_another_noun_is_invented():
+    [claim] = check("Meta put 14 billion dollars into AMI Labs [1].", "How much did Meta invest?", "en", sources_of(NEWS))
+    assert not claim.supported
+
+
+def test_a_relation_the_source_does_not_state_is_invented():
+    [claim] = check("Alexandr Wang replaced Yann LeCun [3].", "Who replaced LeCun?", "en", sources_of(NEWS))
+    assert not claim.supported
+    [claim] = check("LeCun had to report to Alexandr Wang [3].", "Who did LeCun report to?", "en", sources_of(NEWS))
+    assert claim.supported
+
+
+def test_a_reaction_written_in_the_source_s_vocabulary_is_invented():
+    [claim] = check("Meta was furious that LeCun launched a startup [2].", "How did Meta react to AMI Labs?", "en", sources_of(NEWS))
+    assert not claim.supported
+
+
+def test_a_scale_is_part_of_the_number():
+    [claim] = check("Meta put 14 million dollars into Scale AI [1].", "How much did Meta invest?", "en", sources_of(NEWS))
+    assert not claim.supported and claim.reason.startswith("number:")
+
+
+def test_a_wrong_citation_number_is_repointed_to_the_line_that_states_it():
+    [claim] = check("Alexandr Wang is 28 [1].", "How old is Wang?", "en", sources_of(NEWS))
+    assert claim.supported and claim.support == [3]
+
+
+def test_german_nouns_are_not_names():
+    sources = sources_of(("Der Kernel verwaltet den Rechnernamen des Systems.", "de"))
+    claim = Claim("Der Kernel verwaltet den Hostnamen des Rechners.")
+    checker = SupportChecker(None)
+    assert checker.facts_hold(claim, "de", Evidence([sources[1]]), "Wer verwaltet den Rechnernamen?") == ""
+
+
+def test_a_name_the_passage_never_mentions_is_invented():
+    sources = sources_of(("Le noyau gère le nom de la machine.", "fr"))
+    claim = Claim("Linus Torvalds gère le nom de la machine.")
+    assert SupportChecker(None).facts_hold(claim, "fr", Evidence([sources[1]]), "Qui gère le nom de la machine ?") == "name:Torvalds"
+
+
+def test_a_fact_copied_from_the_question_need_only_be_in_the_passage():
+    sources = sources_of(("Selon un lecteur, les LLM restent utiles pour traduire.\nLe site developpez.com publie des articles.", "fr"))
+    claim = Claim("Selon developpez.com, les LLM restent utiles pour traduire.")
+    assert SupportChecker(None).facts_hold(claim, "fr", Evidence([sources[1]]), "Selon developpez.com, à quoi servent les LLM ?") == ""
+
+
+def test_across_languages_words_cannot_settle_so_without_a_judge_nothing_is_supported():
+    sources = sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr"))
+    [claim] = check("Meta put 14 billion dollars into Scale AI [1].", "How much did Meta invest in Scale AI?", "en", sources)
+    assert not claim.supported and claim.reason == "words"
+
+
+class _Always:
+    def __init__(self, verdict: bool) -> None:
+        self.verdict = verdict
+        self.asked: list = []
+
+    def __call__(self, items):
+        self.asked.extend(items)
+        return [self.verdict] * len(items)
+
+
+def test_a_judge_settles_what_words_cannot_and_only_that():
+    judge = _Always(True)
+    sources = sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr"), MANUAL)
+    claims = check(
+        "Meta put 14 billion dollars into Scale AI [1]. The kernel maintains the system hostname [2].",
+        "How much did Meta invest in Scale AI?",
+        "en",
+        sources,
+        judge,
+    )
+    assert [c.supported for c in claims] == [True, True]
+    assert [c.reason for c in claims] == ["judge:yes", "words"]
+    assert len(judge.asked) == 1, "a claim whose words are all in its source costs no judge"
+
+
+def test_a_judge_never_rescues_a_claim_whose_facts_are_missing():
+    judge = _Always(True)
+    [claim] = check("Meta put 15 billion dollars into Scale AI [1].", "How much?", "en", sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr")), judge)
+    assert not claim.supported and not judge.asked
+
+
+def test_a_judge_never_rescues_a_claim_whose_words_the_source_mostly_lacks():
+    judge = _Always(True)
+    [claim] = check("dpkg-reconfigure asks again every debconf question of an installed package [1].", "What does dpkg-reconfigure do?", "en", sources_of(("Configure a package which already has been unpacked: dpkg --configure foo.", "en")), judge)
+    assert not claim.supported and not judge.asked
+
+
+# ---------------------------------------------------------------- the real model as judge
+
+
+@pytest.fixture(scope="module")
+def judged(generator):
+    """Check claims with the loaded model judging, as the pipeline does after a real answer."""
+    from rag.generation import ModelJudge
+
+    def run(answer: str, question: str, lang: str, docs: list[tuple[str, str]]) -> list[Claim]:
+        passages = passages_of(*docs)
+        sources = number_sources(passages)
+        messages = build_messages(question, passages, sources, lang)
+        claims = split_claims(answer, lang)
+        SupportChecker(None).check(claims, lang, question, {s.k: s for s in sources}, ModelJudge(generator, messages, answer))
+        return claims
+
+    return run
+
+
+FR_NEWS = [
+    (
+        "Zuckerberg a injecté 14 milliards de dollars dans Scale AI pour acquérir une participation de 49 %.\n"
+        "LeCun a été contraint de commencer à rendre des comptes à Wang.\n"
+        "LeCun a lancé une nouvelle startup appelée Advanced Machine Intelligence Labs.",
+        "fr",
+    )
+]
+
+
+@pytest.mark.slow
+def test_the_model_judge_accepts_a_faithful_translation(judged):
+    [claim] = judged("Meta put 14 billion dollars into Scale AI [1].", "How much did Meta invest in Scale AI?", "en", FR_NEWS)
+    assert claim.supported, claim.reason
+
+
+@pytest.mark.slow
+def test_the_model_judge_rejects_a_relation_the_source_does_not_state(judged):
+    [claim] = judged("Alexandr Wang replaced Yann LeCun [2].", "Who replaced LeCun?", "en", FR_NEWS)
+    assert not claim.supported, claim.reason
+
+
+@pytest.mark.slow
+def test_the_model_judge_rejects_a_figure_moved_to_another_noun(judged):
+    [claim] = judged("Meta put 14 billion dollars into Advanced Machine Intelligence Labs [1].", "How much did Meta invest?", "en", FR_NEWS)
+    assert not claim.supported, claim.reason
