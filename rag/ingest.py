@@ -13,13 +13,17 @@ from rag.chunking import Chunk, chunk_document
 from rag.documents import Document, DocumentError, display_path, file_digest, find_files, load_document, slugify
 from rag.embeddings import Embedder
 from rag.index import (
+    REBUILD_HINT,
     Bm25Analyzer,
     current_build_info,
     DenseParams,
     Index,
+    IndexCorrupt,
+    IndexMissing,
     IndexProblem,
-    index_exists,
+    Retention,
     load_index,
+    salvage_documents,
     save_index,
     write_lock,
 )
@@ -35,6 +39,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    reembedded: list[str] = field(default_factory=list)  # already indexed, embedded again by a rebuild
+    repaired: str = ""  # the index was loaded from an older intact version; this save makes it current again
     chunks_embedded: int = 0
     total_chunks: int = 0
     rebuilt: str = ""
@@ -43,7 +49,7 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.rebuilt)
+        return bool(self.added or self.updated or self.removed or self.rebuilt or self.repaired)
 
     def summary(self) -> str:
         parts = [
@@ -53,12 +59,18 @@ class IngestReport:
             f"{len(self.removed)} removed",
             f"{len(self.errors)} failed",
         ]
-        head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ""
+        if self.rebuilt:
+            parts.insert(0, f"{len(self.reembedded)} re-embedded")
+        head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ("index pointer repaired; " if self.repaired else "")
         return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded, {self.total_chunks} in index ({self.seconds:.1f} s)"
 
 
 def dense_params(settings: Settings) -> DenseParams:
     return DenseParams(settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+
+
+def retention(settings: Settings) -> Retention:
+    return Retention(settings.index_keep_versions, settings.index_grace_seconds)
 
 
 def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
@@ -93,17 +105,54 @@ def _existing_plan(index: Index | None) -> _Plan:
     return plan
 
 
-def _open_existing(settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]) -> Index | None:
-    if not index_exists(settings.index_dir):
-        return None
+def _open_existing(
+    settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]
+) -> tuple[Index | None, _Plan]:
+    """The index to build on and the plan it gives; a rebuild of a damaged index salvages its stored documents."""
     try:
-        return load_index(settings.index_dir)
+        index = load_index(settings.index_dir)
+    except IndexMissing:
+        return None, _Plan()
     except IndexProblem as exc:
         if not rebuild:
             raise
-        log(f"ignoring the damaged index: {exc}")
-        report.rebuilt = "previous index unreadable"
-        return None
+        log(f"the index is damaged: {_reason(exc)}")
+        return None, _salvaged_plan(settings, report, log)
+    if index.note:
+        log(f"warning: {index.note}")
+        if not index.lossless:
+            # A newer version holds documents this one lacks: building on it would drop them without a word.
+            if not rebuild:
+                raise IndexCorrupt(f"{index.note.split('; using')[0]}: {REBUILD_HINT}")
+            return None, _salvaged_plan(settings, report, log)
+        report.repaired = index.note
+    return index, _existing_plan(index)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).removesuffix(f": {REBUILD_HINT}")
+
+
+def _salvaged_plan(settings: Settings, report: IngestReport, log: Callable[[str], None]) -> _Plan:
+    """Documents of a damaged index, from their stored text, else from their file; what is lost is an error."""
+    salvage = salvage_documents(settings.index_dir)
+    plan = _Plan()
+    for doc in salvage.documents:
+        plan.documents[doc.doc_id] = doc
+        plan.dates[doc.doc_id] = salvage.dates.get(doc.doc_id, {})
+    from_files = 0
+    for doc_id, source in salvage.missing.items():
+        try:
+            plan.documents[doc_id] = load_document(Path(source), doc_id=doc_id)
+            from_files += 1
+        except DocumentError as exc:
+            report.errors.append(f"{doc_id}: lost with the damaged index, and its file cannot be read again ({exc})")
+    recovered = f"{len(salvage.documents)} documents recovered from {salvage.version}" if salvage.version else "no stored documents readable"
+    if from_files:
+        recovered += f", {from_files} read again from their files"
+    report.rebuilt = f"previous index unreadable; {recovered}"
+    log(f"rebuilding: {recovered}")
+    return plan
 
 
 def _doc_id_for(path: Path, plan: _Plan) -> str:
@@ -132,10 +181,10 @@ def ingest(
     started = time.perf_counter()
     report = IngestReport()
     with write_lock(settings.index_dir):
-        existing = _open_existing(settings, rebuild, report, log)
-        plan = _existing_plan(existing)
+        existing, plan = _open_existing(settings, rebuild, report, log)
         info = current_build_info(settings, embedder)
-        stale = existing is not None and (rebuild or existing.build_info != info)
+        # A rebuild embeds every document the index holds, whatever paths were given.
+        stale = rebuild or (existing is not None and existing.build_info != info)
         if stale:
             report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
             log(f"rebuilding all {len(plan.documents)} documents: {report.rebuilt}")
@@ -150,6 +199,8 @@ def ingest(
         if stale:
             for doc_id, doc in plan.documents.items():
                 to_embed.setdefault(doc_id, doc)
+            fresh = set(report.added) | set(report.updated)
+            report.reembedded = [d for d in sorted(to_embed) if d not in fresh]
         if not report.changed and existing is not None:
             report.total_chunks = len(existing.chunks)
             report.seconds = time.perf_counter() - started
@@ -167,6 +218,7 @@ def ingest(
             dense_params(settings),
             Bm25Analyzer(settings.bm25_language),
             plan.dates,
+            retention(settings),
         )
     report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - started
@@ -244,10 +296,16 @@ def _embed_documents(
     report.embed_seconds = time.perf_counter() - started
 
 
-def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], list[str], Index | None]:
+def remove_documents(
+    keys: list[str], settings: Settings, log: Callable[[str], None] = lambda msg: None
+) -> tuple[list[str], list[str], Index | None]:
     """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
     with write_lock(settings.index_dir):
         index = load_index(settings.index_dir)
+        if index.note:
+            log(f"warning: {index.note}")
+            if not index.lossless:
+                raise IndexCorrupt(f"{index.note.split('; using')[0]}: {REBUILD_HINT}")
         plan = _existing_plan(index)
         removed, unknown = [], []
         for key in keys:
@@ -270,5 +328,6 @@ def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], li
             dense_params(settings),
             Bm25Analyzer(index.build_info.bm25_language),
             plan.dates,
+            retention(settings),
         )
         return removed, unknown, new_index

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = 128
     bm25_language: str = "french"  # snowball stemmer and stop-word list for BM25
     exclude_labels: list[str] = ["boilerplate"]  # kept in the document, never retrieved
+    index_keep_versions: int = Field(
+        2, ge=2, le=100, description="index versions always kept on disk, the current one included"
+    )
+    index_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="an older superseded version is deleted only after this long, so readers loading it finish",
+    )
 
     # Retrieval
     top_k: int = 4
