@@ -95,8 +95,12 @@ def _existing_plan(index: Index | None) -> _Plan:
     plan = _Plan()
     if index is None:
         return plan
+    # Rows grouped in one pass: asking each document for its rows is documents x chunks work.
+    rows_by_doc: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks):
+        rows_by_doc.setdefault(chunk.doc_id, []).append(row)
     for doc_id, doc in index.documents.items():
-        rows = index.rows_of(doc_id)
+        rows = rows_by_doc.get(doc_id, [])
         plan.documents[doc_id] = doc
         plan.chunks[doc_id] = [index.chunks[r] for r in rows]
         plan.vectors[doc_id] = np.asarray(index.vectors[rows]) if rows else np.zeros((0, index.vectors.shape[1]), np.float32)
