@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
+import time
 from pathlib import Path
 
 from rag.settings import Settings
@@ -254,7 +256,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise UsageProblem(f"{output}: cannot write the output file ({exc.strerror or exc})") from None
     failures = 0
     try:
-        for number, row in enumerate(rows, start=1):
+        for number, row in rows:
             if isinstance(row, str):
                 print(f"error: {source}:{number}: {row}", file=sys.stderr)
                 failures += 1
@@ -274,30 +276,32 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _read_batch(path: Path) -> list:
-    """Rows of a JSONL file; a bad row becomes an error message string, the others still run."""
-    rows: list = []
+def _read_batch(path: Path) -> list[tuple[int, dict | str]]:
+    """(line number in the file, row) for each non-blank line; a bad row is an error message, the others still run."""
+    rows: list[tuple[int, dict | str]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"{path}: cannot read the input file as UTF-8 JSONL ({exc})") from None
-    for line in text.splitlines():
+    # Split on newlines only, as editors number lines (str.splitlines also splits on \x0c, \u2028...).
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            rows.append("not valid JSON")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            rows.append("each line needs a \"question\" string")
-            continue
-        history = row.get("history")
-        if history is not None and not isinstance(history, list):
-            rows.append("\"history\" must be a list of {role, content}")
-            continue
-        rows.append(row)
+        rows.append((number, _batch_row(line)))
     return rows
+
+
+def _batch_row(line: str) -> dict | str:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return "not valid JSON"
+    if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+        return "each line needs a \"question\" string"
+    history = row.get("history")
+    if history is not None and not isinstance(history, list):
+        return "\"history\" must be a list of {role, content}"
+    return row
 
 
 def _answer_eval(args: argparse.Namespace, settings: Settings, questions, retriever) -> int:
@@ -339,21 +343,47 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the web chat; models load in the background while the page shows their status."""
-    from ui.app import launch
-
     settings = settings_from(args)
-    auth = None
-    if args.auth or settings.auth:
-        user, sep, password = (args.auth or settings.auth).partition(":")
-        if not sep or not user or not password:
-            raise UsageProblem("--auth takes user:password")
-        auth = (user, password)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
-        print(f"warning: serving on {settings.host} without --auth: anyone on the network can use it", file=sys.stderr)
+    auth = _parse_auth(args.auth or settings.auth)
+    _check_exposure(settings.host, auth)  # before gradio is even imported
     if args.share:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
+    from ui.app import launch
+
     launch(settings, share=args.share, auth=auth)
     return 0
+
+
+def _parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise UsageProblem("--auth takes user:password")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a network address
+
+
+def _check_exposure(host: str, auth: tuple[str, str] | None) -> None:
+    """Refuse to serve beyond this machine unless access is protected.
+
+    The protections are a list so that another one (an API key) can be added beside --auth.
+    """
+    protections = [p for p in (auth,) if p]
+    if not is_loopback(host) and not protections:
+        raise UsageProblem(
+            f"refusing to serve on {host} without --auth user:password: anyone on the network could use it "
+            "(bind 127.0.0.1, or add --auth)"
+        )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
