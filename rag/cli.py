@@ -31,6 +31,8 @@ def _known_problems() -> tuple[type[BaseException], ...]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from pydantic import ValidationError
+
     overrides = {
         "index_dir": getattr(args, "index", None),
         "embedding_model": getattr(args, "embedding_model", None),
@@ -39,7 +41,45 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "port": getattr(args, "port", None),
         "host": getattr(args, "host", None),
     }
-    return Settings().resolved(**overrides)
+    try:
+        base = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "a RAG_ variable"
+        raise UsageProblem(f"{name}: {first['msg']}") from None
+    return base.resolved(**overrides)
+
+
+def _warn_fallback(index) -> None:
+    """One line when the index was loaded from an older intact version because CURRENT could not be used."""
+    if index.note:
+        print(f"warning: {index.note}", file=sys.stderr)
+
+
+class PlainProgress:
+    """Progress as plain lines for a log file or a pipe: first, every 10 % or few seconds, and last."""
+
+    def __init__(self, interval: float, stream=None) -> None:
+        self.interval = interval
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.last_time = float("-inf")
+        self.last_tenth = -1
+
+    def __call__(self, done: int, total: int, doc_id: str) -> None:
+        now = time.monotonic()
+        tenth = done * 10 // max(total, 1)
+        if done not in (0, total) and tenth == self.last_tenth and now - self.last_time < self.interval:
+            return
+        if done == 0:
+            self.started = now
+        self.last_time, self.last_tenth = now, tenth
+        line = f"embedding: {done}/{total} chunks ({100 * done // max(total, 1)} %)"
+        if done:
+            line += f", {done / max(now - self.started, 1e-9):.1f} chunks/s"
+        if done == total:
+            line += "; writing the index"
+        print(line, file=self.stream, flush=True)
 
 
 def _load_retriever(settings: Settings):
@@ -56,36 +96,49 @@ def _print_json(data) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from rag.embeddings import load_embedder
     from rag.ingest import ingest
 
     settings = settings_from(args)
     paths = [Path(p) for p in args.paths] or [settings.docs_dir]
     embedder = load_embedder(settings)
-    bar = tqdm(total=0, unit="chunk", desc="embedding", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+    progress, bar = _ingest_progress(args.quiet, settings)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    report, _ = ingest(paths, settings, embedder, prune=args.prune, rebuild=args.rebuild, progress=progress, log=log)
+    if bar is not None:
+        bar.close()
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(report.summary() if report.changed else f"index up to date: {report.summary()}")
+    # Any file that failed makes the command fail, even when others were indexed: scripts must notice.
+    return 1 if report.errors else 0
+
+
+def _ingest_progress(quiet: bool, settings: Settings):
+    """(progress callback, tqdm bar to close): a bar on a terminal, plain lines otherwise, nothing when quiet."""
+    if quiet:
+        return None, None
+    if not sys.stderr.isatty():
+        return PlainProgress(settings.progress_interval_seconds), None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
 
     def progress(done: int, total: int, doc_id: str) -> None:
         bar.total = total
         bar.set_postfix_str(doc_id[:30])
         bar.update(done - bar.n)
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr)
-
-    report, _ = ingest(paths, settings, embedder, prune=args.prune, rebuild=args.rebuild, progress=progress, log=log)
-    bar.close()
-    for error in report.errors:
-        print(f"error: {error}", file=sys.stderr)
-    print(report.summary() if report.changed else f"index up to date: {report.summary()}")
-    return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
+    return progress, bar
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from rag.ingest import remove_documents
 
-    removed, unknown, index = remove_documents(args.documents, settings_from(args))
+    removed, unknown, index = remove_documents(args.documents, settings_from(args), log=lambda msg: print(msg, file=sys.stderr))
     for key in unknown:
         print(f"error: {key}: no such document in the index", file=sys.stderr)
     if removed:
@@ -97,6 +150,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from rag.index import load_index
 
     index = load_index(settings_from(args).index_dir)
+    _warn_fallback(index)
     rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
     if args.json:
         _print_json(rows)
@@ -114,6 +168,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     question = check_question(args.question, settings)
     retriever = _load_retriever(settings)
+    _warn_fallback(retriever.index)
     hits = retriever.search(question, k=args.k or settings.top_k)
     if args.json:
         _print_json([h.to_dict(retriever.index) for h in hits])
@@ -136,6 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = _question_file(args.file, "rag eval FILE")
     questions = load_questions(path)
     retriever = _load_retriever(settings)
+    _warn_fallback(retriever.index)
     if args.retrieval:
         result = retrieval_eval(questions, retriever, k=args.k or 4)
         if args.json:
@@ -159,6 +215,7 @@ def _pipeline(args: argparse.Namespace, settings: Settings):
     from rag.pipeline import load_pipeline
 
     pipeline = load_pipeline(settings, getattr(args, "model", None))
+    _warn_fallback(pipeline.retriever.index)
     pipeline.warm_up()
     return pipeline
 

@@ -41,6 +41,8 @@ def check_question(question: str, settings: Settings) -> str:
         raise QuestionError("the question is empty")
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
+    if not any(ch.isalnum() for ch in question):
+        raise QuestionError("the question has no words (only symbols or emoji)")
     return question
 
 

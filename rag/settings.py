@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     support_threshold: float = 0.5
     strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
 
+    # Progress lines of `rag ingest` when standard error is not a terminal (a log file, a pipe)
+    progress_interval_seconds: float = Field(
+        5.0, ge=0.1, le=3600, description="seconds between two plain progress lines (also one every 10 %)"
+    )
+
     # Server
     host: str = "127.0.0.1"
     port: int = 7860
