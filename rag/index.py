@@ -110,10 +110,20 @@ class Index:
     bm25: object
     version_dir: Path
     chunk_rows: dict[str, int] = field(default_factory=dict)
-    # Set when CURRENT could not be used and an older intact version was loaded instead: one line for the user.
-    note: str = ""
+    # Why CURRENT could not be used, when an older intact version was loaded instead ("" normally)
+    fallback_from: str = ""
     # False when a version newer than this one exists but is damaged: a writer building on it could lose documents.
     lossless: bool = True
+
+    @property
+    def note(self) -> str:
+        """One line for the user when this is a fallback version, else ""."""
+        if not self.fallback_from:
+            return ""
+        return (
+            f"{self.fallback_from}; using the newest intact version {self.version_dir.name} "
+            f"({len(self.documents)} documents); `rag ingest --rebuild` repairs the index"
+        )
 
     def __post_init__(self) -> None:
         self.chunk_rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
@@ -435,11 +445,7 @@ def _fall_back(index_dir: Path, skip: str | None, problem: IndexProblem, verify:
             index = _load_version(index_dir, index_dir / name, verify)
         except IndexProblem:
             continue
-        reason = str(problem).removesuffix(f": {REBUILD_HINT}")
-        index.note = (
-            f"{reason}; using the newest intact version {name} ({len(index.documents)} documents); "
-            "`rag ingest --rebuild` repairs the index"
-        )
+        index.fallback_from = str(problem).removesuffix(f": {REBUILD_HINT}")
         index.lossless = name == newest
         return index
     raise problem

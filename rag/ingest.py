@@ -122,16 +122,20 @@ def _open_existing(
             raise
         log(f"the index is damaged: {_reason(exc)}")
         return None, _salvaged_plan(settings, report, log)
-    if index.note and not index.lossless:
-        # A newer version holds documents this one lacks: building on it would drop them without a word.
+    if not index.lossless:
         if not rebuild:
-            raise IndexCorrupt(f"{index.note.split('; using')[0]}: {REBUILD_HINT}")
-        log(f"the index is damaged: {index.note.split('; using')[0]}")
+            _refuse_lossy(index)
+        log(f"the index is damaged: {index.fallback_from}")
         return None, _salvaged_plan(settings, report, log)
     if index.note:
         log(f"warning: {index.note}")
         report.repaired = index.note
     return index, _existing_plan(index)
+
+
+def _refuse_lossy(index: Index) -> None:
+    """A newer version holds documents this fallback lacks: building on it would drop them without a word."""
+    raise IndexCorrupt(f"{index.fallback_from}: {REBUILD_HINT}")
 
 
 def _reason(exc: Exception) -> str:
@@ -156,7 +160,6 @@ def _salvaged_plan(settings: Settings, report: IngestReport, log: Callable[[str]
     if from_files:
         recovered += f", {from_files} read again from their files"
     report.rebuilt = f"previous index unreadable; {recovered}"
-    log(f"rebuilding: {recovered}")
     return plan
 
 
@@ -343,8 +346,8 @@ def remove_documents(
     """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
     with write_lock(settings.index_dir):
         index = load_index(settings.index_dir)
-        if index.note and not index.lossless:
-            raise IndexCorrupt(f"{index.note.split('; using')[0]}: {REBUILD_HINT}")
+        if not index.lossless:
+            _refuse_lossy(index)
         if index.note:
             log(f"warning: {index.note}")
         plan = _existing_plan(index)
