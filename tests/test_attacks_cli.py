@@ -501,3 +501,16 @@ def test_ingest_prints_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_pa
     assert f"{total} chunks embedded" in out
     code, _, err = run(capsys, "--index", tmp_path / "index", "ingest", "-q", folder)
     assert code == 0 and err == ""
+
+
+# ---------------------------------------------------------------- settings from the environment
+
+
+@pytest.mark.parametrize("variable, value", [("RAG_TOP_K", "four"), ("RAG_INDEX_KEEP_VERSIONS", "1"), ("RAG_INDEX_GRACE_SECONDS", "-5")])
+def test_a_bad_environment_variable_is_one_line(index_dir, capsys, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    code, out, err = run(capsys, "--index", index_dir, "search", "Qui est LeCun ?")
+    assert code == 2 and out == ""
+    one_line(err, f"error: {variable}: ")
+    monkeypatch.delenv(variable)
+    intact(index_dir)
