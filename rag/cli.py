@@ -553,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
     except _known_problems() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The machine, not the input: a full disk, a read-only or misplaced index folder. The previous index
+        # version is untouched (a write only ever adds a folder, then switches CURRENT).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

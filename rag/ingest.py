@@ -249,6 +249,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
     except DocumentError as exc:
         report.errors.append(str(exc))
         return
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one user file must not abort the whole ingest
+        detail = " ".join(str(exc).split())[:200]
+        report.errors.append(f"{path}: could not be read ({type(exc).__name__}: {detail})")
+        return
     (report.updated if known is not None else report.added).append(doc_id)
     plan.documents[doc_id] = doc
     now = _now()

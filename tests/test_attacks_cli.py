@@ -250,6 +250,38 @@ def test_failures_among_good_files_exit_1_with_one_line_each(index_dir, capsys, 
     intact(index_dir, BEFORE | {"good"})
 
 
+def test_a_parser_that_crashes_on_one_file_costs_only_that_file(index_dir, capsys, tmp_path, monkeypatch):
+    """Whatever an extractor raises on a hostile file, the other files are indexed and the error is one line."""
+    import rag.ingest
+
+    real = rag.ingest.load_document
+
+    def fragile(path, doc_id=None):
+        if path.name == "hostile.txt":
+            raise RecursionError("maximum recursion depth exceeded\nwhile parsing")
+        return real(path, doc_id=doc_id)
+
+    monkeypatch.setattr(rag.ingest, "load_document", fragile)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "hostile.txt").write_text(GOOD_TEXT, encoding="utf-8")
+    (folder / "good.txt").write_text(GOOD_TEXT, encoding="utf-8")
+    code, out, err = run(capsys, "--index", index_dir, "ingest", "-q", folder)
+    assert code == 1
+    one_line(err, f"error: {folder / 'hostile.txt'}: ", "RecursionError")
+    intact(index_dir, BEFORE | {"good"})
+
+
+def test_an_index_folder_that_cannot_be_created(index_dir, capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text(GOOD_TEXT, encoding="utf-8")
+    code, out, err = run(capsys, "--index", blocker / "index", "ingest", "-q", good)
+    assert code == 1 and out == ""
+    one_line(err, "error: ", "Not a directory")
+
+
 # ---------------------------------------------------------------- files that are fine but awkward
 
 
@@ -487,7 +519,7 @@ def test_ingest_prints_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_pa
     folder.mkdir()
     rng = random.Random(9)
     words = GOOD_TEXT.split()
-    for n in range(12):
+    for n in range(6):  # about 130 chunks: three slices of 64, so a line between the first and the last
         body = " ".join(" ".join(rng.sample(words, len(words))) + "." for _ in range(12))
         (folder / f"doc{n}.txt").write_text(f"Document {n}\n{body}\n", encoding="utf-8")
     code, out, err = run(capsys, "--index", tmp_path / "index", "ingest", folder)
