@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
+import time
 from pathlib import Path
 
 from rag.settings import Settings
@@ -29,6 +31,8 @@ def _known_problems() -> tuple[type[BaseException], ...]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from pydantic import ValidationError
+
     overrides = {
         "index_dir": getattr(args, "index", None),
         "embedding_model": getattr(args, "embedding_model", None),
@@ -38,7 +42,45 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "host": getattr(args, "host", None),
         "support_judge": getattr(args, "judge", None),
     }
-    return Settings().resolved(**overrides)
+    try:
+        base = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "a RAG_ variable"
+        raise UsageProblem(f"{name}: {first['msg']}") from None
+    return base.resolved(**overrides)
+
+
+def _warn_fallback(index) -> None:
+    """One line when the index was loaded from an older intact version because CURRENT could not be used."""
+    if index.note:
+        print(f"warning: {index.note}", file=sys.stderr)
+
+
+class PlainProgress:
+    """Progress as plain lines for a log file or a pipe: first, every 10 % or few seconds, and last."""
+
+    def __init__(self, interval: float, stream=None) -> None:
+        self.interval = interval
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.last_time = float("-inf")
+        self.last_tenth = -1
+
+    def __call__(self, done: int, total: int, doc_id: str) -> None:
+        now = time.monotonic()
+        tenth = done * 10 // max(total, 1)
+        if done not in (0, total) and tenth == self.last_tenth and now - self.last_time < self.interval:
+            return
+        if done == 0:
+            self.started = now
+        self.last_time, self.last_tenth = now, tenth
+        line = f"embedding: {done}/{total} chunks ({100 * done // max(total, 1)} %)"
+        if done:
+            line += f", {done / max(now - self.started, 1e-9):.1f} chunks/s"
+        if done == total:
+            line += "; writing the index"
+        print(line, file=self.stream, flush=True)
 
 
 def _load_retriever(settings: Settings):
@@ -55,36 +97,49 @@ def _print_json(data) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from rag.embeddings import load_embedder
     from rag.ingest import ingest
 
     settings = settings_from(args)
     paths = [Path(p) for p in args.paths] or [settings.docs_dir]
     embedder = load_embedder(settings)
-    bar = tqdm(total=0, unit="chunk", desc="embedding", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+    progress, bar = _ingest_progress(args.quiet, settings)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    report, _ = ingest(paths, settings, embedder, prune=args.prune, rebuild=args.rebuild, progress=progress, log=log)
+    if bar is not None:
+        bar.close()
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(report.summary() if report.changed else f"index up to date: {report.summary()}")
+    # Any file that failed makes the command fail, even when others were indexed: scripts must notice.
+    return 1 if report.errors else 0
+
+
+def _ingest_progress(quiet: bool, settings: Settings):
+    """(progress callback, tqdm bar to close): a bar on a terminal, plain lines otherwise, nothing when quiet."""
+    if quiet:
+        return None, None
+    if not sys.stderr.isatty():
+        return PlainProgress(settings.progress_interval_seconds), None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
 
     def progress(done: int, total: int, doc_id: str) -> None:
         bar.total = total
         bar.set_postfix_str(doc_id[:30])
         bar.update(done - bar.n)
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr)
-
-    report, _ = ingest(paths, settings, embedder, prune=args.prune, rebuild=args.rebuild, progress=progress, log=log)
-    bar.close()
-    for error in report.errors:
-        print(f"error: {error}", file=sys.stderr)
-    print(report.summary() if report.changed else f"index up to date: {report.summary()}")
-    return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
+    return progress, bar
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from rag.ingest import remove_documents
 
-    removed, unknown, index = remove_documents(args.documents, settings_from(args))
+    removed, unknown, index = remove_documents(args.documents, settings_from(args), log=lambda msg: print(msg, file=sys.stderr))
     for key in unknown:
         print(f"error: {key}: no such document in the index", file=sys.stderr)
     if removed:
@@ -96,6 +151,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from rag.index import load_index
 
     index = load_index(settings_from(args).index_dir)
+    _warn_fallback(index)
     rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
     if args.json:
         _print_json(rows)
@@ -113,6 +169,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     question = check_question(args.question, settings)
     retriever = _load_retriever(settings)
+    _warn_fallback(retriever.index)
     hits = retriever.search(question, k=args.k or settings.top_k)
     if args.json:
         _print_json([h.to_dict(retriever.index) for h in hits])
@@ -155,6 +212,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.corpus:
         settings = scratch_index(settings, Path(args.corpus))
     retriever = _load_retriever(settings)
+    _warn_fallback(retriever.index)
     if args.retrieval:
         result = retrieval_eval(questions, retriever, k=args.k or 4)
         if args.json:
@@ -178,6 +236,7 @@ def _pipeline(args: argparse.Namespace, settings: Settings):
     from rag.pipeline import load_pipeline
 
     pipeline = load_pipeline(settings, getattr(args, "model", None))
+    _warn_fallback(pipeline.retriever.index)
     pipeline.warm_up()
     return pipeline
 
@@ -280,7 +339,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise UsageProblem(f"{output}: cannot write the output file ({exc.strerror or exc})") from None
     failures = 0
     try:
-        for number, row in enumerate(rows, start=1):
+        for number, row in rows:
             if isinstance(row, str):
                 print(f"error: {source}:{number}: {row}", file=sys.stderr)
                 failures += 1
@@ -300,30 +359,32 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _read_batch(path: Path) -> list:
-    """Rows of a JSONL file; a bad row becomes an error message string, the others still run."""
-    rows: list = []
+def _read_batch(path: Path) -> list[tuple[int, dict | str]]:
+    """(line number in the file, row) for each non-blank line; a bad row is an error message, the others still run."""
+    rows: list[tuple[int, dict | str]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"{path}: cannot read the input file as UTF-8 JSONL ({exc})") from None
-    for line in text.splitlines():
+    # Split on newlines only, as editors number lines (str.splitlines also splits on \x0c, \u2028...).
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            rows.append("not valid JSON")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            rows.append("each line needs a \"question\" string")
-            continue
-        history = row.get("history")
-        if history is not None and not isinstance(history, list):
-            rows.append("\"history\" must be a list of {role, content}")
-            continue
-        rows.append(row)
+        rows.append((number, _batch_row(line)))
     return rows
+
+
+def _batch_row(line: str) -> dict | str:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return "not valid JSON"
+    if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+        return "each line needs a \"question\" string"
+    history = row.get("history")
+    if history is not None and not isinstance(history, list):
+        return "\"history\" must be a list of {role, content}"
+    return row
 
 
 def _answer_eval(args: argparse.Namespace, settings: Settings, questions, retriever) -> int:
@@ -365,21 +426,47 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the web chat; models load in the background while the page shows their status."""
-    from ui.app import launch
-
     settings = settings_from(args)
-    auth = None
-    if args.auth or settings.auth:
-        user, sep, password = (args.auth or settings.auth).partition(":")
-        if not sep or not user or not password:
-            raise UsageProblem("--auth takes user:password")
-        auth = (user, password)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
-        print(f"warning: serving on {settings.host} without --auth: anyone on the network can use it", file=sys.stderr)
+    auth = _parse_auth(args.auth or settings.auth)
+    _check_exposure(settings.host, auth)  # before gradio is even imported
     if args.share:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
+    from ui.app import launch
+
     launch(settings, share=args.share, auth=auth)
     return 0
+
+
+def _parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise UsageProblem("--auth takes user:password")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a network address
+
+
+def _check_exposure(host: str, auth: tuple[str, str] | None) -> None:
+    """Refuse to serve beyond this machine unless access is protected.
+
+    The protections are a list so that another one (an API key) can be added beside --auth.
+    """
+    protections = [p for p in (auth,) if p]
+    if not is_loopback(host) and not protections:
+        raise UsageProblem(
+            f"refusing to serve on {host} without --auth user:password: anyone on the network could use it "
+            "(bind 127.0.0.1, or add --auth)"
+        )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -494,6 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     except _known_problems() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The machine, not the input: a full disk, a read-only or misplaced index folder. The previous index
+        # version is untouched (a write only ever adds a folder, then switches CURRENT).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -104,6 +104,20 @@ class Index:
     bm25: object
     version_dir: Path
     chunk_rows: dict[str, int] = field(default_factory=dict)
+    # Why CURRENT could not be used, when an older intact version was loaded instead ("" normally)
+    fallback_from: str = ""
+    # False when a version newer than this one exists but is damaged: a writer building on it could lose documents.
+    lossless: bool = True
+
+    @property
+    def note(self) -> str:
+        """One line for the user when this is a fallback version, else ""."""
+        if not self.fallback_from:
+            return ""
+        return (
+            f"{self.fallback_from}; using the newest intact version {self.version_dir.name} "
+            f"({len(self.documents)} documents); `rag ingest --rebuild` repairs the index"
+        )
 
     def __post_init__(self) -> None:
         self.chunk_rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
@@ -159,6 +173,67 @@ def dense_kind(index) -> str:
     return "hnsw" if type(index).__name__.startswith("IndexHNSW") else "flat"
 
 
+# ---------------------------------------------------------------- versions and the CURRENT pointer
+
+_STAMP = "%Y%m%dT%H%M%S%f"
+_VERSION_NAME = re.compile(r"v-\d{8}T\d{12}")
+LOAD_ATTEMPTS = 5  # a reader that loses a race with a writer reads CURRENT again, this many times at most
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Superseded versions stay on disk for readers that are still loading them.
+
+    The newest `keep` versions always stay; an older one goes once it has been superseded for `grace_seconds`.
+    """
+
+    keep: int = 2
+    grace_seconds: float = 300.0
+
+
+def version_names(index_dir: Path) -> list[str]:
+    """Names of the version folders, oldest first (the time stamp in the name sorts them)."""
+    try:
+        return sorted(p.name for p in index_dir.iterdir() if _VERSION_NAME.fullmatch(p.name) and p.is_dir())
+    except OSError:
+        return []
+
+
+def read_pointer(index_dir: Path) -> tuple[str | None, str]:
+    """(version name, "") when CURRENT names an existing version folder, else (None, why not)."""
+    path = index_dir / CURRENT
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(256).strip()
+    except FileNotFoundError:
+        return None, "is missing"
+    except OSError as exc:
+        return None, f"is unreadable ({exc.strerror or exc})"
+    if not raw:
+        return None, "is empty"
+    # Anything but an ASCII version name (binary data, another encoding, a path) names no version.
+    name = raw.decode("ascii", errors="replace")
+    if not _VERSION_NAME.fullmatch(name):
+        return None, "does not name an index version"
+    if not (index_dir / name).is_dir():
+        return None, f"names {name}, which does not exist"
+    return name, ""
+
+
+def _stamp_seconds(name: str) -> float:
+    return dt.datetime.strptime(name[2:], _STAMP).replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def _new_version_name(index_dir: Path) -> str:
+    """v-<UTC time stamp>, later than every existing version even if the clock went back."""
+    now = dt.datetime.now(dt.timezone.utc)
+    existing = version_names(index_dir)
+    if existing:
+        newest = dt.datetime.strptime(existing[-1][2:], _STAMP).replace(tzinfo=dt.timezone.utc)
+        now = max(now, newest + dt.timedelta(microseconds=1))
+    return "v-" + now.strftime(_STAMP)
+
+
 # ---------------------------------------------------------------- saving
 
 
@@ -198,15 +273,19 @@ def save_index(
     info: BuildInfo,
     params: DenseParams,
     doc_dates: dict[str, dict] | None = None,
+    retention: Retention = Retention(),
 ) -> Index:
-    """Write a complete new version beside the old one, then switch CURRENT to it in one rename."""
+    """Write a complete new version beside the old one, then switch CURRENT to it in one rename.
+
+    The caller holds write_lock: folders a crashed writer left behind can be removed without asking.
+    """
     import faiss
 
     if len(chunks) != len(vectors):
         raise ValueError("chunks and vectors differ in length")
     index_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale(index_dir, keep=None)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    _remove_unfinished(index_dir)
+    name = _new_version_name(index_dir)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), info.dim)
     dense = build_dense(vectors, params)
@@ -218,9 +297,12 @@ def save_index(
     _write_json(work / "documents.json", [d.to_dict() for d in documents])
     _write_json(work / "chunks.json", [c.to_dict() for c in chunks])
     dates = doc_dates or {}
+    per_doc: dict[str, int] = {}
+    for c in chunks:
+        per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
     manifest = {
         "format": FORMAT_VERSION,
-        "created": stamp,
+        "created": name[2:],
         **info.to_dict(),
         "dense": {"kind": dense_kind(dense), **params.__dict__},
         "n_chunks": len(chunks),
@@ -230,7 +312,7 @@ def save_index(
                 "source": d.source,
                 "title": d.title,
                 "sha256": d.sha256,
-                "n_chunks": sum(1 for c in chunks if c.doc_id == d.doc_id),
+                "n_chunks": per_doc.get(d.doc_id, 0),
                 "lang": d.lang,
                 **dates.get(d.doc_id, {}),
             }
@@ -240,55 +322,110 @@ def save_index(
     }
     _write_json(work / MANIFEST, manifest)
     _fsync_dir(work)
-    final = index_dir / f"v-{stamp}"
+    final = index_dir / name
     os.rename(work, final)
-    pointer = index_dir / f".{CURRENT}.tmp"
-    pointer.write_text(final.name)
-    with pointer.open("rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(pointer, index_dir / CURRENT)
-    _fsync_dir(index_dir)
-    _remove_stale(index_dir, keep=final.name)
+    _switch_pointer(index_dir, name)
+    _remove_superseded(index_dir, name, retention)
     return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, final)
 
 
-def _remove_stale(index_dir: Path, keep: str | None) -> None:
-    """Delete unfinished work folders and versions no longer pointed to."""
-    current = _read_pointer(index_dir)
+def _switch_pointer(index_dir: Path, name: str) -> None:
+    pointer = index_dir / f".{CURRENT}.tmp"
+    with pointer.open("w") as fh:
+        fh.write(name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def _remove_unfinished(index_dir: Path) -> None:
+    """Delete what a crashed writer left: work folders, and versions renamed but never made current."""
+    current, _ = read_pointer(index_dir)
     for child in index_dir.iterdir():
-        if not child.is_dir():
-            continue
-        stale_tmp = child.name.startswith(".tmp-")
-        old_version = keep is not None and child.name.startswith("v-") and child.name not in (keep, current)
-        if stale_tmp or old_version:
+        if child.is_dir() and child.name.startswith(".tmp-"):
             shutil.rmtree(child, ignore_errors=True)
+    # No reader opens a version newer than CURRENT while CURRENT names an existing one: they are debris.
+    for name in version_names(index_dir) if current else []:
+        if name > current:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
 
 
-def _read_pointer(index_dir: Path) -> str | None:
-    try:
-        return (index_dir / CURRENT).read_text().strip() or None
-    except OSError:
-        return None
+def _remove_superseded(index_dir: Path, current: str, retention: Retention) -> None:
+    """Delete old versions no reader can still be loading: beyond the newest `keep`, superseded long enough."""
+    import time
+
+    names = [n for n in version_names(index_dir) if n <= current]
+    now = time.time()
+    for i, name in enumerate(names[: -max(1, retention.keep)]):
+        superseded_at = _stamp_seconds(names[i + 1])  # the moment the next version replaced it
+        if now - superseded_at >= retention.grace_seconds:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- loading
 
 
 def index_exists(index_dir: Path) -> bool:
-    return (index_dir / CURRENT).is_file()
+    return (index_dir / CURRENT).is_file() or bool(version_names(index_dir))
 
 
 def load_index(index_dir: Path, verify: bool = True) -> Index:
-    """Load the current version, checking it against its manifest; raise IndexProblem with a fix."""
+    """Load the version CURRENT names, checked against its manifest; raise IndexProblem with a fix.
+
+    A reader racing a writer reads CURRENT again when its version changed under it. When CURRENT is bad or
+    its version damaged, the newest intact version is loaded instead and `index.note` says so.
+    """
+    name: str | None = None
+    problem: IndexProblem | None = None
+    for _ in range(LOAD_ATTEMPTS):
+        name, why = read_pointer(index_dir)
+        if name is None:
+            problem = _pointer_problem(index_dir, why)
+            break
+        try:
+            return _load_version(index_dir, index_dir / name, verify)
+        except IndexProblem as exc:
+            problem = exc
+        if read_pointer(index_dir)[0] == name:
+            break  # CURRENT did not move: the version itself is damaged
+    return _fall_back(index_dir, name, problem, verify)
+
+
+def _pointer_problem(index_dir: Path, why: str) -> IndexProblem:
+    if not version_names(index_dir):
+        # Nothing indexed is left to lose: a plain ingest starts afresh.
+        detail = "" if why == "is missing" else f" ({CURRENT} {why} and no version is left)"
+        return IndexMissing(f"no index in {index_dir}{detail}: build it with `rag ingest`")
+    return IndexCorrupt(f"index pointer {index_dir / CURRENT} {why}: {REBUILD_HINT}")
+
+
+def _fall_back(index_dir: Path, skip: str | None, problem: IndexProblem, verify: bool) -> Index:
+    """The newest version that loads intact, noting why; re-raise the problem when there is none."""
+    if isinstance(problem, IndexMissing):
+        raise problem
+    names = [n for n in reversed(version_names(index_dir)) if n != skip]
+    newest = max([*names, skip or ""])
+    for name in names:
+        try:
+            index = _load_version(index_dir, index_dir / name, verify)
+        except IndexProblem:
+            continue
+        index.fallback_from = str(problem).removesuffix(f": {REBUILD_HINT}")
+        index.lossless = name == newest
+        return index
+    raise problem
+
+
+def _load_version(index_dir: Path, version: Path, verify: bool) -> Index:
+    """One version folder, checked against its manifest."""
     import bm25s
     import faiss
 
-    name = _read_pointer(index_dir)
-    if name is None:
-        raise IndexMissing(f"no index in {index_dir}: build it with `rag ingest`")
-    version = index_dir / name
     try:
         manifest = json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("the manifest is not an object")
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexMismatch(f"index in {index_dir} has format {manifest.get('format')}, expected {FORMAT_VERSION}: {REBUILD_HINT}")
         if verify:
@@ -304,10 +441,12 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
         bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False)
     except IndexProblem:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexCorrupt(f"index in {index_dir} is unreadable ({type(exc).__name__}: {exc}): {REBUILD_HINT}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors; the message is kept to one line.
+        detail = " ".join(str(exc).split())[:300]
+        raise IndexCorrupt(f"index version {version} is unreadable ({type(exc).__name__}: {detail}): {REBUILD_HINT}") from None
     if len(chunks) != len(vectors) or len(chunks) != manifest.get("n_chunks"):
-        raise IndexCorrupt(f"index in {index_dir} is inconsistent (chunks and vectors differ): {REBUILD_HINT}")
+        raise IndexCorrupt(f"index version {version} is inconsistent (chunks and vectors differ): {REBUILD_HINT}")
     return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, version)
 
 
@@ -316,3 +455,68 @@ def _verify_files(version: Path, manifest: dict) -> None:
         path = version / rel
         if not path.is_file() or sha256_file(path) != expected:
             raise IndexCorrupt(f"index file {path} is missing or damaged: {REBUILD_HINT}")
+
+
+# ---------------------------------------------------------------- salvage for a rebuild
+
+
+@dataclass
+class Salvage:
+    """What a rebuild can take from a damaged index: stored documents, their dates, and what is lost."""
+
+    documents: list[Document] = field(default_factory=list)
+    dates: dict[str, dict] = field(default_factory=dict)
+    version: str = ""
+    # Documents the version CURRENT named listed but whose stored text could not be read: doc_id -> source
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def salvage_documents(index_dir: Path) -> Salvage:
+    """Stored documents of the version CURRENT names, else of the newest version whose documents.json is readable."""
+    pointed, _ = read_pointer(index_dir)
+    order = ([pointed] if pointed else []) + [n for n in reversed(version_names(index_dir)) if n != pointed]
+    listed = _listed_documents(index_dir / pointed) if pointed else {}
+    for name in order:
+        found = _stored_documents(index_dir / name)
+        if found is not None:
+            documents, dates = found
+            held = {d.doc_id for d in documents}
+            missing = {d: source for d, source in listed.items() if d not in held}
+            return Salvage(documents, dates, name, missing)
+    return Salvage(missing=listed)
+
+
+def _read_manifest(version: Path) -> dict:
+    try:
+        manifest = json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _listed_documents(version: Path) -> dict[str, str]:
+    """doc_id -> source of the documents a version's manifest lists (empty when it is unreadable)."""
+    entries = _read_manifest(version).get("documents")
+    if not isinstance(entries, dict):
+        return {}
+    return {d: str(meta.get("source", "")) for d, meta in entries.items() if isinstance(meta, dict)}
+
+
+def _stored_documents(version: Path) -> tuple[list[Document], dict[str, dict]] | None:
+    """A version's documents.json when it is intact (its checksum when the manifest has one), else None."""
+    manifest = _read_manifest(version)
+    path = version / "documents.json"
+    expected = (manifest.get("files") or {}).get("documents.json") if isinstance(manifest.get("files"), dict) else None
+    try:
+        if expected and sha256_file(path) != expected:
+            return None
+        documents = [Document.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    entries = manifest.get("documents") if isinstance(manifest.get("documents"), dict) else {}
+    dates = {
+        d: {k: meta[k] for k in ("added_at", "updated_at") if k in meta}
+        for d, meta in entries.items()
+        if isinstance(meta, dict)
+    }
+    return documents, dates

@@ -13,12 +13,16 @@ from rag.chunking import chunk_document
 from rag.documents import display_path, file_digest, find_files, load_document, slugify
 from rag.embeddings import Embedder
 from rag.index import (
+    REBUILD_HINT,
     current_build_info,
     DenseParams,
     Index,
+    IndexCorrupt,
+    IndexMissing,
     IndexProblem,
-    index_exists,
+    Retention,
     load_index,
+    salvage_documents,
     save_index,
     write_lock,
 )
@@ -35,6 +39,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    reembedded: list[str] = field(default_factory=list)  # already indexed, embedded again by a rebuild
+    repaired: str = ""  # the index was loaded from an older intact version; this save makes it current again
     chunks_embedded: int = 0
     total_chunks: int = 0
     rebuilt: str = ""
@@ -43,7 +49,7 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.rebuilt)
+        return bool(self.added or self.updated or self.removed or self.rebuilt or self.repaired)
 
     def summary(self) -> str:
         parts = [
@@ -53,12 +59,18 @@ class IngestReport:
             f"{len(self.removed)} removed",
             f"{len(self.errors)} failed",
         ]
-        head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ""
+        if self.rebuilt:
+            parts.insert(0, f"{len(self.reembedded)} re-embedded")
+        head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ("index pointer repaired; " if self.repaired else "")
         return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded, {self.total_chunks} in index ({self.seconds:.1f} s)"
 
 
 def dense_params(settings: Settings) -> DenseParams:
     return DenseParams(settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+
+
+def retention(settings: Settings) -> Retention:
+    return Retention(settings.index_keep_versions, settings.index_grace_seconds)
 
 
 def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
@@ -88,8 +100,12 @@ def _existing_plan(index: Index | None) -> _Plan:
     plan = _Plan()
     if index is None:
         return plan
+    # Rows grouped in one pass: asking each document for its rows is documents x chunks work.
+    rows_by_doc: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks):
+        rows_by_doc.setdefault(chunk.doc_id, []).append(row)
     for doc_id, doc in index.documents.items():
-        rows = index.rows_of(doc_id)
+        rows = rows_by_doc.get(doc_id, [])
         plan.documents[doc_id] = doc
         plan.chunks[doc_id] = [index.chunks[r] for r in rows]
         plan.vectors[doc_id] = np.asarray(index.vectors[rows]) if rows else np.zeros((0, index.vectors.shape[1]), np.float32)
@@ -98,17 +114,58 @@ def _existing_plan(index: Index | None) -> _Plan:
     return plan
 
 
-def _open_existing(settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]) -> Index | None:
-    if not index_exists(settings.index_dir):
-        return None
+def _open_existing(
+    settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]
+) -> tuple[Index | None, _Plan]:
+    """The index to build on and the plan it gives; a rebuild of a damaged index salvages its stored documents."""
     try:
-        return load_index(settings.index_dir)
+        index = load_index(settings.index_dir)
+    except IndexMissing:
+        return None, _Plan()
     except IndexProblem as exc:
         if not rebuild:
             raise
-        log(f"ignoring the damaged index: {exc}")
-        report.rebuilt = "previous index unreadable"
-        return None
+        log(f"the index is damaged: {_reason(exc)}")
+        return None, _salvaged_plan(settings, report, log)
+    if not index.lossless:
+        if not rebuild:
+            _refuse_lossy(index)
+        log(f"the index is damaged: {index.fallback_from}")
+        return None, _salvaged_plan(settings, report, log)
+    if index.note:
+        log(f"warning: {index.note}")
+        report.repaired = index.note
+    return index, _existing_plan(index)
+
+
+def _refuse_lossy(index: Index) -> None:
+    """A newer version holds documents this fallback lacks: building on it would drop them without a word."""
+    raise IndexCorrupt(f"{index.fallback_from}: {REBUILD_HINT}")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).removesuffix(f": {REBUILD_HINT}")
+
+
+def _salvaged_plan(settings: Settings, report: IngestReport, log: Callable[[str], None]) -> _Plan:
+    """Documents of a damaged index, from their stored text, else from their file; what is lost is an error."""
+    salvage = salvage_documents(settings.index_dir)
+    plan = _Plan()
+    for doc in salvage.documents:
+        plan.documents[doc.doc_id] = doc
+        plan.dates[doc.doc_id] = salvage.dates.get(doc.doc_id, {})
+    from_files = 0
+    for doc_id, source in salvage.missing.items():
+        try:
+            plan.documents[doc_id] = load_document(Path(source), doc_id=doc_id)
+            from_files += 1
+        except DocumentError as exc:
+            report.errors.append(f"{doc_id}: lost with the damaged index, and its file cannot be read again ({exc})")
+    recovered = f"{len(salvage.documents)} documents recovered from {salvage.version}" if salvage.version else "no stored documents readable"
+    if from_files:
+        recovered += f", {from_files} read again from their files"
+    report.rebuilt = f"previous index unreadable; {recovered}"
+    return plan
 
 
 def _doc_id_for(path: Path, plan: _Plan) -> str:
@@ -137,10 +194,10 @@ def ingest(
     started = time.perf_counter()
     report = IngestReport()
     with write_lock(settings.index_dir):
-        existing = _open_existing(settings, rebuild, report, log)
-        plan = _existing_plan(existing)
+        existing, plan = _open_existing(settings, rebuild, report, log)
         info = current_build_info(settings, embedder)
-        stale = existing is not None and (rebuild or existing.build_info != info)
+        # A rebuild embeds every document the index holds, whatever paths were given.
+        stale = rebuild or (existing is not None and existing.build_info != info)
         if stale:
             report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
             log(f"rebuilding all {len(plan.documents)} documents: {report.rebuilt}")
@@ -155,6 +212,8 @@ def ingest(
         if stale:
             for doc_id, doc in plan.documents.items():
                 to_embed.setdefault(doc_id, doc)
+            fresh = set(report.added) | set(report.updated)
+            report.reembedded = [d for d in sorted(to_embed) if d not in fresh]
         if not report.changed and existing is not None:
             report.total_chunks = len(existing.chunks)
             report.seconds = time.perf_counter() - started
@@ -171,6 +230,7 @@ def ingest(
             info,
             dense_params(settings),
             plan.dates,
+            retention(settings),
         )
     report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - started
@@ -192,6 +252,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
         doc = load_document(path, doc_id=doc_id)
     except DocumentError as exc:
         report.errors.append(str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one user file must not abort the whole ingest
+        detail = " ".join(str(exc).split())[:200]
+        report.errors.append(f"{path}: could not be read ({type(exc).__name__}: {detail})")
         return
     (report.updated if known is not None else report.added).append(doc_id)
     plan.documents[doc_id] = doc
@@ -224,21 +288,31 @@ def _embed_documents(
 ) -> None:
     """Chunk and embed the new or changed documents, reporting progress.
 
-    All pending chunks are embedded together, longest first, in large slices: per-document calls would pad
-    short batches and leave the encoder under-used (measured: 0.55x raw encode speed instead of ~1x).
+    All pending chunks are embedded together, longest first: per-document calls would pad short batches and
+    leave the encoder under-used (measured: 0.55x raw encode speed instead of ~1x). Sorted globally, a slice
+    of a few batches pads no more than a large one, and progress comes every few seconds.
     """
+    threads = _AdaptiveThreads() if settings.torch_threads == 0 else None  # chunking is its first measurement
     pending = {doc_id: chunk_with(settings, doc) for doc_id, doc in to_embed.items()}
     flat = [(doc_id, i, chunk) for doc_id, chunks in pending.items() for i, chunk in enumerate(chunks)]
     order = sorted(range(len(flat)), key=lambda k: -len(flat[k][2].text))
     vectors = np.zeros((len(flat), embedder.dim), dtype=np.float32)
     total = len(flat)
-    slice_size = max(1, settings.embed_batch_size * 16)
+    slice_size = max(1, settings.embed_batch_size * 4)
     started = time.perf_counter()
-    for begin in range(0, total, slice_size):
-        rows = order[begin : begin + slice_size]
-        vectors[rows] = embedder.embed_passages([embedding_text(flat[k][2]) for k in rows])
-        if progress:
-            progress(min(begin + slice_size, total), total, flat[rows[-1]][0])
+    if progress and total:
+        progress(0, total, "")
+    try:
+        for begin in range(0, total, slice_size):
+            if threads:
+                threads.adjust()
+            rows = order[begin : begin + slice_size]
+            vectors[rows] = embedder.embed_passages([embedding_text(flat[k][2]) for k in rows])
+            if progress:
+                progress(min(begin + slice_size, total), total, flat[rows[-1]][0])
+    finally:
+        if threads:
+            threads.restore()
     offset = 0
     for doc_id, chunks in pending.items():
         plan.chunks[doc_id] = chunks
@@ -248,10 +322,42 @@ def _embed_documents(
     report.embed_seconds = time.perf_counter() - started
 
 
-def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], list[str], Index | None]:
+class _AdaptiveThreads:
+    """torch threads follow the cores other processes leave free, never above what the embedder was loaded with.
+
+    On 2 cores with another process busy on one, two threads embedded 6 chunks/s and one thread 15 (rag/cpu.py).
+    """
+
+    def __init__(self) -> None:
+        import torch
+
+        from rag.cpu import FreeCores
+
+        self.torch = torch
+        self.cap = self.current = torch.get_num_threads()
+        self.cores = FreeCores()
+
+    def adjust(self) -> None:
+        wanted = min(self.cap, self.cores.free())
+        if wanted != self.current:
+            self.torch.set_num_threads(wanted)
+            self.current = wanted
+
+    def restore(self) -> None:
+        if self.current != self.cap:
+            self.torch.set_num_threads(self.cap)
+
+
+def remove_documents(
+    keys: list[str], settings: Settings, log: Callable[[str], None] = lambda msg: None
+) -> tuple[list[str], list[str], Index | None]:
     """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
     with write_lock(settings.index_dir):
         index = load_index(settings.index_dir)
+        if not index.lossless:
+            _refuse_lossy(index)
+        if index.note:
+            log(f"warning: {index.note}")
         plan = _existing_plan(index)
         removed, unknown = [], []
         for key in keys:
@@ -273,5 +379,6 @@ def remove_documents(keys: list[str], settings: Settings) -> tuple[list[str], li
             index.build_info,
             dense_params(settings),
             plan.dates,
+            retention(settings),
         )
         return removed, unknown, new_index

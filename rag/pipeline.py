@@ -38,7 +38,7 @@ def check_question(question: str, settings: Settings) -> str:
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
     if not any(ch.isalnum() for ch in question):
-        raise QuestionError("the question has no letters or digits")
+        raise QuestionError("the question has no words (only symbols or emoji)")
     return question
 
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
     exclude_labels: list[str] = ["boilerplate"]  # kept in the document, never retrieved
+    index_keep_versions: int = Field(
+        2, ge=2, le=100, description="index versions always kept on disk, the current one included"
+    )
+    index_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="an older superseded version is deleted only after this long, so readers loading it finish",
+    )
 
     # Retrieval
     top_k: int = 4
@@ -73,6 +82,11 @@ class Settings(BaseSettings):
         "the loaded model asked yes/no from its cache, e5 similarity, or nobody (the claim stays unsupported)",
     )
     strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
+
+    # Progress lines of `rag ingest` when standard error is not a terminal (a log file, a pipe)
+    progress_interval_seconds: float = Field(
+        5.0, ge=0.1, le=3600, description="seconds between two plain progress lines (also one every 10 %)"
+    )
 
     # Server
     host: str = "127.0.0.1"

@@ -51,12 +51,19 @@ fi
 step "installing the project and its dependencies"
 "$PY" -m pip install -q -e ".[test]"
 
-if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
-  step "installing Debian's Chromium for the browser tests"
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "warning: /usr/bin/chromium missing and apt-get unavailable: browser tests will be skipped" >&2
+if [ "${1:-}" = "--test" ]; then
+  # Chromium for the browser tests; strace for the network audit (without it, a Python audit hook stands in).
+  MISSING=()
+  [ -x /usr/bin/chromium ] || MISSING+=(chromium)
+  command -v strace >/dev/null || MISSING+=(strace)
+  if [ ${#MISSING[@]} -gt 0 ]; then
+    step "installing Debian's ${MISSING[*]} for the tests"
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${MISSING[@]}" >/dev/null
+    else
+      echo "warning: ${MISSING[*]} missing and apt-get unavailable: browser tests are skipped without chromium," \
+        "the network audit sees only Python's connections without strace" >&2
+    fi
   fi
 fi
 

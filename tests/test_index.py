@@ -173,11 +173,11 @@ def test_crash_during_save_leaves_the_previous_index_usable(built, small_docs, e
     assert snapshot(after) == old_chunks
     assert set(after.documents) == {"alpha", "beta"}
 
-    # The next successful save cleans the debris and keeps one version.
+    # The next successful save cleans the debris and keeps the previous version beside the new one.
     report, index = ingest([*paths.values(), new], settings, embedder)
     assert report.added == ["gamma"] and report.updated == ["alpha"]
     assert temps(settings.index_dir) == []
-    assert versions(settings.index_dir) == [index.version_dir.name]
+    assert versions(settings.index_dir) == [old_version.name, index.version_dir.name]
     assert load_index(settings.index_dir).version_dir == index.version_dir
 
 
@@ -216,16 +216,11 @@ def _garble_manifest(version: Path) -> None:
     (version / MANIFEST).write_text("{", encoding="utf-8")
 
 
-def _dangling_pointer(version: Path) -> None:
-    (version.parent / CURRENT).write_text("v-does-not-exist")
-
-
 CORRUPTIONS = {
     "truncated vectors.npy": _truncate_vectors,
     "garbled chunks.json": _garble_chunks,
     "deleted bm25": _delete_bm25,
     "garbled manifest": _garble_manifest,
-    "dangling CURRENT": _dangling_pointer,
 }
 
 
@@ -240,10 +235,12 @@ def test_corrupt_index_is_detected_with_the_rebuild_command(built, embedder, dam
     # A plain ingest refuses to build on top of it...
     with pytest.raises(IndexCorrupt):
         ingest(list(paths.values()), settings, embedder)
-    # ...a rebuild recovers.
-    report, rebuilt = ingest(list(paths.values()), settings, embedder, rebuild=True)
-    assert report.rebuilt == "previous index unreadable"
-    assert sorted(report.added) == ["alpha", "beta"]
+    # ...a rebuild recovers, from the documents the index stored (their files are not even needed).
+    for path in paths.values():
+        path.unlink()
+    report, rebuilt = ingest([], settings, embedder, rebuild=True)
+    assert report.rebuilt.startswith("previous index unreadable; 2 documents recovered from v-")
+    assert sorted(report.reembedded) == ["alpha", "beta"] and report.errors == [] and report.removed == []
     loaded = load_index(settings.index_dir)
     assert snapshot(loaded) == snapshot(index)
     assert np.allclose(np.asarray(loaded.vectors), np.asarray(index.vectors), atol=1e-5)
@@ -271,3 +268,140 @@ def test_other_format_version_is_a_mismatch(built):
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexMismatch, match="rag ingest --rebuild"):
         load_index(settings.index_dir)
+
+
+# ---------------------------------------------------------------- a damaged CURRENT pointer
+
+
+def _only_version(index_dir: Path) -> str:
+    (name,) = versions(index_dir)
+    return name
+
+
+POINTERS = {
+    "binary": b"\x00\xff\xfe\x81\x9c binary",
+    "empty": b"",
+    "whitespace": b"  \n\t",
+    "text that names no version": b"hello, world\n",
+    "dangling": b"v-20200101T000000000000",
+    "path outside the index": b"../../etc",
+    "utf-16": "v-20200101T000000000000".encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("content", list(POINTERS))
+def test_bad_pointer_falls_back_to_the_newest_intact_version(built, content):
+    _, settings, index = built
+    (settings.index_dir / CURRENT).write_bytes(POINTERS[content])
+    loaded = load_index(settings.index_dir)
+    assert loaded.version_dir == index.version_dir
+    assert snapshot(loaded) == snapshot(index) and set(loaded.documents) == {"alpha", "beta"}
+    assert loaded.note and "\n" not in loaded.note and CURRENT in loaded.note and index.version_dir.name in loaded.note
+    assert loaded.lossless
+
+
+def test_missing_pointer_with_a_version_left_falls_back(built):
+    _, settings, index = built
+    (settings.index_dir / CURRENT).unlink()
+    loaded = load_index(settings.index_dir)
+    assert loaded.version_dir == index.version_dir and "missing" in loaded.note
+
+
+def test_pointer_to_a_damaged_version_falls_back_to_the_previous_one(built, small_docs, embedder):
+    paths, settings, first = built
+    _, second = ingest([small_docs(gamma=8)["gamma"]], settings, embedder)
+    _truncate_vectors(second.version_dir)
+    loaded = load_index(settings.index_dir)
+    assert loaded.version_dir == first.version_dir and set(loaded.documents) == {"alpha", "beta"}
+    assert second.version_dir.name in loaded.note and "rag ingest --rebuild" in loaded.note
+    assert not loaded.lossless  # a newer version holds documents this one lacks: writers must not build on it
+    with pytest.raises(IndexCorrupt, match="rag ingest --rebuild"):
+        ingest([paths["alpha"]], settings, embedder)
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe garbage"])
+def test_bad_pointer_with_no_version_left_advises_an_ingest_that_works(tmp_path, small_docs, settings, embedder, content):
+    settings.index_dir.mkdir(parents=True)
+    (settings.index_dir / CURRENT).write_bytes(content)
+    with pytest.raises(IndexMissing, match="build it with `rag ingest`"):
+        load_index(settings.index_dir)
+    report, index = ingest(list(small_docs(alpha=8).values()), settings, embedder)
+    assert report.added == ["alpha"]
+    assert load_index(settings.index_dir).version_dir == index.version_dir
+
+
+# ---------------------------------------------------------------- superseded versions stay for readers
+
+
+def test_previous_versions_stay_until_the_grace_period_is_over(built, small_docs, settings_factory, embedder):
+    paths, settings, first = built
+    _, second = ingest([small_docs(gamma=8)["gamma"]], settings, embedder)
+    assert versions(settings.index_dir) == [first.version_dir.name, second.version_dir.name]
+    _, third = ingest([small_docs(delta=8)["delta"]], settings, embedder)
+    # The default grace period keeps the first one too: a reader may still be loading it.
+    assert versions(settings.index_dir) == [first.version_dir.name, second.version_dir.name, third.version_dir.name]
+    impatient = settings_factory(settings.index_dir, index_grace_seconds=0)
+    _, fourth = ingest([small_docs(epsilon=8)["epsilon"]], impatient, embedder)
+    # Past the grace period, only the last two versions are kept.
+    assert versions(settings.index_dir) == [third.version_dir.name, fourth.version_dir.name]
+    assert load_index(settings.index_dir).version_dir == fourth.version_dir
+
+
+_WRITER = r"""
+import sys, time
+from pathlib import Path
+import numpy as np
+from rag.documents import Document
+from rag.chunking import Chunk
+from rag.index import BuildInfo, DenseParams, Bm25Analyzer, Retention, save_index
+
+index_dir, commits, keep, grace = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+info = BuildInfo("fake", "fake", 8, {"min_words": 60, "max_words": 100, "overlap_sentences": 1}, "french")
+analyzer = Bm25Analyzer("french")
+rng = np.random.default_rng(0)
+for n in range(commits):
+    docs, chunks = [], []
+    for d in range(n % 3 + 1):
+        text = f"Le document {d} de la version {n} parle de pommes. " * 20
+        docs.append(Document(f"doc{d}", f"doc{d}.txt", f"Doc {d}", text, "x"))
+        chunks.append(Chunk(f"doc{d}#0", f"doc{d}", 0, 0, len(text), text, "article"))
+    vectors = rng.standard_normal((len(chunks), 8)).astype(np.float32)
+    save_index(index_dir, docs, chunks, vectors, info, DenseParams(), analyzer, retention=Retention(keep, grace))
+    print(n, flush=True)
+"""
+
+
+@pytest.mark.parametrize("keep, grace", [(2, 300.0), (1, 0.0)], ids=["default retention", "previous version deleted at once"])
+def test_a_reader_racing_a_committing_writer_process_never_fails(tmp_path, keep, grace):
+    """A writer process commits over and over while this one loads: every load succeeds.
+
+    The default retention keeps the versions a reader may be loading. With none (the previous version deleted
+    right after the switch, as before), versions vanish under the reader: it notices that CURRENT moved and
+    reads it again.
+    """
+    import subprocess
+    import sys
+
+    index_dir = tmp_path / "index"
+    commits = 40
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    args = [str(keep), str(grace)]
+    subprocess.run([sys.executable, "-c", _WRITER, str(index_dir), "1", *args], check=True, env=env, capture_output=True)
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(index_dir), str(commits), *args], env=env, stdout=subprocess.PIPE, text=True)
+    loads, failures, seen = 0, [], set()
+    try:
+        while writer.poll() is None:
+            try:
+                index = load_index(index_dir)
+                seen.add(index.version_dir.name)
+                assert not index.note, index.note
+                assert len(index.chunks) == len(index.documents) == index.vectors.shape[0]
+            except (IndexCorrupt, IndexMissing) as exc:
+                failures.append(str(exc))
+            loads += 1
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    print(f"keep {keep}, grace {grace} s: {loads} loads during {commits} commits, {len(seen)} versions seen, {len(failures)} failures")
+    assert loads > commits and len(seen) > 2
+    assert failures == []

@@ -203,6 +203,58 @@ def test_explicit_rebuild_reembeds_everything(small_docs, settings, embedder):
     assert report.rebuilt == "requested"
     assert report.chunks_embedded == len(before.chunks)
     assert after.version_dir != before.version_dir
+    assert report.reembedded == ["alpha", "beta"] and report.summary().startswith("rebuilt (requested); 2 re-embedded, 0 added")
+
+
+def _point_nowhere(index_dir: Path) -> None:
+    (index_dir / "CURRENT").write_text("v-20200101T000000000000")
+
+
+def _binary_pointer(index_dir: Path) -> None:
+    (index_dir / "CURRENT").write_bytes(b"\x00\xff\xfe\x81")
+
+
+@pytest.mark.parametrize("damage", [_point_nowhere, _binary_pointer], ids=["dangling pointer", "binary pointer"])
+def test_rebuild_with_a_bad_pointer_keeps_every_document(small_docs, settings, embedder, damage):
+    """`rag ingest --rebuild PATH` after damage re-embeds all that was indexed, not only PATH; nothing is deleted."""
+    paths = small_docs(alpha=8, beta=8, gamma=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    damage(settings.index_dir)
+    logged: list[str] = []
+    report, after = ingest([paths["alpha"]], settings, embedder, rebuild=True, log=logged.append)
+    assert set(after.documents) == {"alpha", "beta", "gamma"}
+    assert report.removed == [] and report.errors == [] and report.unchanged == ["alpha"]
+    assert report.reembedded == ["alpha", "beta", "gamma"] and report.chunks_embedded == len(before.chunks)
+    assert any("using the newest intact version" in line for line in logged)
+    loaded = load_index(settings.index_dir)
+    assert not loaded.note and loaded.version_dir == after.version_dir
+    assert [c.text for c in loaded.chunks] == [c.text for c in before.chunks]
+    # The intact previous version is still there for readers that had it.
+    assert before.version_dir.is_dir()
+
+
+def test_plain_ingest_repairs_a_bad_pointer(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    ingest(list(paths.values()), settings, embedder)
+    _binary_pointer(settings.index_dir)
+    report, after = ingest([paths["alpha"]], settings, embedder)
+    assert report.repaired and report.chunks_embedded == 0 and report.unchanged == ["alpha"]
+    assert report.summary().startswith("index pointer repaired; 0 added")
+    loaded = load_index(settings.index_dir)
+    assert not loaded.note and set(loaded.documents) == {"alpha", "beta"}
+
+
+def test_rebuild_of_a_wrecked_index_reads_files_again_and_names_what_is_lost(small_docs, settings, embedder):
+    paths = small_docs(alpha=8, beta=8)
+    _, before = ingest(list(paths.values()), settings, embedder)
+    for name in ("documents.json", "vectors.npy"):
+        (before.version_dir / name).write_bytes(b"\x00garbage")
+    paths["beta"].unlink()
+    report, after = ingest([], settings, embedder, rebuild=True)
+    assert set(after.documents) == {"alpha"}
+    assert report.rebuilt == "previous index unreadable; no stored documents readable, 1 read again from their files"
+    assert len(report.errors) == 1 and report.errors[0].startswith("beta: lost with the damaged index")
+    assert "\n" not in report.errors[0]
 
 
 # ---------------------------------------------------------------- bad files in a batch

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ import gradio as gr
 
 from rag.documents import SUPPORTED_SUFFIXES, slugify
 from rag.gguf import PACKAGED_MODELS, models_dir
+from rag.index import CURRENT, IndexProblem, load_index, read_pointer
 from rag.pipeline import Answer, Pipeline, QuestionError
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -32,6 +35,8 @@ class AppState:
     ready: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     load_seconds: float = 0.0
+    index_lock: threading.Lock = field(default_factory=threading.Lock)
+    pointer_seen: tuple | None = None  # CURRENT's (inode, mtime, size) when the served index was last checked
 
     def model_choices(self) -> list[str]:
         return list(self.generators)
@@ -40,9 +45,56 @@ class AppState:
         """A pipeline over the shared, already loaded parts, with this request's settings."""
         if not self.ready.wait(timeout=600) or self.retriever is None or not self.generators:
             raise gr.Error(self.error or "the model is not loaded")
+        self.refresh_index()
         name = model if model in self.generators else next(iter(self.generators))
         settings = self.settings.resolved(top_k=k, strict=strict)
         return Pipeline(settings, self.retriever, self.generators[name])
+
+    def watch_index(self) -> None:
+        """Remember CURRENT as it is now, for the served index just loaded."""
+        self.pointer_seen = _pointer_signature(self.settings.index_dir)
+
+    def refresh_index(self) -> bool:
+        """Swap in the version another process committed since the last check; True when it did.
+
+        Costs one stat of CURRENT when nothing changed. The embedder already loaded is reused, never reloaded.
+        """
+        signature = _pointer_signature(self.settings.index_dir)
+        if self.retriever is None or signature == self.pointer_seen:
+            return False
+        with self.index_lock:
+            if signature == self.pointer_seen:
+                return False  # another request swapped it in meanwhile
+            try:
+                return self._swap_in_current()
+            finally:
+                # Marked seen only now: a request arriving meanwhile waits on the lock rather than answer
+                # from the old version.
+                self.pointer_seen = signature
+
+    def _swap_in_current(self) -> bool:
+        name, _ = read_pointer(self.settings.index_dir)
+        if name is None or name == self.retriever.index.version_dir.name:
+            return False  # a damaged CURRENT, or our own upload's version: keep serving what is loaded
+        try:
+            index = load_index(self.settings.index_dir)
+        except IndexProblem as exc:
+            print(f"warning: keeping the loaded index: {exc}", file=sys.stderr)
+            return False
+        if index.version_dir.name != name:
+            return False  # it fell back to an older version: no better than the one loaded
+        self.retriever = Retriever(index, self.retriever.embedder, self.settings)
+        self.status = ready_status(self)
+        return True
+
+
+def _pointer_signature(index_dir: Path) -> tuple | None:
+    """What changes whenever a writer switches CURRENT (it is replaced by a rename: a new inode)."""
+    try:
+        st = os.stat(index_dir / CURRENT)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def load_parts(state: AppState) -> None:
@@ -53,7 +105,10 @@ def load_parts(state: AppState) -> None:
     started = time.perf_counter()
     try:
         state.status = "Chargement de l'index et des embeddings… / Loading index and embeddings…"
+        state.watch_index()  # before loading: a commit made during the load is picked up at the first question
         state.retriever = load_retriever(state.settings)
+        if state.retriever.index.note:
+            print(f"warning: {state.retriever.index.note}", file=sys.stderr)
         state.status = f"Chargement du modèle {state.settings.llm_model}… / Loading the model…"
         state.generators[state.settings.llm_model] = load_generator(state.settings)
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
@@ -122,6 +177,7 @@ def new_conversation():
 def documents_table(state: AppState) -> list[list]:
     if state.retriever is None:
         return []
+    state.refresh_index()
     docs = state.retriever.index.manifest["documents"]
     return [
         [doc_id, meta["title"], meta["n_chunks"], (meta.get("added_at") or "")[:16].replace("T", " "), meta["source"]]
@@ -136,8 +192,9 @@ def _doc_choices(state: AppState) -> list[tuple[str, str]]:
 def _swap_index(state: AppState, index) -> None:
     """Serve the new index from the next question on; the embedder stays the one already loaded."""
     if index is not None and state.retriever is not None:
-        state.retriever = Retriever(index, state.retriever.embedder, state.settings)
-        state.status = ready_status(state)
+        with state.index_lock:
+            state.retriever = Retriever(index, state.retriever.embedder, state.settings)
+            state.status = ready_status(state)
 
 
 def upload(state: AppState, files: list | None, progress=gr.Progress()):
@@ -188,6 +245,7 @@ def remove(state: AppState, doc_id: str | None):
 
     if not doc_id:
         return "Choisissez un document. / Choose a document.", documents_table(state), gr.update(choices=_doc_choices(state))
+    state.refresh_index()
     doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
     with state.write_lock:
         removed, unknown, index = remove_documents([doc_id], state.settings)
