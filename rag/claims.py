@@ -37,7 +37,7 @@ _MARKER_RUN = re.compile(r"[ \t]*" + MARKER.pattern + r"(?:[ \t]*[,;]?[ \t]*" + 
 def strip_markers(text: str) -> str:
     # A run of markers goes with the spaces before it ("ChatGPT [2] est sorti" keeps one space, "[1], [2]" goes
     # whole); a period or comma left after a space closes up, while French spacing before ! ? : ; » stays.
-    text = re.sub(r"[ \t]+([.,])", r"\1", _MARKER_RUN.sub("", text))
+    text = re.sub(r"[ \t]+([.,])(?=\s|$)", r"\1", _MARKER_RUN.sub("", text))
     return re.sub(r"([.!?…])\.", r"\1", text).strip()
 
 

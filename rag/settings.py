@@ -77,10 +77,14 @@ class Settings(BaseSettings):
     # Citations
     support_threshold: float = 0.5
     support_judge: Literal["model", "embedding", "none"] = Field(
-        "model",
-        description="who settles a claim whose words are not all in its source (a paraphrase, another language): "
-        "the loaded model asked yes/no from its cache, e5 similarity, or nobody (the claim stays unsupported)",
+        "embedding",
+        description="who settles a claim written in another language than its source: e5 similarity, the loaded "
+        "model asked yes/no from its cache, or nobody (the claim stays unsupported)",
     )
+    support_paraphrase_words: int = Field(
+        7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
+    )
+    support_max_cited: int = Field(3, ge=1, le=20, description="source lines one answer sentence may rest on together")
     strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
 
     # Progress lines of `rag ingest` when standard error is not a terminal (a log file, a pipe)
