@@ -27,6 +27,7 @@ _CODE = re.compile(
     r"|\b[\w+-]*[A-Za-z][\w+-]*(?:(?:[._=]|::?)[\w+-]+)+\b"
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )
+_ABBREVIATION = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")  # "i.e", "e.g.", "U.S": letters and dots, not code
 _QUOTED = re.compile(r"\"([^\"\n]{2,})\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
 _CLOSERS = ".,;:!?)]}»”\"'’"
 
@@ -121,7 +122,7 @@ def code_spans(text: str) -> list[str]:
     out = []
     for match in _CODE.finditer(text):
         token = match.group(0).strip("`").rstrip(".,;:")
-        if token and not _NUMERAL.fullmatch(token):
+        if token and not _NUMERAL.fullmatch(token) and not _ABBREVIATION.fullmatch(token):
             out.append(token)
     return out
 

@@ -167,7 +167,9 @@ class Pipeline:
         invalid = sorted({k for k in parse_markers(raw) if k not in by_k and k != 0})
         if invalid:
             notes.append(Note("invalid_citation", words.note("invalid_citation", numbers=", ".join(f"[{k}]" for k in invalid))))
-        self.checker.check(claims, prepared.lang, prepared.question, by_k, self.judge_for(prepared, raw))
+        # What the conversation already said is not what the answer adds: the last question counts with this one.
+        asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
+        self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
         off_target = lead is not None and lead.supported and not self._adds_anything(lead, prepared)
         if self.settings.strict and (lead is None or not lead.supported or off_target):
@@ -208,6 +210,8 @@ class Pipeline:
                 continue
             if any({a, b} <= set(c.support) for c in claims):
                 continue  # the answer already cites both sides
+            if conflict.second_value.value in given and conflict.first_value.value not in given:
+                conflict, a, b = cf.Conflict(conflict.second, conflict.second_value, conflict.first, conflict.first_value), b, a
             first = _as_written(prepared.by_k[a], conflict.first_value)
             second = _as_written(prepared.by_k[b], conflict.second_value)
             text = words.note("conflict", first=first, first_ref=f"[{a}]", second=second, second_ref=f"[{b}]")

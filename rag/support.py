@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Protocol
 
 import numpy as np
@@ -63,6 +64,12 @@ class Evidence:
     @property
     def lang(self) -> str:
         return self.sources[0].unit.lang
+
+
+@lru_cache(maxsize=64)
+def filler_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's common words."""
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).filler)))
 
 
 def has_negation(text: str, lang: str) -> bool:
@@ -120,9 +127,10 @@ class SupportChecker:
         return ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
-        """The claim's words that the question does not already hold: what the claim answers."""
+        """The claim's words that the question (and the conversation before it) does not already hold: what the
+        claim answers. Common words ("the following", "use") are left out: a claim may add them."""
         words = analyzer(lang)
-        return words.terms(claim.text) - words.terms(question)
+        return words.terms(claim.text) - words.terms(question) - filler_terms(lang)
 
     def missing_words(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> tuple[set[str], int]:
         """Same language: the words the claim needs that the evidence lacks, and how many it needs. Needed are the
@@ -131,7 +139,7 @@ class SupportChecker:
         stated = words.terms(evidence.text + " " + evidence.context)
         needed = self.added_words(claim, lang, question)
         if len(set(F.names(claim.text, lang))) >= 2:
-            needed = words.terms(claim.text)
+            needed = words.terms(claim.text) - filler_terms(lang)
         return needed - stated, len(needed)
 
     def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
@@ -157,7 +165,7 @@ class SupportChecker:
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = []  # a sentence citing every line cites none in particular
-            options = ([cited] if cited else []) + [[s] for k, s in sorted(sources.items()) if s not in cited]
+            options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             viable = []
             for evidence in options:
                 missing = self.facts_hold(claim, lang, Evidence(evidence), question)
@@ -179,7 +187,7 @@ class SupportChecker:
 
     def _closest(self, claim: Claim, viable: list[list[Source]], cited: list[Source], n: int = 2) -> list[list[Source]]:
         """The evidence worth a judge's time: the cited units when they are viable, else the n most similar units."""
-        if cited and viable[0] == cited:
+        if cited and viable[0] == cited:  # noqa: SIM102
             return viable[:1]
         scores = self.similarity([claim.text], [" ".join(s.text for s in ev) for ev in viable])[0]
         return [viable[i] for i in np.argsort(-scores, kind="stable")[:n]]
@@ -193,6 +201,26 @@ class SupportChecker:
         vectors = self.embedder.embed_queries(claims + texts)  # one prompt on both sides: a symmetric comparison
         cos = vectors[: len(claims)] @ vectors[len(claims) :].T
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
+
+
+def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[list[Source]]:
+    """The cited lines, then with the line before or after them when one of the two is part of a list, a table
+    or a definition: an answer may rest on the sentence that introduces a list and its items. Two sentences of
+    prose stay apart: their facts may belong to different things."""
+    if not cited:
+        return []
+    ks = sorted(s.k for s in cited)
+    out = [cited]
+    for k, edge in ((ks[0] - 1, ks[0]), (ks[-1] + 1, ks[-1])):
+        near = sources.get(k)
+        if near is None or near.passage is not sources[edge].passage or len(ks) >= 3:
+            continue
+        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED):
+            out.append(sorted(cited + [near], key=lambda s: s.k))
+    return out
+
+
+STRUCTURED = ("item", "row", "definition", "code")
 
 
 def _accept(claim: Claim, evidence: list[Source], reason: str) -> None:
