@@ -142,7 +142,8 @@ def names(text: str, lang: str) -> list[str]:
         parts = [p for p in re.split(r"[-'’]", word) if p]
         if not parts or all(fold(p) in resources.capitalized or p.lower() in resources.months for p in parts):
             continue
-        inner = any(ch.isupper() for ch in word[1:]) and any(ch.islower() for ch in word)
+        # Inner capitals within one part of the word: "LeCun", "iPhone"; not "E-Mails" or "Debian-Veröffentlichung".
+        inner = any(any(ch.isupper() for ch in p[1:]) and any(ch.islower() for ch in p) for p in parts)
         acronym = len(word) >= 2 and word.isupper()
         capital = word[0].isupper() and i > 0 and not resources.capitalizes_nouns and len(word) >= 3
         opens = not text[: match.start()].strip(" «\"“„¿¡(")
