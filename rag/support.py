@@ -89,6 +89,7 @@ class SupportChecker:
         self.embedder = embedder
         self.paraphrase_words = paraphrase_words
         self.max_cited = max_cited
+        self.pair_candidates = 8  # lines tried two by two when no single line states a claim: at most 28 pairs
 
     # ---------------------------------------------------------------- the three tests
 
@@ -201,6 +202,8 @@ class SupportChecker:
                     break
                 elif evidence[0].unit.lang != lang:
                     viable.append(evidence)  # across languages the words cannot tell: a judge decides
+            if not claim.supported and not viable:
+                self._two_lines(claim, lang, question, cited, sources, read)
             if claim.supported:
                 continue
             if viable:
@@ -208,6 +211,28 @@ class SupportChecker:
             else:
                 claim.reason = claim.reason or "words"
         _judge(pending, judge)
+
+    def _two_lines(self, claim: Claim, lang: str, question: str, cited: list[Source], sources: dict[int, Source], read: str) -> None:
+        """Accept a claim that two lines under the same heading state together, one of them a list item, table row,
+        definition or code line ("three ways: dpkg, apt or aptitude" and "dpkg --set-selections < selections.txt"),
+        one of them cited when the claim cites any. Lines of different sections are never joined."""
+        words = analyzer(lang)
+        wanted = words.terms(claim.text) - filler_terms(lang)
+        overlap = {k: len(wanted & words.terms(s.text)) for k, s in sources.items() if s.unit.lang == lang}
+        near = sorted((k for k, n in overlap.items() if n), key=lambda k: -overlap[k])[: self.pair_candidates]
+        for i, a in enumerate(near):
+            for b in near[i + 1 :]:
+                first, second = sorted((sources[a], sources[b]), key=lambda s: s.k)
+                if cited and first not in cited and second not in cited:
+                    continue
+                if first.passage.doc.doc_id != second.passage.doc.doc_id or first.unit.context != second.unit.context:
+                    continue
+                if not {first.unit.kind, second.unit.kind} & set(STRUCTURED):
+                    continue  # two prose sentences may speak of different things: "14 billion" + "AMI Labs"
+                evidence = Evidence([first, second], read)
+                if not self.facts_hold(claim, lang, evidence, question) and self.words_hold(claim, lang, question, evidence):
+                    _accept(claim, [first, second], "words")
+                    return
 
     def _closest(self, claim: Claim, viable: list[list[Source]], cited: list[Source], n: int = 2) -> list[list[Source]]:
         """The evidence worth a judge's time: the cited units when they are viable, else the n most similar units."""

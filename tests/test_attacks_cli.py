@@ -19,6 +19,7 @@ import pytest
 
 import llama_cpp
 import rag.generation
+from canned import CannedGenerator
 from conftest import DEVELOPPEZ, FUTURISM, ROOT
 from rag.cli import main
 from rag.index import CURRENT, load_index, version_names
@@ -101,21 +102,6 @@ def test_bad_question(index_dir, capsys, no_model_load, command, kind):
 # ---------------------------------------------------------------- rag batch
 
 
-class CannedGenerator:
-    """Stands in for the model where only the command's wiring is under test."""
-
-    name = "canned"
-
-    def stream_chat(self, messages, max_tokens=None):
-        yield "Meta a investi 14 milliards de dollars dans Scale AI [1]."
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) * 2
-
-    def warm_up(self, messages) -> None:
-        pass
-
-
 def _batch_file(path: Path) -> tuple[Path, dict[int, str]]:
     """A JSONL file mixing good rows, malformed rows and blank lines; returns it and {line number: problem}."""
     lines = [
@@ -137,7 +123,7 @@ def _batch_file(path: Path) -> tuple[Path, dict[int, str]]:
 
 def test_batch_errors_name_the_real_line_numbers(index_dir, capsys, tmp_path, monkeypatch):
     """Blank lines count: an error on line 3 of the file says :3, not :2."""
-    monkeypatch.setattr(rag.generation, "load_generator", lambda settings, model=None: CannedGenerator())
+    monkeypatch.setattr(rag.generation, "load_generator", lambda settings, model=None: CannedGenerator(repeat="Meta a investi 14 milliards de dollars dans Scale AI {14 milliards}."))
     source, problems = _batch_file(tmp_path / "in.jsonl")
     out_file = tmp_path / "out.jsonl"
     code, _, err = run(capsys, "--index", index_dir, "batch", source, "-o", out_file)

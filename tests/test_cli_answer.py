@@ -11,6 +11,7 @@ import pytest
 
 import llama_cpp
 import rag.generation
+from canned import CannedGenerator
 from conftest import DEFAULT_LLM, FUTURISM
 from rag.cli import main
 from rag.gguf import PACKAGED_MODELS
@@ -196,27 +197,6 @@ def test_ask_streams_the_answer_then_the_cited_quotes(index_arg, capsys, session
 # ---------------------------------------------------------------- wiring, with a canned generator
 
 
-class CannedGenerator:
-    """Stands in for the model where only the command's wiring is under test; records every prompt."""
-
-    name = "canned"
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = list(answers)
-        self.prompts: list[list[dict]] = []
-
-    def stream_chat(self, messages, max_tokens=None):
-        self.prompts.append(messages)
-        text = self.answers.pop(0) if self.answers else "Je ne trouve pas la réponse dans les documents."
-        yield from (text[i : i + 7] for i in range(0, len(text), 7))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) * 2
-
-    def warm_up(self, messages) -> None:
-        pass
-
-
 @pytest.fixture
 def canned(monkeypatch):
     def install(answers: list[str]) -> CannedGenerator:
@@ -228,7 +208,7 @@ def canned(monkeypatch):
 
 
 def test_ask_json_prints_the_contract(index_arg, capsys, canned):
-    canned(["Meta a investi 14 milliards de dollars dans Scale AI [1]."])
+    canned(["Meta a investi 14 milliards de dollars dans Scale AI {14 milliards}."])
     assert main([*index_arg, "ask", "--json", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["question"] == "Combien Meta a-t-il investi dans Scale AI ?" and data["model"] == "canned"
@@ -236,7 +216,7 @@ def test_ask_json_prints_the_contract(index_arg, capsys, canned):
 
 
 def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkeypatch):
-    gen = canned(["Alexandr Wang dirige les Superintelligence Labs [1].", "Il a 29 ans [1]."])
+    gen = canned(["Alexandr Wang dirige les Superintelligence Labs {Superintelligence Labs}.", "Il a 29 ans {29 ans}."])
     typed = iter(["Qui dirige les Superintelligence Labs de Meta ?", "Et quel âge a-t-il ?", "x" * 20000, "/new", "Et quel âge a-t-il ?", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
     assert main([*index_arg, "chat"]) == 0
@@ -244,8 +224,9 @@ def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkey
     assert "Traceback" not in captured.err + captured.out
     assert len(gen.prompts) == 3
     second, third = gen.prompts[1][1]["content"], gen.prompts[2][1]["content"]
-    # The follow-up is asked with its pronoun resolved from the previous answer...
-    assert second.rstrip().endswith("Question : Et quel âge Alexandr Wang a-t-il ?")
-    # ...while after /new nothing is left to resolve it with.
+    # The follow-up is asked as typed, with the previous exchange beside it for the model to resolve "il"...
+    assert second.rstrip().endswith("Question : Et quel âge a-t-il ?")
+    assert "Réponse précédente : Alexandr Wang dirige les Superintelligence Labs." in second
+    # ...while after /new there is no previous exchange any more.
     assert third.rstrip().endswith("Question : Et quel âge a-t-il ?") and "Question précédente" not in third
     assert "error: the question is too long" in captured.out

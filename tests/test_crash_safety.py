@@ -142,7 +142,13 @@ def test_kill_9_during_ingest(corpus, tmp_path, capsys):
         run = Run("--index", index_dir, "ingest", folder)
         where = "write phase" if kills % 2 else "anywhere"
         if where == "write phase":
-            run.writing.wait(timeout=600)
+            deadline = time.monotonic() + 600
+            while not run.writing.wait(timeout=0.5) and run.proc.poll() is None and time.monotonic() < deadline:
+                pass  # a child that dies before writing must not leave this loop waiting for the deadline
+            if run.proc.poll() not in (None, 0):
+                failures.append(f"kill {kills + 1}: the run failed on its own: {''.join(run.stderr)[-300:]}")
+                kills += 1
+                continue
             time.sleep(rng.uniform(0, write_phase))
         else:
             time.sleep(rng.uniform(0.2, 0.95 * duration))

@@ -111,7 +111,7 @@ def test_corpus_structure_that_questions_need():
     fstab = load_document(CORPUS / "de-man-fstab.txt")
     assert block_at(fstab, "nofail").kind == "term"
     definition = block_at(fstab, "Keine Fehler für dieses Gerät melden")
-    assert definition.kind == "paragraph"
+    assert definition.kind == "definition"
     assert block_at(fstab, "Das vierte Feld").kind == "heading" and block_at(fstab, "Das vierte Feld").level == 2
     assert block_at(fstab, "BESCHREIBUNG").level == 1
     crontab = load_document(CORPUS / "de-man-crontab.txt")
@@ -197,8 +197,8 @@ def test_txt_man_page_headings_terms_items_and_code(tmp_path):
     ]
     assert [t.strip() for t in blocks(doc, "term")] == ["-b, --boot", "-v, --verbose"]
     definition = block_at(doc, "Boot the system")
-    assert definition.kind == "paragraph" and "some machines." in doc.text[definition.start : definition.end]
-    assert block_at(doc, "Verbose mode.").kind == "paragraph"
+    assert definition.kind == "definition" and "some machines." in doc.text[definition.start : definition.end]
+    assert block_at(doc, "Verbose mode.").kind == "definition"
     assert [t.strip() for t in blocks(doc, "item")] == ["- first point of a list", "- second point"]
     assert [t.strip() for t in blocks(doc, "code")] == ["mount -t type device dir"]
     # The header line is not a heading: no indented text right under it. The title is the line under NAME.
@@ -410,9 +410,9 @@ def test_html_blocks_kinds_and_text(tmp_path):
         ("Le grand titre", 1), ("Une section", 2), ("Plus bas", 3)
     ]
     assert blocks(doc, "paragraph") == [
-        "Café & thé sont servis. Deux espaces.", "Un autre bloc", "avec une ligne.", "Démarre depuis ce disque.",
-        "Une image ici.",
+        "Café & thé sont servis. Deux espaces.", "Un autre bloc", "avec une ligne.", "Une image ici.",
     ]
+    assert blocks(doc, "definition") == ["Démarre depuis ce disque."]
     assert blocks(doc, "item") == ["premier point", "second point", "sous-point"]
     assert blocks(doc, "term") == ["-b, --boot"]
     assert blocks(doc, "caption") == ["Tableau 1. Options"]

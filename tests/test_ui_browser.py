@@ -224,7 +224,7 @@ def test_chat_citation_upload_and_escaping(page, ui_server, tmp_path):
     assert_only_local_requests(page, ui_server.port)
 
 
-@pytest.mark.parametrize("name", ["outil.exe", "rapport.docx"])
+@pytest.mark.parametrize("name", ["outil.exe", "donnees.xlsx"])
 def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"MZ\x90\x00 not a document" if name.endswith(".exe") else b"PK\x03\x04 not a document")
@@ -244,5 +244,21 @@ def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_pat
     assert DEVELOPPEZ in table and FUTURISM in table, table
     assert Path(name).stem not in table
     assert not list(ui_server.settings.uploads_dir.glob(f"{Path(name).stem}*"))
+    assert ORIGINAL_DOCS <= set(ui_server.state.retriever.index.documents)
+    assert_only_local_requests(page, ui_server.port)
+
+
+def test_a_damaged_docx_fails_alone_and_the_index_stays(page, ui_server, tmp_path):
+    """A supported type whose content cannot be read: one error line naming it, the documents still there."""
+    path = tmp_path / "rapport.docx"
+    path.write_bytes(b"PK\x03\x04 not a document")
+    open_tab(page, "Documents")
+    page.locator("#upload input[type=file]").set_input_files([str(path)])
+    page.click("#index-files")
+    page.wait_for_function("(document.querySelector('#upload-log textarea')?.value || '').includes('rapport.docx')")
+    log = page.locator("#upload-log textarea").input_value()
+    assert "❌" in log and "rapport.docx" in log and "✅" not in log, log
+    table = page.locator("#documents").inner_text()
+    assert DEVELOPPEZ in table and FUTURISM in table and "rapport" not in table, table
     assert ORIGINAL_DOCS <= set(ui_server.state.retriever.index.documents)
     assert_only_local_requests(page, ui_server.port)
