@@ -35,6 +35,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     overrides = {
         "index_dir": getattr(args, "index", None),
+        "store": getattr(args, "store", None),
+        "llm_url": getattr(args, "llm_url", None),
+        "api_key": getattr(args, "api_key", None),
         "embedding_model": getattr(args, "embedding_model", None),
         "top_k": getattr(args, "k", None),
         "llm_model": getattr(args, "model", None),
@@ -148,9 +151,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from rag.index import load_index
+    from rag.store import open_store
 
-    index = load_index(settings_from(args).index_dir)
+    index = open_store(settings_from(args)).load()
     _warn_fallback(index)
     rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
     if args.json:
@@ -531,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline question answering with verbatim citations.")
     parser.add_argument("--index", type=Path, help="index folder (default: index/)")
     parser.add_argument("--embedding-model", help="multilingual-e5-small (default), all-MiniLM-L6-v2, or a folder")
+    parser.add_argument(
+        "--store", help="where the index lives: faiss (default, the --index folder) or postgresql://user@host/db (RAG_STORE)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add or update documents in the index")

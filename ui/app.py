@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import threading
@@ -14,7 +13,7 @@ import gradio as gr
 
 from rag.documents import SUPPORTED_SUFFIXES, slugify
 from rag.gguf import PACKAGED_MODELS, models_dir
-from rag.index import CURRENT, IndexProblem, load_index, read_pointer
+from rag.index import IndexProblem, load_index
 from rag.pipeline import Answer, Pipeline, QuestionError
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -36,7 +35,16 @@ class AppState:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     load_seconds: float = 0.0
     index_lock: threading.Lock = field(default_factory=threading.Lock)
-    pointer_seen: tuple | None = None  # CURRENT's (inode, mtime, size) when the served index was last checked
+    # The store's signature when the served index was last checked: CURRENT's (inode, mtime, size) for FAISS,
+    # the generation number for PostgreSQL.
+    pointer_seen: object = None
+    store: object = None  # rag.store.Store, opened from the settings on first use
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            from rag.store import open_store
+
+            self.store = open_store(self.settings)
 
     def model_choices(self) -> list[str]:
         return list(self.generators)
@@ -52,14 +60,15 @@ class AppState:
 
     def watch_index(self) -> None:
         """Remember CURRENT as it is now, for the served index just loaded."""
-        self.pointer_seen = _pointer_signature(self.settings.index_dir)
+        self.pointer_seen = self.store.signature()
 
     def refresh_index(self) -> bool:
         """Swap in the version another process committed since the last check; True when it did.
 
-        Costs one stat of CURRENT when nothing changed. The embedder already loaded is reused, never reloaded.
+        Costs one stat of CURRENT (one small query for PostgreSQL) when nothing changed. The embedder already
+        loaded is reused, never reloaded.
         """
-        signature = _pointer_signature(self.settings.index_dir)
+        signature = self.store.signature()
         if self.retriever is None or signature == self.pointer_seen:
             return False
         with self.index_lock:
@@ -73,28 +82,19 @@ class AppState:
                 self.pointer_seen = signature
 
     def _swap_in_current(self) -> bool:
-        name, _ = read_pointer(self.settings.index_dir)
-        if name is None or name == self.retriever.index.version_dir.name:
+        name = self.store.current_version()
+        if name is None or name == self.retriever.index.version:
             return False  # a damaged CURRENT, or our own upload's version: keep serving what is loaded
         try:
-            index = load_index(self.settings.index_dir)
+            index = load_index(self.settings.index_dir) if self.store.kind == "faiss" else self.store.load()
         except IndexProblem as exc:
             print(f"warning: keeping the loaded index: {exc}", file=sys.stderr)
             return False
-        if index.version_dir.name != name:
+        if index.version != name:
             return False  # it fell back to an older version: no better than the one loaded
         self.retriever = Retriever(index, self.retriever.embedder, self.settings)
         self.status = ready_status(self)
         return True
-
-
-def _pointer_signature(index_dir: Path) -> tuple | None:
-    """What changes whenever a writer switches CURRENT (it is replaced by a rename: a new inode)."""
-    try:
-        st = os.stat(index_dir / CURRENT)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def load_parts(state: AppState) -> None:
@@ -106,7 +106,7 @@ def load_parts(state: AppState) -> None:
     try:
         state.status = "Chargement de l'index et des embeddings… / Loading index and embeddings…"
         state.watch_index()  # before loading: a commit made during the load is picked up at the first question
-        state.retriever = load_retriever(state.settings)
+        state.retriever = load_retriever(state.settings, state.store)
         if state.retriever.index.note:
             print(f"warning: {state.retriever.index.note}", file=sys.stderr)
         state.status = f"Chargement du modèle {state.settings.llm_model}… / Loading the model…"
