@@ -22,7 +22,7 @@ MODEL = "smollm2-135m"
 CONTRACT = {"id", "question", "answer", "abstained", "lang", "citations", "passages", "notes", "model", "timings_ms"}
 
 
-def _serve(settings, port: int, *extra: str, env: dict | None = None) -> subprocess.Popen:
+def _serve(settings, port: int, *extra: str, env: dict | None = None, log=None) -> subprocess.Popen:
     environ = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -35,14 +35,14 @@ def _serve(settings, port: int, *extra: str, env: dict | None = None) -> subproc
     }
     return subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *extra],
-        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=environ, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, text=True,
     )
 
 
 def _wait_ready(url: str, process: subprocess.Popen, headers: dict | None = None, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
+        assert process.poll() is None, "rag serve exited"
         try:
             reply = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "Qui ?"}]}, headers=headers, timeout=timeout)
             if reply.status_code == 200:
