@@ -478,7 +478,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     path = _question_file(args.questions, "rag bench --questions FILE")
     if not settings.docs_dir.is_dir():
         raise UsageProblem(f"{settings.docs_dir}: documents folder not found (run from the project folder or set RAG_DOCS_DIR)")
-    result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    from rag.bench import SECTIONS
+
+    sections = [x.strip() for x in args.only.split(",")] if args.only else None
+    unknown = [x for x in sections or [] if x not in SECTIONS]
+    if unknown:
+        raise UsageProblem(f"unknown bench section {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
+    result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True), sections=sections)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -577,6 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     p.add_argument("--quick", action="store_true", help="first 4 questions, no 100k corpus (for tests)")
     p.add_argument("--questions", help="question file (default ../shared/eval/questions.jsonl)")
+    p.add_argument(
+        "--only",
+        help="comma-separated sections: ingest, retrieval, answering, startup, parity, store, api, servers (default all)",
+    )
     p.set_defaults(func=cmd_bench)
 
     _add_answer_parsers(sub)

@@ -205,10 +205,10 @@ def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(pg_docs, embed
 
 def test_two_servers_on_one_database_see_each_others_documents(postgres, settings_factory, embedder, tmp_path, small_docs):
     """What two `rag serve` processes do: each its own store object and connection, one database."""
-    from ui.app import AppState, api_documents
+    from ui.app import AppState, api_documents, upload
 
     url = postgres.create_database("two_servers")
-    settings = settings_factory(tmp_path / "unused").resolved(store=url)
+    settings = settings_factory(tmp_path / "unused").resolved(store=url, uploads_dir=tmp_path / "uploads")
     ingest([DOCS], settings, embedder)
     states = []
     for _ in range(2):
@@ -219,8 +219,8 @@ def test_two_servers_on_one_database_see_each_others_documents(postgres, setting
         states.append(state)
     first, second = states
     paths = small_docs(verger=10)
-    report, index = ingest([paths["verger"]], settings, embedder)  # as the first server's upload does
-    first.retriever = Retriever(index, embedder, settings)
+    log, *_ = upload(first, [str(paths["verger"])], progress=lambda *args, **kwargs: None)  # the web chat's upload
+    assert "✅ verger" in log and "verger" in first.retriever.index.documents
     assert "verger" not in second.retriever.index.documents
     assert {d["doc_id"] for d in api_documents(second)} == {DEVELOPPEZ, FUTURISM, "verger"}  # no restart
     hits = second.retriever.search("Que décrit le dossier verger ?", k=2)

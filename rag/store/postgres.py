@@ -4,8 +4,9 @@
   `ann_threshold` chunks and through an HNSW index above it, with the FAISS store's parameters (m,
   ef_construction, ef_search), so that small corpora rank exactly as with FAISS.
 - Keyword side: PostgreSQL full-text search. Each unit of a chunk is analysed with its language's text search
-  configuration (`rag_fr`, `rag_en`, … = unaccent, then the language's Snowball stemmer; `rag_simple` for the
-  others), the chunk's tsvector is GIN-indexed, and matching chunks are ranked by BM25 (the formula and
+  configuration (`rag_fr`, `rag_en`, … = the language's Snowball stemmer; `rag_simple` for the others), its
+  stems unaccented (the `unaccent` extension) and the language's stop words deleted, the chunk's tsvector is
+  GIN-indexed, and matching chunks are ranked by BM25 (the formula and
   parameters of bm25s, which the FAISS store uses) from the tsvector's term frequencies and a table of document
   frequencies kept up to date by every write.
 - Writes are one transaction under an advisory lock: a crash leaves the previous state, and other processes
@@ -33,6 +34,7 @@ TS_CONFIGS = {"en": "english", "fr": "french", "de": "german", "es": "spanish", 
 LOCK_KEY = 7_261_670  # advisory lock of writers ("rag" in ASCII, roughly)
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s defaults (method "lucene"), as the FAISS store ranks
 SCHEMA_VERSION = 1
+TIE_MARGIN = 16  # extra keyword rows fetched so that ties at the cut are broken as bm25s breaks them
 
 
 class StoreUnavailable(IndexProblem):
@@ -53,8 +55,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _text_search_sql() -> str:
-    """rag_<code>: unaccent, then the language's Snowball stemmer without PostgreSQL's stop word list (the stop
-    words of rag/languages/<code>.toml are taken out afterwards, as the FAISS store's analyser does)."""
+    """rag_<code>: the language's Snowball stemmer, without PostgreSQL's stop word list (the stop words of
+    rag/languages/<code>.toml are taken out afterwards, as the FAISS store's analyser does). unaccent is applied
+    to the stems by rag_tsv / rag_lexemes (see FUNCTIONS_SQL)."""
     parts = []
     for code, name in {**TS_CONFIGS, "simple": "simple"}.items():
         dictionary = "simple" if name == "simple" else f"rag_{name}_stem"
@@ -67,19 +70,25 @@ def _text_search_sql() -> str:
         {create_dictionary}
         CREATE TEXT SEARCH CONFIGURATION rag_{code} (COPY = pg_catalog.{name});
         ALTER TEXT SEARCH CONFIGURATION rag_{code}
-            ALTER MAPPING FOR asciiword, hword_asciipart, word, hword_part WITH unaccent, {dictionary};
+            ALTER MAPPING FOR asciiword, hword_asciipart, word, hword_part WITH {dictionary};
         ALTER TEXT SEARCH CONFIGURATION rag_{code} DROP MAPPING FOR asciihword, hword;
     END IF;"""
         )
     return "DO $$ BEGIN" + "".join(parts) + "\nEND $$;"
 
 
+# Stems lose their accents after stemming, as rag.text.Analyzer folds them: the Snowball stemmers are written for
+# accented text ("fonctionnalité" stems to "fonctionnal", its unaccented form to "fonctionnalit").
 FUNCTIONS_SQL = """
+CREATE OR REPLACE FUNCTION rag_unaccent_tsv(v tsvector) RETURNS tsvector LANGUAGE sql STABLE AS $f$
+    SELECT coalesce(string_agg(quote_literal(unaccent(lexeme)) || coalesce(':' || array_to_string(positions, ','), ''), ' '), '')::tsvector
+    FROM unnest(v)
+$f$;
 CREATE OR REPLACE FUNCTION rag_tsv(cfgs text[], texts text[]) RETURNS tsvector LANGUAGE plpgsql STABLE AS $f$
 DECLARE v tsvector := ''; i int;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(texts, 1), 0) LOOP
-        v := v || to_tsvector(cfgs[i]::regconfig, texts[i]);
+        v := v || rag_unaccent_tsv(to_tsvector(cfgs[i]::regconfig, texts[i]));
     END LOOP;
     RETURN v;
 END $f$;
@@ -141,33 +150,34 @@ def _hnsw_sql(m: int, ef_construction: int) -> str:
 
 def chunk_parts(chunk: Chunk) -> tuple[list[str], list[str]]:
     """(text search configurations, texts) of a chunk: consecutive units of one language together, then the
-    headings above it in the chunk's language (what chunk_terms analyses for BM25 in the FAISS store)."""
+    headings above it in the chunk's language (what chunk_terms analyses for BM25 in the FAISS store), each text
+    made of its words without the language's stop words."""
     cfgs: list[str] = []
     texts: list[str] = []
-    for unit in chunk.units:
-        cfg = ts_config(unit.lang)
-        text = chunk.text[unit.start - chunk.start : unit.end - chunk.start]
-        if cfgs and cfgs[-1] == cfg:
-            texts[-1] += "\n" + text
-        else:
-            cfgs.append(cfg)
-            texts.append(text)
-    if not chunk.units:
-        cfgs.append(ts_config(chunk.lang))
-        texts.append(chunk.text)
+    pieces = [(u.lang, chunk.text[u.start - chunk.start : u.end - chunk.start]) for u in chunk.units] or [(chunk.lang, chunk.text)]
     if chunk.heading:
-        cfgs.append(ts_config(chunk.lang))
-        texts.append(chunk.heading)
-    return cfgs, [words_only(t) for t in texts]
+        pieces.append((chunk.lang, chunk.heading))
+    last_lang = None
+    for lang, text in pieces:
+        words = analysable(text, lang)
+        if cfgs and lang == last_lang:
+            texts[-1] += " " + words
+        else:
+            cfgs.append(ts_config(lang))
+            texts.append(words)
+        last_lang = lang
+    return cfgs, texts
 
 
-_NON_WORD = re.compile(r"\W+")
+def analysable(text: str, lang: str) -> str:
+    """The words of the text as rag.text.Analyzer finds them (\\w+, lower case), without the language's stop words
+    (rag/languages/<code>.toml; PostgreSQL's own lists differ), joined by spaces: PostgreSQL's parser then sees the
+    same words ("developpez.com" is two words, not a host name; "/etc/fstab" two, not a path)."""
+    from rag.text import WORD, analyzer, fold_word
 
-
-def words_only(text: str) -> str:
-    """The text with every run of non-word characters made one space: PostgreSQL's parser then sees the words that
-    rag.text.WORD finds ("developpez.com" is two words, not a host name; "/etc/fstab" two, not a path)."""
-    return _NON_WORD.sub(" ", text)
+    stop = analyzer(lang).stop_words
+    # An underscore would split a word for PostgreSQL ("fs_spec" is one word to \\w+): it goes, "fsspec" is one.
+    return " ".join(w.replace("_", "") for w in WORD.findall(text.lower()) if fold_word(w) not in stop)
 
 
 def _tsquery(terms: Iterable[str]) -> str:
@@ -185,8 +195,6 @@ class PostgresStore:
         self._conn = None
         self._lock = threading.RLock()  # one statement sequence at a time on the shared read connection
         self._writer = None
-        self._stop: dict[str, frozenset[str]] = {}
-        self._stops_by_langs: dict[tuple, list[str]] = {}
 
     # ------------------------------------------------------------ connections
 
@@ -333,25 +341,15 @@ class PostgresStore:
         return index
 
     def lexemes(self, text: str, codes: list[str]) -> list[list[str]]:
-        """The lexemes of the text in each language's text search configuration, one list per language."""
+        """The stems of the text's words in each language (its stop words left out, then the language's
+        configuration, then unaccent), one list per language."""
         with self.reading() as conn:
             rows = conn.execute(
-                """SELECT (SELECT array_agg(lexeme ORDER BY lexeme) FROM unnest(to_tsvector(c::regconfig, %s)))
-                   FROM unnest(%s::text[]) WITH ORDINALITY AS t(c, i) ORDER BY i""",
-                (words_only(text), [ts_config(c) for c in codes]),
+                """SELECT (SELECT array_agg(DISTINCT unaccent(lexeme)) FROM unnest(to_tsvector(t.c::regconfig, t.x)))
+                   FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(c, x, i) ORDER BY t.i""",
+                ([ts_config(c) for c in codes], [analysable(text, c) for c in codes]),
             ).fetchall()
         return [list(r[0] or []) for r in rows]
-
-    def stop_lexemes(self, code: str) -> frozenset[str]:
-        """The lexemes of a language's stop words (rag/languages/<code>.toml), analysed as PostgreSQL does."""
-        found = self._stop.get(code)
-        if found is None:
-            from rag import languages
-
-            words = sorted(languages.get(code).stop_words)
-            found = frozenset(self.lexemes(" ".join(words), [code])[0]) if words else frozenset()
-            self._stop[code] = found
-        return found
 
     def salvage(self) -> Salvage:
         return Salvage()  # a transaction never leaves a half-written state behind
@@ -470,23 +468,13 @@ class PostgresStore:
                     cfgs, texts = chunk_parts(chunk)
                     rows.append(
                         (chunk.chunk_id, doc_id, chunk.ord, chunk.label, chunk.lang, json.dumps(chunk.to_dict()),
-                         np.asarray(vector, dtype=np.float32), cfgs, texts, self._chunk_stops(chunk))
+                         np.asarray(vector, dtype=np.float32), cfgs, texts)
                     )
-            # Stop words of the chunk's languages are deleted from its tsvector, as the FAISS store's analyser
-            # leaves them out: the same words count in BM25's document lengths and frequencies.
             cur.executemany(
                 """INSERT INTO rag_chunks (chunk_id, doc_id, ord, label, lang, data, embedding, tsv, n_terms)
-                   SELECT %s, %s, %s, %s, %s, %s, %s, t.v, rag_len(t.v)
-                   FROM (SELECT ts_delete(rag_tsv(%s, %s), %s::text[]) AS v) t""",
+                   SELECT %s, %s, %s, %s, %s, %s, %s, t.v, rag_len(t.v) FROM (SELECT rag_tsv(%s, %s) AS v) t""",
                 rows,
             )
-
-    def _chunk_stops(self, chunk: Chunk) -> list[str]:
-        langs = tuple(sorted({u.lang for u in chunk.units} | {chunk.lang}))
-        found = self._stops_by_langs.get(langs)
-        if found is None:
-            found = self._stops_by_langs[langs] = sorted(set().union(*(self.stop_lexemes(lang) for lang in langs)))
-        return found
 
 
 def _version_name(generation: int) -> str:
@@ -508,18 +496,13 @@ class PgIndex(Index):
         return len(self.chunks) <= int(self.manifest["dense"].get("ann_threshold", 20_000))
 
     def analyze(self, text: str, codes: list[str]) -> list[str]:
-        """Lexemes of the text in each language's configuration, without the language's stop words.
-
-        PostgreSQL's stop word lists are short (French keeps "les", "a"): the words of rag/languages/*.toml, which
-        the FAISS store leaves out, are left out of queries here too (chunks keep them, as PostgreSQL indexed them).
-        """
+        """The stems of the text in each of these languages, as the chunks were analysed, without repeats."""
         key = (text, tuple(codes))
         found = self._analyzed.get(key)
         if found is None:
             found = []
-            for code, lexemes in zip(codes, self.store.lexemes(text, codes)):
-                stop = self.store.stop_lexemes(code)
-                found.extend(t for t in lexemes if t and t not in stop and t not in found)
+            for lexemes in self.store.lexemes(text, codes):
+                found.extend(t for t in lexemes if t and t not in found)
             if len(self._analyzed) > 4096:
                 self._analyzed.clear()
             self._analyzed[key] = found
@@ -575,6 +558,10 @@ class PgIndex(Index):
                    JOIN q ON q.lexeme = t.lexeme
                    WHERE c.tsv @@ %(query)s::tsquery
                    GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(want)s""",
-                {"n": n_docs, "terms": list(terms), "k1": BM25_K1, "b": BM25_B, "avgdl": avgdl, "query": _tsquery(terms), "want": want},
+                {"n": n_docs, "terms": list(terms), "k1": BM25_K1, "b": BM25_B, "avgdl": avgdl, "query": _tsquery(terms), "want": want + TIE_MARGIN},
             ).fetchall()
-        return [(r, s) for r, s in self._rows(found, allowed, n) if s > 0]
+        # Equal scores are ordered as bm25s orders them (in float32, the later row first), so that both stores
+        # break ties alike.
+        rows = [(row, s) for row, s in self._rows(found, allowed, len(found)) if s > 0]
+        rows.sort(key=lambda item: (-float(np.float32(item[1])), -item[0]))
+        return rows[:n]
