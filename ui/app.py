@@ -301,6 +301,15 @@ answer = client.predict("Combien Meta a-t-il investi dans Scale AI ?", "[]", "",
 print(answer["answer"], answer["citations"][0]["quote"])
 docs = client.predict(api_name="/documents")
 ```
+
+Et l'API de chat d'OpenAI / And the OpenAI chat API (Open WebUI, LibreChat, `openai`), base URL `/v1`:
+
+```python
+from openai import OpenAI
+client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="unused-on-loopback")
+reply = client.chat.completions.create(model="qwen2.5-coder-1.5b", messages=[{"role": "user", "content": "Qui est Yann LeCun ?"}])
+print(reply.choices[0].message.content, reply.model_extra["rag"]["citations"])
+```
 """
 
 
