@@ -103,3 +103,61 @@ def test_the_model_queue_serves_in_arrival_order_and_lets_waiters_give_up():
     for thread in threads:
         thread.join(timeout=10)
     assert order == [0, 1, 2, 3, 4]
+
+
+class _FakePipeline:
+    """Writes two pieces, then a checked answer that differs from them (as a withheld answer does)."""
+
+    def __init__(self, checked: str) -> None:
+        self.checked = checked
+        self.generator = type("G", (), {"name": "m", "count_tokens": staticmethod(lambda text: len(text.split()))})()
+
+    def stream(self, question, history):
+        from rag.types import Answer
+
+        yield "Il a investi "
+        yield "14 milliards [1]."
+        yield Answer(question, self.checked, False, "fr", [], [], [], [], "m", {"retrieve": 1.0, "first_token": 2.0, "total": 3.0})
+
+
+class _ReadyState(_State):
+    def __init__(self, checked: str, **settings) -> None:
+        super().__init__(**settings)
+        self.ready = threading.Event()
+        self.ready.set()
+        self.retriever = object()
+        self.error = ""
+        self.queue = ModelQueue()
+        self.fake = _FakePipeline(checked)
+
+    def pipeline(self, model, k, strict):
+        return self.fake
+
+
+def _stream(state) -> tuple[str, dict]:
+    import json
+
+    app = FastAPI()
+    register_routes(app, state)
+    client = TestClient(app, client=("127.0.0.1", 50000))
+    with client.stream("POST", "/v1/chat/completions", json={"stream": True, "messages": [{"role": "user", "content": "Combien ?"}]}) as reply:
+        lines = [line for line in reply.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and "rag" not in chunks[-2]
+    return content, chunks[-1]
+
+
+@pytest.mark.parametrize("checked", ["Il a investi 14 milliards [1].", "Je ne trouve pas la réponse dans les documents."])
+def test_streamed_content_is_the_checked_answer_by_default(checked):
+    content, last = _stream(_ReadyState(checked))
+    assert content == checked == last["rag"]["answer"]
+    assert last["rag"]["question"] == "Combien ?" and last["rag_queue_ms"] >= 0
+
+
+def test_live_streaming_appends_the_checked_answer_when_the_check_changed_it():
+    content, last = _stream(_ReadyState("Il a investi 14 milliards [1].", api_stream="live"))
+    assert content == "Il a investi 14 milliards [1]."  # unchanged: nothing appended
+    content, last = _stream(_ReadyState("Je ne trouve pas la réponse dans les documents.", api_stream="live"))
+    assert content == "Il a investi 14 milliards [1].\n\n---\nJe ne trouve pas la réponse dans les documents."
