@@ -13,6 +13,7 @@ from rag.types import Claim
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+")
+_LIST_NUMBER = re.compile(r"\d{1,2}[.)]")
 
 
 def is_decline(raw: str) -> bool:
@@ -44,8 +45,13 @@ def strip_markers(text: str) -> str:
 def split_claims(answer: str, lang: str) -> list[Claim]:
     """The answer's sentences, each with the source numbers it cites ('... in 2022. [1]' stays one claim)."""
     pieces: list[str] = []
+    pending = ""  # a list number ("2.") opens the next sentence
     for start, end in sentence_spans(answer, lang=lang):
-        piece = answer[start:end]
+        piece = pending + answer[start:end]
+        pending = ""
+        if _LIST_NUMBER.fullmatch(piece.strip()):
+            pending = piece.strip() + " "
+            continue
         lead = _LEADING_MARKERS.match(piece)
         if pieces and lead:
             # "... 28 ans. [1] ChatGPT ..." is split after the period: the marker closes the previous sentence.

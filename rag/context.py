@@ -87,9 +87,11 @@ def select_passages(
     min_score_gap: float,
     must_keep: list[Candidate] | None = None,
 ) -> list[Passage]:
-    """Best units first until the budget is spent; units far below the best one are left out. With the budget
-    left over, each chosen unit brings the unit before it, then the one after it (best chosen first): a sentence
-    opening with "It" or "This" is understood, and quoted, with the one before.
+    """Each retrieved chunk's best unit first, in retrieval order (retrieval read whole chunks, with BM25, and a
+    chunk in another language than the question scores lower on e5 alone); then the best units until the budget
+    is spent, leaving out those far below the best one. With the budget left over, each chosen unit brings the
+    unit before it, then the one after it (best chosen first): a sentence opening with "It" or "This" is
+    understood, and quoted, with the one before.
     """
     if not scored:
         return []
@@ -100,6 +102,14 @@ def select_passages(
     chosen: dict[tuple[str, int], Candidate] = {c.key: c for c in must_keep or []}
     used = sum(count_tokens(unit_text(index, c)) for c in chosen.values())
     ranked = sorted(scored, key=lambda c: -c.score)
+    leaders = {}
+    for cand in ranked:
+        leaders.setdefault(cand.hit.chunk.chunk_id, cand)
+    for cand in sorted(leaders.values(), key=lambda c: c.rank):
+        cost = count_tokens(unit_text(index, cand))
+        if cand.key not in chosen and used + cost <= budget_tokens:
+            chosen[cand.key] = cand
+            used += cost
     for cand in ranked:
         if cand.key in chosen:
             continue

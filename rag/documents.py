@@ -206,14 +206,13 @@ def _guess_encoding(path: Path, raw: bytes) -> str:
     candidates = [match for match in from_bytes(raw) if match.chaos <= 0.2]
     if not candidates:
         raise refused
-    lowest = min(match.chaos for match in candidates)
-    tied = [match for match in candidates if match.chaos <= lowest + 0.01][:8]
+    tied = candidates[:8]
 
-    # Short texts leave several single-byte encodings equally clean ('coûte' in cp1252, 'coűte' in cp1250):
-    # the one whose text reads most like a language wins.
-    def plausibility(match) -> tuple[float, int]:
+    # Short texts leave several single-byte encodings nearly as clean ('coûte' in cp1252, 'coűte' in cp1250,
+    # 'accentuť' in mac_latin2): the one whose text reads most like a language wins, then the common encodings.
+    def plausibility(match) -> tuple[float, int, float]:
         found = detect(str(match)[:2000])
-        return (found.score if found else 0.0, _PREFERRED.get(match.encoding, 0))
+        return (round(found.score, 2) if found else 0.0, _PREFERRED.get(match.encoding, 0), -match.chaos)
 
     best = max(tied, key=plausibility)
     # Sure means: it reads as a language (charset-normalizer's coherence, which random bytes do not reach once

@@ -27,6 +27,7 @@ _CODE = re.compile(
     r"|\b[\w+-]*[A-Za-z][\w+-]*(?:(?:[._=]|::?)[\w+-]+)+\b"
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )
+_ABBREVIATION = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")  # "i.e", "e.g.", "U.S": letters and dots, not code
 _QUOTED = re.compile(r"\"([^\"\n]{2,})\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
 _CLOSERS = ".,;:!?)]}»”\"'’"
 
@@ -121,7 +122,7 @@ def code_spans(text: str) -> list[str]:
     out = []
     for match in _CODE.finditer(text):
         token = match.group(0).strip("`").rstrip(".,;:")
-        if token and not _NUMERAL.fullmatch(token):
+        if token and not _NUMERAL.fullmatch(token) and not _ABBREVIATION.fullmatch(token):
             out.append(token)
     return out
 
@@ -141,7 +142,8 @@ def names(text: str, lang: str) -> list[str]:
         parts = [p for p in re.split(r"[-'’]", word) if p]
         if not parts or all(fold(p) in resources.capitalized or p.lower() in resources.months for p in parts):
             continue
-        inner = any(ch.isupper() for ch in word[1:]) and any(ch.islower() for ch in word)
+        # Inner capitals within one part of the word: "LeCun", "iPhone"; not "E-Mails" or "Debian-Veröffentlichung".
+        inner = any(any(ch.isupper() for ch in p[1:]) and any(ch.islower() for ch in p) for p in parts)
         acronym = len(word) >= 2 and word.isupper()
         capital = word[0].isupper() and i > 0 and not resources.capitalizes_nouns and len(word) >= 3
         opens = not text[: match.start()].strip(" «\"“„¿¡(")

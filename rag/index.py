@@ -81,6 +81,7 @@ def current_build_info(settings, embedder) -> BuildInfo:
             "max_words": settings.chunk_max_words,
             "overlap_sentences": settings.chunk_overlap_sentences,
         },
+        analyzer_version=ANALYZER_VERSION,
     )
 
 

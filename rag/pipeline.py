@@ -11,7 +11,7 @@ from rag import conflicts as cf
 from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
-from rag.facts import Quantity, quantities
+from rag.facts import Quantity, facts, quantities
 from rag.generation import Generator, ModelJudge
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
@@ -19,8 +19,8 @@ from rag.language import detect
 from rag.prompts import build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.support import EmbeddingJudge, SupportChecker
-from rag.text import fold
+from rag.support import EmbeddingJudge, SupportChecker, filler_terms
+from rag.text import analyzer, fold
 from rag.types import Answer, Claim, Note, Passage, Source
 
 EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
@@ -161,13 +161,15 @@ class Pipeline:
         decline = words.text["decline"]
         if is_decline(raw):
             return self._answer(prepared, decline, True, [], [], raw)
-        claims = split_claims(raw, prepared.lang)
+        claims = [c for c in split_claims(raw, prepared.lang) if says_something(c.text, prepared.lang)]
         notes: list[Note] = []
         by_k = prepared.by_k
         invalid = sorted({k for k in parse_markers(raw) if k not in by_k and k != 0})
         if invalid:
             notes.append(Note("invalid_citation", words.note("invalid_citation", numbers=", ".join(f"[{k}]" for k in invalid))))
-        self.checker.check(claims, prepared.lang, prepared.question, by_k, self.judge_for(prepared, raw))
+        # What the conversation already said is not what the answer adds: the last question counts with this one.
+        asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
+        self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
         off_target = lead is not None and lead.supported and not self._adds_anything(lead, prepared)
         if self.settings.strict and (lead is None or not lead.supported or off_target):
@@ -208,6 +210,8 @@ class Pipeline:
                 continue
             if any({a, b} <= set(c.support) for c in claims):
                 continue  # the answer already cites both sides
+            if conflict.second_value.value in given and conflict.first_value.value not in given:
+                conflict, a, b = cf.Conflict(conflict.second, conflict.second_value, conflict.first, conflict.first_value), b, a
             first = _as_written(prepared.by_k[a], conflict.first_value)
             second = _as_written(prepared.by_k[b], conflict.second_value)
             text = words.note("conflict", first=first, first_ref=f"[{a}]", second=second, second_ref=f"[{b}]")
@@ -233,6 +237,13 @@ class Pipeline:
         """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
         messages = build_messages("?", [], [], languages.FALLBACK)
         self.generator.warm_up(messages[:1] + [{"role": "user", "content": "?"}])
+
+
+def says_something(text: str, lang: str) -> bool:
+    """A sentence with a word or a figure in it, not a list's bare number ("7.") or a code fence."""
+    if text.lstrip().startswith("```") or re.fullmatch(r"\W*\d{1,2}\W*", text):
+        return False
+    return bool(analyzer(lang).terms(text) - filler_terms(lang)) or not facts(text, lang).empty
 
 
 def _as_written(source: Source, quantity: Quantity) -> str:

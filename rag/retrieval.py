@@ -82,8 +82,9 @@ class Retriever:
         return " ".join(kept)
 
     def _content_terms(self, text: str, lang: str | None = None) -> list[str]:
-        """Analyzed terms that say what is asked about: not the interrogatives ("comment", "quel")."""
-        return [t for t in self.analyze(text, lang) if t not in self.question_terms]
+        """Analyzed terms that say what is asked about, in the question's own language: not the interrogatives."""
+        terms = analyzer(lang)(text) if lang else self.analyze(text)
+        return [t for t in terms if t and t not in self.question_terms]
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
         ranked = self.index.dense_search(self.embedder.embed_query(query), n, self.allowed)

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Reading the GGUF into memory instead of mapping it: llama.cpp repacks most weights for the CPU anyway, and
     # with a mapping the file's pages stay resident next to the repacked copy (measured by `rag bench`).
     llm_mmap: bool = False
-    max_tokens: int = 400
+    max_tokens: int = 200  # an answer is one or two sentences; a longer output is the model rambling
     temperature: float = 0.0
     max_question_chars: int = 2000
     # Remote generation: an OpenAI-compatible server (llama.cpp's server, vLLM, llama-cpp-python's) instead of the

