@@ -204,6 +204,7 @@ class BenchResult:
     retrieval: list[CorpusBench] = field(default_factory=list)
     answering: AnswerBench | None = None
     startup: StartupBench | None = None
+    service: object = None  # rag.bench_service.ServiceBench: PostgreSQL store and the OpenAI-compatible API
     runtime_s: float = 0.0
     load_average_end: str = ""
     other_cpu: dict[str, float] = field(default_factory=dict)  # section: share of all cores other processes used
@@ -835,6 +836,10 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("startup", "peak RSS MB at ready / after one answer", _pair(s.peak_rss_ready_mb, s.peak_rss_mb, 0), _target_cell(targets, "peak RSS after one answer, GB") + " (GB)"),
             ("startup", "resident after answer: private / file-backed MB", _pair(s.rss_anon_mb, s.rss_file_mb, 0), ""),
         ]
+    if result.service is not None:
+        from rag.bench_service import service_rows
+
+        rows += service_rows(result.service)
     if result.other_cpu:
         shares = " / ".join(f"{v:.0%}" for v in result.other_cpu.values())
         rows.append(("run", f"CPU taken by other processes ({' / '.join(result.other_cpu)})", shares, "0% for clean figures"))
@@ -856,8 +861,14 @@ def format_table(result: BenchResult) -> str:
 # ---------------------------------------------------------------- the whole run
 
 
-def run_bench(settings: Settings, questions_path: Path, quick: bool = False, log: Log = _quiet) -> BenchResult:
-    """All four sections in one run: ingest, retrieval (default, 10k, 100k), answering, start-up."""
+SECTIONS = ("ingest", "retrieval", "answering", "startup", "parity", "store", "api", "servers")
+
+
+def run_bench(
+    settings: Settings, questions_path: Path, quick: bool = False, log: Log = _quiet, sections: Iterable[str] | None = None
+) -> BenchResult:
+    """The sections in one run: ingest, retrieval (default, 10k, 100k), answering, start-up, then the serving ones
+    (rag/bench_service.py: store parity and latency, API concurrency, two servers on one database)."""
     import gc
 
     import torch
@@ -868,6 +879,7 @@ def run_bench(settings: Settings, questions_path: Path, quick: bool = False, log
     from rag.pipeline import Pipeline
     from rag.retrieval import load_retriever
 
+    wanted = set(sections or SECTIONS)
     started = time.perf_counter()
     questions = load_questions(questions_path)
     if quick:
@@ -882,38 +894,46 @@ def run_bench(settings: Settings, questions_path: Path, quick: bool = False, log
     result = BenchResult(quick=quick, env=collect_env(torch.get_num_threads(), default_threads(settings)))
 
     meter = CpuMeter()
-    log("1/4 ingest: pipeline against raw encode")
-    result.ingest = bench_ingest(settings.docs_dir, settings, embedder, copies=3 if quick else 10, repeats=1 if quick else 3, log=log)
-
-    result.other_cpu["ingest"] = meter.share()
+    if "ingest" in wanted:
+        log("1/4 ingest: pipeline against raw encode")
+        result.ingest = bench_ingest(settings.docs_dir, settings, embedder, copies=3 if quick else 10, repeats=1 if quick else 3, log=log)
+        result.other_cpu["ingest"] = meter.share()
     meter.start()
-    log("2/4 retrieval")
-    samples = 16 if quick else 64
-    result.retrieval.append(bench_default_retrieval(retriever, texts, samples))
-    for n in (10_000,) if quick else (10_000, 100_000):
-        result.retrieval += bench_synthetic_retrieval(
-            n, embedder, texts, dense_params(settings), samples=samples, search_k=settings.candidates, log=log
-        )
+    if "retrieval" in wanted:
+        log("2/4 retrieval")
+        samples = 16 if quick else 64
+        result.retrieval.append(bench_default_retrieval(retriever, texts, samples))
+        for n in (10_000,) if quick else (10_000, 100_000):
+            result.retrieval += bench_synthetic_retrieval(
+                n, embedder, texts, dense_params(settings), samples=samples, search_k=settings.candidates, log=log
+            )
+            gc.collect()
+        result.other_cpu["retrieval"] = meter.share()
+    meter.start()
+    if "answering" in wanted:
+        log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
+        generator = load_generator(settings)
+        pipeline = Pipeline(settings, retriever, generator)
+        pipeline.warm_up()
+        result.answering = bench_answering(pipeline, questions, log)
+        close = getattr(generator.llm, "close", None)
+        if close:
+            close()
+        del pipeline, generator
         gc.collect()
-
-    result.other_cpu["retrieval"] = meter.share()
+        result.other_cpu["answering"] = meter.share()
     meter.start()
-    log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
-    generator = load_generator(settings)
-    pipeline = Pipeline(settings, retriever, generator)
-    pipeline.warm_up()
-    result.answering = bench_answering(pipeline, questions, log)
-    close = getattr(generator.llm, "close", None)
-    if close:
-        close()
-    del pipeline, generator
-    gc.collect()
+    if "startup" in wanted:
+        log("4/4 start-up of a fresh serving process")
+        result.startup = bench_startup(settings, questions[0].question)
+        result.other_cpu["startup"] = meter.share()
+    service = wanted & {"parity", "store", "api", "servers"}
+    if service:
+        from rag.bench_service import run_service_bench
 
-    result.other_cpu["answering"] = meter.share()
-    meter.start()
-    log("4/4 start-up of a fresh serving process")
-    result.startup = bench_startup(settings, questions[0].question)
-    result.other_cpu["startup"] = meter.share()
+        meter.start()
+        result.service = run_service_bench(settings, embedder, questions_path, texts, quick, service, log)
+        result.other_cpu["serving"] = meter.share()
     result.runtime_s = round(time.perf_counter() - started, 1)
     result.load_average_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return result

@@ -35,6 +35,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     overrides = {
         "index_dir": getattr(args, "index", None),
+        "store": getattr(args, "store", None),
+        "llm_url": getattr(args, "llm_url", None),
+        "api_key": getattr(args, "api_key", None),
         "embedding_model": getattr(args, "embedding_model", None),
         "top_k": getattr(args, "k", None),
         "llm_model": getattr(args, "model", None),
@@ -148,9 +151,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from rag.index import load_index
+    from rag.store import open_store
 
-    index = load_index(settings_from(args).index_dir)
+    index = open_store(settings_from(args)).load()
     _warn_fallback(index)
     rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
     if args.json:
@@ -428,7 +431,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Start the web chat; models load in the background while the page shows their status."""
     settings = settings_from(args)
     auth = _parse_auth(args.auth or settings.auth)
-    _check_exposure(settings.host, auth)  # before gradio is even imported
+    _check_exposure(settings.host, auth, settings.api_key)  # before gradio is even imported
     if args.share:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
     from ui.app import launch
@@ -456,16 +459,14 @@ def is_loopback(host: str) -> bool:
         return False  # any other name may resolve to a network address
 
 
-def _check_exposure(host: str, auth: tuple[str, str] | None) -> None:
-    """Refuse to serve beyond this machine unless access is protected.
-
-    The protections are a list so that another one (an API key) can be added beside --auth.
-    """
-    protections = [p for p in (auth,) if p]
+def _check_exposure(host: str, auth: tuple[str, str] | None, api_key: str = "") -> None:
+    """Refuse to serve beyond this machine unless access is protected: a login for the web chat (--auth), or an
+    API key (--api-key / RAG_API_KEY), which then also serves as the web chat's password."""
+    protections = [p for p in (auth, api_key) if p]
     if not is_loopback(host) and not protections:
         raise UsageProblem(
-            f"refusing to serve on {host} without --auth user:password: anyone on the network could use it "
-            "(bind 127.0.0.1, or add --auth)"
+            f"refusing to serve on {host} without --auth user:password or --api-key KEY: anyone on the network "
+            "could use it (bind 127.0.0.1, or add --auth or --api-key)"
         )
 
 
@@ -477,7 +478,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     path = _question_file(args.questions, "rag bench --questions FILE")
     if not settings.docs_dir.is_dir():
         raise UsageProblem(f"{settings.docs_dir}: documents folder not found (run from the project folder or set RAG_DOCS_DIR)")
-    result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    from rag.bench import SECTIONS
+
+    sections = [x.strip() for x in args.only.split(",")] if args.only else None
+    unknown = [x for x in sections or [] if x not in SECTIONS]
+    if unknown:
+        raise UsageProblem(f"unknown bench section {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
+    result = run_bench(settings, path, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr, flush=True), sections=sections)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -500,18 +507,21 @@ def _add_answer_parsers(sub) -> None:
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
     p.add_argument("--model", help="generation model: a packaged name or a GGUF path")
+    p.add_argument("--llm-url", help="generate on this OpenAI-compatible server instead of the local model")
     p.add_argument("-k", type=int, help="number of retrieved chunks (default 4)")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="a conversation in the terminal, with follow-up questions")
     p.add_argument("--model")
+    p.add_argument("--llm-url", help="generate on this OpenAI-compatible server instead of the local model")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("batch", help="answer every question of a JSONL file with the model loaded once")
     p.add_argument("input")
     p.add_argument("-o", "--output", help="output JSONL (default: standard output)")
     p.add_argument("--model")
+    p.add_argument("--llm-url", help="generate on this OpenAI-compatible server instead of the local model")
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("serve", help="start the web chat (http://127.0.0.1:7860 by default)")
@@ -519,7 +529,9 @@ def _add_answer_parsers(sub) -> None:
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="also expose a public link (off by default)")
     p.add_argument("--auth", help="user:password required to open the app")
+    p.add_argument("--api-key", help="bearer key required by the OpenAI-compatible API /v1 (RAG_API_KEY)")
     p.add_argument("--model", help="generation model: a packaged name or a GGUF path")
+    p.add_argument("--llm-url", help="generate on this OpenAI-compatible server instead of the local model (RAG_LLM_URL)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("setup", help="prepare the models (converts e5, reassembles the GGUF, decodes one token)")
@@ -531,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline question answering with verbatim citations.")
     parser.add_argument("--index", type=Path, help="index folder (default: index/)")
     parser.add_argument("--embedding-model", help="multilingual-e5-small (default), all-MiniLM-L6-v2, or a folder")
+    parser.add_argument(
+        "--store", help="where the index lives: faiss (default, the --index folder) or postgresql://user@host/db (RAG_STORE)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add or update documents in the index")
@@ -568,6 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     p.add_argument("--quick", action="store_true", help="first 4 questions, no 100k corpus (for tests)")
     p.add_argument("--questions", help="question file (default ../shared/eval/questions.jsonl)")
+    p.add_argument(
+        "--only",
+        help="comma-separated sections: ingest, retrieval, answering, startup, parity, store, api, servers (default all)",
+    )
     p.set_defaults(func=cmd_bench)
 
     _add_answer_parsers(sub)

@@ -90,7 +90,14 @@ def default_threads(settings: Settings) -> int:
 
 
 def load_generator(settings: Settings, model: str | None = None) -> Generator:
-    """Load the configured GGUF once (no download); raise ModelUnavailable with a clear message."""
+    """Load the configured GGUF once (no download); raise ModelUnavailable with a clear message.
+
+    With settings.llm_url, generation goes to that OpenAI-compatible server instead (rag.remote).
+    """
+    if settings.llm_url:
+        from rag.remote import load_remote_generator
+
+        return load_remote_generator(settings, model)
     name = model or settings.llm_model
     path = resolve_gguf(name, settings.cache_dir)
     check_gguf_header(path)

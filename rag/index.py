@@ -130,6 +130,50 @@ class Index:
     def rows_of(self, doc_id: str) -> list[int]:
         return [i for i, c in enumerate(self.chunks) if c.doc_id == doc_id]
 
+    # What rag.retrieval.Retriever asks of any store's index (rag/store/postgres.py answers the same in SQL).
+
+    @property
+    def version(self) -> str:
+        """Names this state of the store: another process's commit makes a different one."""
+        return self.version_dir.name
+
+    def analyze(self, text: str, codes: list[str]) -> list[str]:
+        """The keyword terms of a text analysed in each of these languages, without repeats."""
+        terms: list[str] = []
+        for code in codes:
+            terms.extend(t for t in analyzer(code)(text) if t and t not in terms)
+        return terms
+
+    def common_terms(self, ratio: float) -> set[str]:
+        """Keyword terms found in more than `ratio` of the chunks."""
+        scores = getattr(self.bm25, "scores", None)
+        if not isinstance(scores, dict) or not len(self.chunks):
+            return set()
+        indptr = np.asarray(scores["indptr"])
+        limit = ratio * len(self.chunks)
+        return {
+            term
+            for term, tid in self.bm25.vocab_dict.items()
+            if term and tid + 1 < len(indptr) and indptr[tid + 1] - indptr[tid] > limit
+        }
+
+    def dense_search(self, vector: np.ndarray, n: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+        """(row, cosine) of the n nearest allowed chunks, nearest first."""
+        # Ask for more than n so that excluded labels do not leave the list short.
+        want = min(len(self.chunks), n + int((~allowed).sum()))
+        scores, rows = self.dense.search(vector.reshape(1, -1), max(want, 1))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0 and allowed[r]][:n]
+
+    def keyword_search(self, terms: list[str], n: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the n best allowed chunks for these analysed terms, best first."""
+        n = min(n, len(self.chunks))
+        if not terms or n <= 0:
+            return []
+        rows, scores = self.bm25.retrieve(
+            [terms], k=n, show_progress=False, weight_mask=allowed.astype(np.float32), n_threads=1
+        )
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+
 
 # ---------------------------------------------------------------- BM25 text processing
 

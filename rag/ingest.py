@@ -21,12 +21,9 @@ from rag.index import (
     IndexMissing,
     IndexProblem,
     Retention,
-    load_index,
-    salvage_documents,
-    save_index,
-    write_lock,
 )
 from rag.settings import Settings
+from rag.store import Commit, Store, open_store, stored_vectors
 from rag.types import Chunk, Document, DocumentError
 
 Progress = Callable[[int, int, str], None]
@@ -92,8 +89,11 @@ class _Plan:
 
     documents: dict[str, Document] = field(default_factory=dict)
     chunks: dict[str, list[Chunk]] = field(default_factory=dict)
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: kept in the store as they are
     dates: dict[str, dict] = field(default_factory=dict)
+
+    def commit(self, info, changed=(), removed=(), full: bool = False) -> Commit:
+        return Commit(self.documents, self.chunks, self.vectors, self.dates, info, set(changed), set(removed), full)
 
 
 def _existing_plan(index: Index | None) -> _Plan:
@@ -108,30 +108,30 @@ def _existing_plan(index: Index | None) -> _Plan:
         rows = rows_by_doc.get(doc_id, [])
         plan.documents[doc_id] = doc
         plan.chunks[doc_id] = [index.chunks[r] for r in rows]
-        plan.vectors[doc_id] = np.asarray(index.vectors[rows]) if rows else np.zeros((0, index.vectors.shape[1]), np.float32)
+        plan.vectors[doc_id] = stored_vectors(index, rows, index.build_info.dim)
         meta = index.manifest["documents"].get(doc_id, {})
         plan.dates[doc_id] = {k: meta[k] for k in ("added_at", "updated_at") if k in meta}
     return plan
 
 
 def _open_existing(
-    settings: Settings, rebuild: bool, report: IngestReport, log: Callable[[str], None]
+    store: Store, rebuild: bool, report: IngestReport, log: Callable[[str], None]
 ) -> tuple[Index | None, _Plan]:
     """The index to build on and the plan it gives; a rebuild of a damaged index salvages its stored documents."""
     try:
-        index = load_index(settings.index_dir)
+        index = store.load()
     except IndexMissing:
         return None, _Plan()
     except IndexProblem as exc:
         if not rebuild:
             raise
         log(f"the index is damaged: {_reason(exc)}")
-        return None, _salvaged_plan(settings, report, log)
+        return None, _salvaged_plan(store, report, log)
     if not index.lossless:
         if not rebuild:
             _refuse_lossy(index)
         log(f"the index is damaged: {index.fallback_from}")
-        return None, _salvaged_plan(settings, report, log)
+        return None, _salvaged_plan(store, report, log)
     if index.note:
         log(f"warning: {index.note}")
         report.repaired = index.note
@@ -147,9 +147,9 @@ def _reason(exc: Exception) -> str:
     return str(exc).removesuffix(f": {REBUILD_HINT}")
 
 
-def _salvaged_plan(settings: Settings, report: IngestReport, log: Callable[[str], None]) -> _Plan:
+def _salvaged_plan(store: Store, report: IngestReport, log: Callable[[str], None]) -> _Plan:
     """Documents of a damaged index, from their stored text, else from their file; what is lost is an error."""
-    salvage = salvage_documents(settings.index_dir)
+    salvage = store.salvage()
     plan = _Plan()
     for doc in salvage.documents:
         plan.documents[doc.doc_id] = doc
@@ -193,8 +193,9 @@ def ingest(
     """Bring the index in line with the given files; the previous version stays until the new one is complete."""
     started = time.perf_counter()
     report = IngestReport()
-    with write_lock(settings.index_dir):
-        existing, plan = _open_existing(settings, rebuild, report, log)
+    store = open_store(settings)
+    with store.write_lock():
+        existing, plan = _open_existing(store, rebuild, report, log)
         info = current_build_info(settings, embedder)
         # A rebuild embeds every document the index holds, whatever paths were given.
         stale = rebuild or (existing is not None and existing.build_info != info)
@@ -219,20 +220,10 @@ def ingest(
             report.seconds = time.perf_counter() - started
             return report, existing
         _embed_documents(to_embed, plan, settings, embedder, report, progress)
-        order = sorted(plan.documents)
-        chunks = [c for doc_id in order for c in plan.chunks[doc_id]]
-        vectors = np.concatenate([plan.vectors[d] for d in order]) if order else np.zeros((0, info.dim), np.float32)
-        index = save_index(
-            settings.index_dir,
-            [plan.documents[d] for d in order],
-            chunks,
-            vectors,
-            info,
-            dense_params(settings),
-            plan.dates,
-            retention(settings),
-        )
-    report.total_chunks = len(chunks)
+        # A rebuild, or a first ingest after a damaged index, writes every document again.
+        full = stale or existing is None
+        index = store.save(plan.commit(info, to_embed, report.removed, full))
+    report.total_chunks = len(index.chunks)
     report.seconds = time.perf_counter() - started
     return report, index
 
@@ -352,8 +343,9 @@ def remove_documents(
     keys: list[str], settings: Settings, log: Callable[[str], None] = lambda msg: None
 ) -> tuple[list[str], list[str], Index | None]:
     """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
-    with write_lock(settings.index_dir):
-        index = load_index(settings.index_dir)
+    store = open_store(settings)
+    with store.write_lock():
+        index = store.load()
         if not index.lossless:
             _refuse_lossy(index)
         if index.note:
@@ -369,16 +361,5 @@ def remove_documents(
                 _drop(plan, doc_id)
         if not removed:
             return removed, unknown, index
-        order = sorted(plan.documents)
-        vectors = np.concatenate([plan.vectors[d] for d in order]) if order else np.zeros((0, index.build_info.dim), np.float32)
-        new_index = save_index(
-            settings.index_dir,
-            [plan.documents[d] for d in order],
-            [c for d in order for c in plan.chunks[d]],
-            vectors,
-            index.build_info,
-            dense_params(settings),
-            plan.dates,
-            retention(settings),
-        )
+        new_index = store.save(plan.commit(index.build_info, removed=removed))
         return removed, unknown, new_index

@@ -264,7 +264,8 @@ def load_pipeline(settings: Settings, model: str | None = None) -> Pipeline:
     from rag.retrieval import load_retriever
 
     # Cheap checks first: a bad model name or file and an empty index are reported before the model loads.
-    check_gguf_header(resolve_gguf(model or settings.llm_model, settings.cache_dir))
+    if not settings.llm_url:  # a remote generation server has the model, not this machine
+        check_gguf_header(resolve_gguf(model or settings.llm_model, settings.cache_dir))
     retriever = load_retriever(settings)
     if not retriever.index.chunks:
         raise IndexMissing(EMPTY_INDEX)

@@ -7,9 +7,8 @@ import numpy as np
 
 from rag import languages
 from rag.embeddings import Embedder, load_embedder
-from rag.index import Index, IndexMismatch, current_build_info, load_index
+from rag.index import Index, IndexMismatch, current_build_info
 from rag.settings import Settings
-from rag.text import analyzer
 from rag.types import Chunk
 
 
@@ -56,34 +55,19 @@ class Retriever:
         excluded = set(settings.exclude_labels)
         self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
         self.languages = list(index.manifest.get("languages") or sorted({c.lang for c in index.chunks if c.lang}))
-        self.common_terms = self._common_terms(settings.common_term_ratio)
+        self.common_terms = index.common_terms(settings.common_term_ratio)
         # Words that ask rather than say what about ("what", "comment"): never what a question is about.
         self.question_terms = {
-            t for lang in languages.available() for t in analyzer(lang)(" ".join(languages.get(lang).question_words))
+            t for lang in languages.available() for t in index.analyze(" ".join(languages.get(lang).question_words), [lang])
         }
 
     def analyze(self, text: str, lang: str | None = None) -> list[str]:
-        """The query's BM25 terms: analysed in its own language and in each language of the corpus, without repeats.
+        """The query's keyword terms: analysed in its own language and in each language of the corpus, without repeats.
 
-        A chunk's words were stemmed in the chunk's language: the same word must be stemmed the same way here.
+        A chunk's words were analysed in the chunk's language: the same word must be analysed the same way here.
         """
-        terms: list[str] = []
-        for code in dict.fromkeys([lang, *self.languages] if lang else self.languages or [languages.FALLBACK]):
-            terms.extend(t for t in analyzer(code)(text) if t and t not in terms)
-        return terms
-
-    def _common_terms(self, ratio: float) -> set[str]:
-        """BM25 terms found in more than `ratio` of the chunks (the subject of a corpus, e.g. 'LeCun')."""
-        scores = getattr(self.index.bm25, "scores", None)
-        if not isinstance(scores, dict) or not len(self.index.chunks):
-            return set()
-        indptr = np.asarray(scores["indptr"])
-        limit = ratio * len(self.index.chunks)
-        return {
-            term
-            for term, tid in self.index.bm25.vocab_dict.items()
-            if term and tid + 1 < len(indptr) and indptr[tid + 1] - indptr[tid] > limit
-        }
+        codes = list(dict.fromkeys([lang, *self.languages] if lang else self.languages or [languages.FALLBACK]))
+        return self.index.analyze(text, codes)
 
     def focused_query(self, query: str, lang: str | None = None) -> str | None:
         """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model.
@@ -103,11 +87,7 @@ class Retriever:
         return [t for t in terms if t and t not in self.question_terms]
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:
-        vector = self.embedder.embed_query(query).reshape(1, -1)
-        # Ask for more than n so that excluded labels do not leave the list short.
-        want = min(len(self.index.chunks), n + int((~self.allowed).sum()))
-        scores, rows = self.index.dense.search(vector, max(want, 1))
-        ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0 and self.allowed[r]][:n]
+        ranked = self.index.dense_search(self.embedder.embed_query(query), n, self.allowed)
         return [r for r, _ in ranked], dict(ranked)
 
     def bm25_ranking(self, query: str, n: int, lang: str | None = None) -> tuple[list[int], dict[int, float]]:
@@ -119,11 +99,7 @@ class Retriever:
             tokens = everything
         if not tokens:
             return [], {}
-        n = min(n, len(self.index.chunks))
-        rows, scores = self.index.bm25.retrieve(
-            [tokens], k=n, show_progress=False, weight_mask=self.allowed.astype(np.float32), n_threads=1
-        )
-        ranked = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+        ranked = self.index.keyword_search(tokens, n, self.allowed)
         return [r for r, _ in ranked], dict(ranked)
 
     def ranked(self, query: str, lang: str | None = None) -> list[Hit]:
@@ -154,14 +130,17 @@ class Retriever:
         return hits + alone[: self.settings.followup_extra]
 
 
-def load_retriever(settings: Settings) -> Retriever:
-    """Load the index, then the embedding model it was built with (refusing a different one)."""
-    index = load_index(settings.index_dir)
+def load_retriever(settings: Settings, store=None) -> Retriever:
+    """Load the index from its store, then the embedding model it was built with (refusing a different one)."""
+    from rag.store import open_store
+
+    store = store or open_store(settings)
+    index = store.load()
     embedder = load_embedder(settings)
     built, current = index.build_info, current_build_info(settings, embedder)
     if (built.model_fingerprint, built.dim) != (current.model_fingerprint, current.dim):
         raise IndexMismatch(
-            f"index in {settings.index_dir} was built with embedding model '{built.model_name}' "
+            f"index in {store.describe()} was built with embedding model '{built.model_name}' "
             f"but '{current.model_name}' is configured: rebuild it with `rag ingest --rebuild`"
         )
     return Retriever(index, embedder, settings)

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = 1
 
     # Index
+    store: str = Field(
+        "faiss",
+        description="where the index lives: 'faiss' (the index folder, embedded default) or a postgresql:// URL "
+        "(documents, chunks, embeddings and manifest in PostgreSQL with pgvector, shared by several servers)",
+    )
+    pg_connect_timeout: float = Field(10.0, ge=1, le=300, description="seconds to wait for PostgreSQL to accept a connection")
     ann_threshold: int = 20_000  # above this many chunks, FAISS HNSW replaces exact search
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
@@ -71,6 +77,14 @@ class Settings(BaseSettings):
     max_tokens: int = 200  # an answer is one or two sentences; a longer output is the model rambling
     temperature: float = 0.0
     max_question_chars: int = 2000
+    # Remote generation: an OpenAI-compatible server (llama.cpp's server, vLLM, llama-cpp-python's) instead of the
+    # local model; the same prompts and checks apply.
+    llm_url: str = Field("", description="base URL of an OpenAI-compatible server for generation ('' = local model)")
+    llm_api_key: str = Field("", description="bearer key sent to the generation server, if it wants one")
+    llm_remote_model: str = Field(
+        "", description="model name sent to the generation server ('' = the llm_model name, or what it serves)"
+    )
+    llm_timeout: float = Field(300.0, ge=1, le=3600, description="seconds one generation request may take")
     context_token_budget: int = 220  # tokens of passage text sent to the model (prompt reading dominates latency)
     sentence_score_gap: float = 0.06  # passage sentences scoring this far below the best one are left out
 
@@ -97,6 +111,17 @@ class Settings(BaseSettings):
     port: int = 7860
     max_upload_mb: int = 20
     auth: str = ""  # "user:password" to require a login (use it when host is not 127.0.0.1)
+    api_key: str = Field(
+        "", description="bearer key required by /v1/* (the OpenAI-compatible API); without one, only loopback clients may use it"
+    )
+    api_stream: Literal["checked", "live"] = Field(
+        "checked",
+        description="what /v1/chat/completions streams: the checked answer once verified ('checked'), or the text as "
+        "the model writes it followed by the checked answer when the check changed it ('live')",
+    )
+    api_queue_timeout: float = Field(
+        600.0, ge=1, le=24 * 3600, description="seconds an API request may wait for the model before it gets a 503"
+    )
 
     def resolved(self, **overrides: object) -> "Settings":
         """A copy with the non-None overrides applied (CLI flags win over the environment)."""

