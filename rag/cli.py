@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import get_origin
 
 from rag.settings import Settings
 
@@ -30,28 +31,59 @@ def _known_problems() -> tuple[type[BaseException], ...]:
 # ---------------------------------------------------------------- helpers
 
 
+# Settings with a flag of their own (short, or on the subcommand that uses them): {setting: argparse dest}.
+NAMED_FLAGS = {
+    "index_dir": "index",
+    "store": "store",
+    "llm_url": "llm_url",
+    "api_key": "api_key",
+    "embedding_model": "embedding_model",
+    "top_k": "k",
+    "llm_model": "model",
+    "port": "port",
+    "host": "host",
+    "support_judge": "judge",
+    "auth": "auth",
+}
+SETTING_DEST = "setting_"  # argparse dest prefix of the flags made from Settings fields
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from RAG_* variables, then every flag given (flags win); a bad value is a usage problem."""
     from pydantic import ValidationError
 
-    overrides = {
-        "index_dir": getattr(args, "index", None),
-        "store": getattr(args, "store", None),
-        "llm_url": getattr(args, "llm_url", None),
-        "api_key": getattr(args, "api_key", None),
-        "embedding_model": getattr(args, "embedding_model", None),
-        "top_k": getattr(args, "k", None),
-        "llm_model": getattr(args, "model", None),
-        "port": getattr(args, "port", None),
-        "host": getattr(args, "host", None),
-        "support_judge": getattr(args, "judge", None),
-    }
+    overrides = {name: getattr(args, dest, None) for name, dest in NAMED_FLAGS.items()}
+    overrides.update({k[len(SETTING_DEST) :]: v for k, v in vars(args).items() if k.startswith(SETTING_DEST)})
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        base = Settings()
+        return Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "a RAG_ variable"
+        field = str(first["loc"][0]) if first.get("loc") else ""
+        if field in given:
+            dest = NAMED_FLAGS.get(field, field)
+            name = f"-{dest}" if len(dest) == 1 else _flag(dest)
+        else:
+            name = f"RAG_{field.upper()}" if field else "a RAG_ variable"
         raise UsageProblem(f"{name}: {first['msg']}") from None
-    return base.resolved(**overrides)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per scalar setting without a flag of its own, its help from the field's description and bounds."""
+    group = parser.add_argument_group("settings", "every other tunable; each is also read from RAG_<NAME>")
+    for name, field in Settings.model_fields.items():
+        if name in NAMED_FLAGS or get_origin(field.annotation) is list:
+            continue
+        bounds = [f"{label} {getattr(m, attr)}" for m in field.metadata for attr, label in
+                  (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")) if hasattr(m, attr)]
+        default = "" if field.default_factory else f"; default {field.default!s}"
+        help_text = f"{field.description}{' (' + ', '.join(bounds) + ')' if bounds else ''}{default}"
+        group.add_argument(_flag(name), dest=SETTING_DEST + name, metavar=name.split("_")[-1].upper(),
+                           help=help_text.replace("%", "%%"))
 
 
 def _warn_fallback(index) -> None:
@@ -546,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store", help="where the index lives: faiss (default, the --index folder) or postgresql://user@host/db (RAG_STORE)"
     )
+    add_settings_flags(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add or update documents in the index")

@@ -83,7 +83,7 @@ class Retriever:
 
     def _content_terms(self, text: str, lang: str | None = None) -> list[str]:
         """Analyzed terms that say what is asked about, in the question's own language: not the interrogatives."""
-        terms = analyzer(lang)(text) if lang else self.analyze(text)
+        terms = self.index.analyze(text, [lang]) if lang else self.analyze(text)
         return [t for t in terms if t and t not in self.question_terms]
 
     def dense_ranking(self, query: str, n: int) -> tuple[list[int], dict[int, float]]:

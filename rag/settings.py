@@ -20,20 +20,23 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     # Locations
-    docs_dir: Path = Path("docs")
-    index_dir: Path = Path("index")
-    uploads_dir: Path = Path("uploads")  # where the web UI keeps uploaded files
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    docs_dir: Path = Field(Path("docs"), description="the default folder `rag ingest` reads")
+    index_dir: Path = Field(Path("index"), description="the index folder of the FAISS store")
+    uploads_dir: Path = Field(Path("uploads"), description="where the web chat keeps uploaded files")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="where prepared models are kept")
 
-    # Embeddings: a known name or the path of any sentence-transformers folder
-    embedding_model: str = "multilingual-e5-small"
-    embed_batch_size: int = 16
-    torch_threads: int = 0  # 0: all cores while ingesting alone; the server lowers it
+    # Embeddings
+    embedding_model: str = Field(
+        "multilingual-e5-small",
+        description="multilingual-e5-small, all-MiniLM-L6-v2 (English only) or the path of a sentence-transformers folder",
+    )
+    embed_batch_size: int = Field(16, ge=1, le=1024, description="texts embedded together while ingesting")
+    torch_threads: int = Field(0, ge=0, le=256, description="torch threads (0: the cores other processes leave free)")
 
-    # Chunking (sentences, words counted by whitespace); 60-100 words, one sentence overlap measured best
-    chunk_min_words: int = 60
-    chunk_max_words: int = 100
-    chunk_overlap_sentences: int = 1
+    # Chunking: 60-100 words with one unit of overlap measured best on the public questions
+    chunk_min_words: int = Field(60, ge=5, le=2000, description="a chunk grows to at least this many words")
+    chunk_max_words: int = Field(100, ge=10, le=4000, description="a chunk stops before this many words")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=10, description="units repeated at the start of the next chunk")
 
     # Index
     store: str = Field(
@@ -42,11 +45,13 @@ class Settings(BaseSettings):
         "(documents, chunks, embeddings and manifest in PostgreSQL with pgvector, shared by several servers)",
     )
     pg_connect_timeout: float = Field(10.0, ge=1, le=300, description="seconds to wait for PostgreSQL to accept a connection")
-    ann_threshold: int = 20_000  # above this many chunks, FAISS HNSW replaces exact search
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
-    exclude_labels: list[str] = ["boilerplate"]  # kept in the document, never retrieved
+    ann_threshold: int = Field(20_000, ge=0, le=10**9, description="above this many chunks, HNSW replaces exact search")
+    hnsw_m: int = Field(32, ge=4, le=256, description="HNSW links per node")
+    hnsw_ef_construction: int = Field(80, ge=8, le=2000, description="HNSW candidates while building")
+    hnsw_ef_search: int = Field(128, ge=8, le=4000, description="HNSW candidates while searching")
+    exclude_labels: list[str] = Field(
+        ["boilerplate"], description="region labels kept in the document but never retrieved (JSON list)"
+    )
     index_keep_versions: int = Field(
         2, ge=2, le=100, description="index versions always kept on disk, the current one included"
     )
@@ -58,25 +63,29 @@ class Settings(BaseSettings):
     )
 
     # Retrieval
-    top_k: int = 4
-    candidates: int = 30  # per retriever, before fusion
-    rrf_k: int = 60
+    top_k: int = Field(4, ge=1, le=50, description="chunks retrieved for a question")
+    candidates: int = Field(30, ge=1, le=1000, description="chunks each ranking (dense, keyword) gives to the fusion")
+    rrf_k: int = Field(60, ge=1, le=1000, description="reciprocal rank fusion constant")
     followup_extra: int = Field(
         2, ge=0, le=8, description="in a conversation, chunks the question alone adds to those found with the last exchange"
     )
-    common_term_ratio: float = 0.4  # words in more chunks than this share are left out of the dense query
+    common_term_ratio: float = Field(
+        0.4, gt=0, le=1, description="words in more than this share of the chunks are left out of the dense query"
+    )
 
     # Generation
-    llm_model: str = "qwen2.5-coder-1.5b"  # a known name or a GGUF path
-    llm_threads: int = 0  # 0: number of cores
-    n_ctx: int = 4096
-    n_batch: int = 512
+    llm_model: str = Field("qwen2.5-coder-1.5b", description="a packaged model name or the path of any GGUF file")
+    llm_threads: int = Field(0, ge=0, le=256, description="llama.cpp threads (0: the number of cores)")
+    n_ctx: int = Field(4096, ge=512, le=131072, description="the model's context window in tokens")
+    n_batch: int = Field(512, ge=8, le=8192, description="prompt tokens llama.cpp reads per batch")
     # Reading the GGUF into memory instead of mapping it: llama.cpp repacks most weights for the CPU anyway, and
     # with a mapping the file's pages stay resident next to the repacked copy (measured by `rag bench`).
-    llm_mmap: bool = False
-    max_tokens: int = 200  # an answer is one or two sentences; a longer output is the model rambling
-    temperature: float = 0.0
-    max_question_chars: int = 2000
+    llm_mmap: bool = Field(False, description="map the GGUF file instead of reading it into memory")
+    max_tokens: int = Field(
+        200, ge=16, le=4096, description="tokens the model may write (an answer is one or two sentences)"
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy, reproducible)")
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="longer questions are refused")
     # Remote generation: an OpenAI-compatible server (llama.cpp's server, vLLM, llama-cpp-python's) instead of the
     # local model; the same prompts and checks apply.
     llm_url: str = Field("", description="base URL of an OpenAI-compatible server for generation ('' = local model)")
@@ -85,11 +94,17 @@ class Settings(BaseSettings):
         "", description="model name sent to the generation server ('' = the llm_model name, or what it serves)"
     )
     llm_timeout: float = Field(300.0, ge=1, le=3600, description="seconds one generation request may take")
-    context_token_budget: int = 220  # tokens of passage text sent to the model (prompt reading dominates latency)
-    sentence_score_gap: float = 0.06  # passage sentences scoring this far below the best one are left out
+    context_token_budget: int = Field(
+        220, ge=32, le=8192, description="tokens of source text the model reads (reading the prompt dominates latency)"
+    )
+    sentence_score_gap: float = Field(
+        0.06, ge=0, le=1, description="units scoring this far below a chunk's best unit are left out"
+    )
 
-    # Citations
-    support_threshold: float = 0.5
+    # The support check
+    support_threshold: float = Field(
+        0.5, ge=0, le=1, description="the embedding judge's rescaled e5 similarity for 'stated' (0 unrelated, 1 paraphrase)"
+    )
     support_judge: Literal["model", "embedding", "none"] = Field(
         "embedding",
         description="who settles a claim written in another language than its source: e5 similarity, the loaded "
@@ -99,7 +114,7 @@ class Settings(BaseSettings):
         7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
     )
     support_max_cited: int = Field(3, ge=1, le=20, description="source lines one answer sentence may rest on together")
-    strict: bool = True  # withhold answers that no passage supports (shown flagged when False)
+    strict: bool = Field(True, description="withhold an answer whose first sentence no source states (flag it when false)")
 
     # Progress lines of `rag ingest` when standard error is not a terminal (a log file, a pipe)
     progress_interval_seconds: float = Field(
@@ -107,10 +122,10 @@ class Settings(BaseSettings):
     )
 
     # Server
-    host: str = "127.0.0.1"
-    port: int = 7860
-    max_upload_mb: int = 20
-    auth: str = ""  # "user:password" to require a login (use it when host is not 127.0.0.1)
+    host: str = Field("127.0.0.1", description="address the chat and the API listen on")
+    port: int = Field(7860, ge=1, le=65535, description="port the chat and the API listen on")
+    max_upload_mb: int = Field(20, ge=1, le=1024, description="largest file the web chat accepts")
+    auth: str = Field("", description="'user:password' to require a login (needed when host is not loopback)")
     api_key: str = Field(
         "", description="bearer key required by /v1/* (the OpenAI-compatible API); without one, only loopback clients may use it"
     )

@@ -2,7 +2,6 @@
 the same time, against a real `rag serve` process (the small packaged model, one llama.cpp thread)."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
