@@ -67,6 +67,7 @@ class Prepared:
     turns: list[dict] = field(default_factory=list)
     conflicts: list[cf.Conflict] = field(default_factory=list)
     retrieve_ms: float = 0.0
+    ready: float = 0.0  # time.perf_counter() when prepare() finished: the evidence can be shown from then on
 
     @property
     def by_k(self) -> dict[int, Source]:
@@ -111,13 +112,23 @@ class Pipeline:
         )
         sources = number_sources(passages)
         messages = build_messages(question, passages, sources, lang, turns)
-        elapsed = (time.perf_counter() - started) * 1000
-        return Prepared(question, lang, passages, sources, messages, turns, conflicts, elapsed)
+        ready = time.perf_counter()
+        return Prepared(question, lang, passages, sources, messages, turns, conflicts, (ready - started) * 1000, ready)
 
     def stream(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
         """Yield the answer's text as the reader sees it while the model writes, then the checked Answer."""
         started = time.perf_counter()
         prepared = self.prepare(question, history, top_k)
+        yield from self.write(prepared, started)
+
+    def write(self, prepared: Prepared, started: float | None = None) -> Iterator[str | Answer]:
+        """The model reads the prepared prompt and writes: its text as the reader sees it, then the checked Answer.
+
+        `started` is when the question arrived (time.perf_counter()); by default, when prepare() began. Callers
+        that show the evidence first call prepare() themselves, show it, then this.
+        """
+        if started is None:
+            started = prepared.ready - prepared.retrieve_ms / 1000
         view = StreamView(languages.get(prepared.lang).text["decline"])
         pieces: list[str] = []
         first_token_ms = 0.0
@@ -135,6 +146,7 @@ class Pipeline:
         answer = self.finish(prepared, "".join(pieces).strip())
         answer.timings_ms = {
             "retrieve": prepared.retrieve_ms,
+            "evidence": (prepared.ready - started) * 1000,
             "first_token": first_token_ms,
             "check": (time.perf_counter() - generated) * 1000,
             "total": (time.perf_counter() - started) * 1000,

@@ -159,15 +159,21 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
         partial = ""
         # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
         with state.queue.turn():
-            for item in pipeline.stream(message, _history_for_model(turns)):
+            started = time.perf_counter()
+            prepared = pipeline.prepare(message, _history_for_model(turns))
+            # The evidence is shown before the model reads its prompt, which takes most of the wait on a slow CPU.
+            chat[-1] = {"role": "assistant", "content": render.WRITING}
+            yield chat, turns, render.evidence_panel(prepared.passages), ""
+            for item in pipeline.write(prepared, started):
                 if isinstance(item, Answer):
                     turn = len(turns) + 1
                     turns = list(turns) + [(turn, item)]
                     chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
+                    yield chat, turns, render.sources_panel(turns), ""
                 else:
                     partial += item
                     chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
-                yield chat, turns, render.sources_panel(turns), ""
+                    yield chat, turns, gr.skip(), ""
     except QuestionError as exc:
         chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
         yield chat, turns, render.sources_panel(turns), ""
@@ -364,7 +370,8 @@ def build_app(state: AppState) -> gr.Blocks:
         outputs = [chat, turns, sources, question]
         ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
         submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
-        stop.click(None, cancels=[ask_event, submit_event])
+        # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
+        stop.click(render.sources_panel, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
         new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
         upload_btn.click(
             lambda f, progress=gr.Progress(): upload(state, f, progress),
