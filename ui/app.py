@@ -43,6 +43,9 @@ class AppState:
     store: object = None  # rag.store.Store, opened from the settings on first use
     # Turns on the loaded model, first come first served: web chat handlers and /v1/chat/completions alike.
     queue: ModelQueue = field(default_factory=ModelQueue)
+    # Models offered but loaded on their first question (the fast one): start-up only pays for the default model.
+    on_demand: list[str] = field(default_factory=list)
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.store is None:
@@ -51,16 +54,29 @@ class AppState:
             self.store = open_store(self.settings)
 
     def model_choices(self) -> list[str]:
-        return list(self.generators)
+        """The models a question may use: those loaded, then those loaded on first use."""
+        return list(dict.fromkeys([*self.generators, *self.on_demand]))
+
+    def generator(self, name: str):
+        """The named model, loaded and warmed up on its first use; one load at a time, never twice."""
+        from rag.generation import load_generator
+
+        if name not in self.generators:
+            with self.model_lock:
+                if name not in self.generators:
+                    generator = load_generator(self.settings, name)
+                    Pipeline(self.settings, self.retriever, generator).warm_up()
+                    self.generators[name] = generator
+        return self.generators[name]
 
     def pipeline(self, model: str | None, k: int | None, strict: bool | None) -> Pipeline:
-        """A pipeline over the shared, already loaded parts, with this request's settings."""
+        """A pipeline over the shared parts (a model offered on demand is loaded now), with this request's settings."""
         if not self.ready.wait(timeout=600) or self.retriever is None or not self.generators:
             raise gr.Error(self.error or "the model is not loaded")
         self.refresh_index()
-        name = model if model in self.generators else next(iter(self.generators))
+        name = model if model in self.model_choices() else next(iter(self.generators))
         settings = self.settings.resolved(top_k=k, strict=strict)
-        return Pipeline(settings, self.retriever, self.generators[name])
+        return Pipeline(settings, self.retriever, self.generator(name))
 
     def watch_index(self) -> None:
         """Remember CURRENT as it is now, for the served index just loaded."""
@@ -117,7 +133,7 @@ def load_parts(state: AppState) -> None:
         state.generators[state.settings.llm_model] = load_generator(state.settings)
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
         if fast.is_file() and FAST_MODEL != state.settings.llm_model and not state.settings.llm_url:
-            state.generators[FAST_MODEL] = load_generator(state.settings, FAST_MODEL)
+            state.on_demand.append(FAST_MODEL)
         for generator in state.generators.values():
             Pipeline(state.settings, state.retriever, generator).warm_up()
         state.load_seconds = time.perf_counter() - started
@@ -131,7 +147,7 @@ def load_parts(state: AppState) -> None:
 
 def ready_status(state: AppState) -> str:
     n_docs = len(state.retriever.index.documents) if state.retriever else 0
-    models = ", ".join(state.generators)
+    models = ", ".join(state.model_choices())
     return f"Prêt / Ready · {n_docs} documents · modèles / models: {models} · chargé en {state.load_seconds:.1f} s"
 
 

@@ -233,12 +233,15 @@ def register_routes(app: FastAPI, state) -> None:
         if state.retriever is None or not state.generators:
             return _error(503, state.error or "the models are still loading", "server_error", "not_ready")
         model = body.get("model") or ""
-        if model and model not in state.generators:
-            return _error(404, f"model '{model}' is not loaded here (available: {', '.join(state.generators)})", code="model_not_found")
+        if model and model not in state.model_choices():
+            return _error(404, f"model '{model}' is not loaded here (available: {', '.join(state.model_choices())})", code="model_not_found")
         k = options.get("k") or body.get("top_k")
         strict = options.get("strict")
         try:
-            pipeline = state.pipeline(model or None, int(k) if k else None, None if strict is None else bool(strict))
+            # In a worker thread: a model offered on demand is loaded on its first question.
+            pipeline = await asyncio.get_running_loop().run_in_executor(
+                None, state.pipeline, model or None, int(k) if k else None, None if strict is None else bool(strict)
+            )
         except Exception as exc:  # noqa: BLE001
             return _problem_response(exc)
         name = pipeline.generator.name
