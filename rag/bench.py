@@ -86,6 +86,7 @@ class EnvInfo:
     faiss_threads: int
     load_average: str
     python: str
+    cpu: str = ""  # model name, vector extensions, llama.cpp's CPU features: what decides the figures below
 
 
 @dataclass
@@ -167,6 +168,7 @@ class AnswerBench:
     pipeline_total: Latency
     same_text: int
     runs: list[QuestionRun] = field(default_factory=list)
+    evidence: Latency = field(default_factory=lambda: Latency.of([]))  # prepare() alone: when the evidence can be shown
 
 
 @dataclass
@@ -220,6 +222,8 @@ class BenchResult:
                 row["pipeline"]["tokens_per_s"] = round(run.pipeline.tokens_per_s, 2)
                 row["same_text"] = run.same_text
         data["targets"] = [{**asdict(t), "ok": t.ok} for t in self.targets()]
+        data["cpu"] = self.env.cpu
+        data["evidence_ms"] = self.answering.evidence.p50 if self.answering is not None and self.answering.evidence.n else None
         return data
 
 
@@ -234,6 +238,29 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+# /proc/cpuinfo flags that decide how fast llama.cpp and torch run here, and the names the bench reports them by.
+VECTOR_FLAGS = {"avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "amx_tile": "amx"}
+
+
+def vector_extensions(cpuinfo: str) -> list[str]:
+    """The extensions among VECTOR_FLAGS that the first CPU of a /proc/cpuinfo text has."""
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return [name for flag, name in VECTOR_FLAGS.items() if flag in flags]
+
+
+def cpu_summary(model: str, cpuinfo: str, llama_features: str) -> str:
+    """'model · extensions · llama.cpp: features' on one line."""
+    extensions = " ".join(vector_extensions(cpuinfo)) or "none of " + " ".join(VECTOR_FLAGS.values())
+    return f"{model} · {extensions} · llama.cpp: {llama_features}"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 def llama_build_flags() -> str:
@@ -272,6 +299,7 @@ def collect_env(torch_threads: int, llama_threads: int) -> EnvInfo:
         faiss_threads=int(faiss.omp_get_max_threads()),
         load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
         python=platform.python_version(),
+        cpu=cpu_summary(cpu_model(), _cpuinfo(), system_info),
     )
 
 
@@ -626,8 +654,11 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
     """
     generator = pipeline.generator
     runs: list[QuestionRun] = []
+    evidence_ms: list[float] = []
     for i, q in enumerate(questions):
+        started = time.perf_counter()
         prepared = pipeline.prepare(q.question, q.history)
+        evidence_ms.append((time.perf_counter() - started) * 1000)
         order = ("raw", "pipeline") if i % 2 == 0 else ("pipeline", "raw")
         raw = piped = None
         answer = None
@@ -651,7 +682,9 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
             f"{raw.tokens}/{piped.tokens} tok at {raw.tokens_per_s:.1f}/{piped.tokens_per_s:.1f} tok/s"
             + ("" if run.same_text else "  (texts differ)")
         )
-    return summarize_answering(generator.name, runs)
+    summary = summarize_answering(generator.name, runs)
+    summary.evidence = Latency.of(evidence_ms)
+    return summary
 
 
 def _tokens_per_s(arms: list[ArmRun]) -> float:
@@ -795,6 +828,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         ("env", "load average (1/5/15 min) at start; at end", f"{e.load_average}; {result.load_average_end or '-'}", ""),
         ("env", "llama.cpp build flags", e.llama_build_flags, ""),
         ("env", "llama.cpp CPU features", e.llama_system_info, ""),
+        ("env", "cpu (model · vector extensions · llama.cpp)", e.cpu, ""),
         ("env", "llama_cpp (python) / Python", f"{e.llama_cpp_version} / {e.python}", ""),
         ("env", "threads torch / llama.cpp / faiss", f"{e.torch_threads} / {e.llama_threads} / {e.faiss_threads}", ""),
     ]
@@ -822,6 +856,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("answer", "raw llama.cpp TTFT p50 / p95 ms", _pair(a.raw_ttft.p50, a.raw_ttft.p95, 0), ""),
             ("answer", "pipeline TTFT p50 / p95 ms (from question)", _pair(a.pipeline_ttft.p50, a.pipeline_ttft.p95, 0), ""),
             ("answer", "  of which prepare() p50 / p95 ms", _pair(a.retrieve.p50, a.retrieve.p95, 0), ""),
+            ("answer", "evidence shown: prepare() alone p50 / p95 ms", _pair(a.evidence.p50, a.evidence.p95, 0), ""),
             ("answer", "TTFT pipeline / raw (p50; median per question)", f"{a.ttft_ratio:.3f}; {a.ttft_ratio_median:.3f}", _target_cell(targets, "TTFT pipeline / raw (p50)")),
             ("answer", "generation tok/s raw / pipeline (median)", _pair(a.raw_tokens_per_s, a.pipeline_tokens_per_s, 2), ""),
             ("answer", "generation speed pipeline / raw", f"{a.gen_speed_ratio:.3f}", _target_cell(targets, "generation tok/s, pipeline / raw")),

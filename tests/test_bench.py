@@ -10,15 +10,18 @@ from conftest import DOCS
 from rag.bench import (
     ArmRun,
     BenchResult,
+    Latency,
     QuestionRun,
     bench_ingest,
     bench_synthetic_retrieval,
     collect_env,
+    cpu_model,
     format_table,
     noisy_queries,
     recall_at_k,
     summarize_answering,
     text_like_vectors,
+    vector_extensions,
 )
 from rag.index import DenseParams, build_dense
 from rag.ingest import dense_params
@@ -53,12 +56,20 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
     assert answering.raw_tokens_per_s == answering.pipeline_tokens_per_s == 15.0 and answering.gen_speed_ratio == 1.0
     assert answering.ttft_ratio > 1.0
 
+    answering.evidence = Latency.of([40.0, 50.0, 70.0])  # bench_answering times prepare() alone per question
+
     result = BenchResult(quick=True, env=collect_env(1, 1), ingest=ingest, retrieval=corpora, answering=answering)
     table = format_table(result)
-    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc"):
+    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc", "evidence shown"):
         assert text in table
     data = json.loads(json.dumps(result.to_dict()))
-    assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s"}
+    assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s", "cpu", "evidence_ms"}
+    assert data["evidence_ms"] == 50.0
+    assert data["cpu"].startswith(cpu_model()) and " · llama.cpp: " in data["cpu"] and data["cpu"] in table
+    with open("/proc/cpuinfo") as cpuinfo:
+        found = vector_extensions(cpuinfo.read())
+    assert all(name in data["cpu"] for name in found)
+    assert vector_extensions("flags\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n") == ["avx2", "avx512f", "amx"]
     assert {t["name"] for t in data["targets"]} >= {"ingest chunks/s, pipeline / raw", "HNSW recall@10, synthetic-2k"}
 
 
