@@ -172,6 +172,26 @@ class AnswerBench:
 
 
 @dataclass
+class PrefillBench:
+    """Time to first token with the prompt read while the question was typed, against a cold cache.
+
+    The partial question is the question as typed `lead_s` seconds before it was sent at `typing_chars_per_s`,
+    lead_s being the typing pause (debounce) plus the median time a prefill took here: the last prefill that could
+    finish before the question was sent.
+    """
+
+    questions: int  # timed (cold and prefilled) questions
+    typing_chars_per_s: float
+    lead_s: float
+    prefill_ms: Latency  # prepare() and reading the prompt up to the question, from the system prefix
+    first_token_cold_ms: Latency
+    first_token_prefilled_ms: Latency
+    same_text: int  # prefilled answers identical to the cold ones
+    match_questions: int  # questions the match rate is measured on (all of the file)
+    prefill_match_rate: float  # share of them whose partial question finds the final question's passages
+
+
+@dataclass
 class StartupBench:
     """A fresh process: interpreter start to ready (index, embedder, model, warm-up), then one answer."""
 
@@ -206,6 +226,7 @@ class BenchResult:
     retrieval: list[CorpusBench] = field(default_factory=list)
     answering: AnswerBench | None = None
     startup: StartupBench | None = None
+    prefill: PrefillBench | None = None
     service: object = None  # rag.bench_service.ServiceBench: PostgreSQL store and the OpenAI-compatible API
     runtime_s: float = 0.0
     load_average_end: str = ""
@@ -223,6 +244,10 @@ class BenchResult:
                 row["same_text"] = run.same_text
         data["targets"] = [{**asdict(t), "ok": t.ok} for t in self.targets()]
         data["cpu"] = self.env.cpu
+        if self.prefill is not None:
+            data["first_token_prefilled_ms"] = self.prefill.first_token_prefilled_ms.p50
+            data["first_token_cold_ms"] = self.prefill.first_token_cold_ms.p50
+            data["prefill_match_rate"] = self.prefill.prefill_match_rate
         data["evidence_ms"] = self.answering.evidence.p50 if self.answering is not None and self.answering.evidence.n else None
         return data
 
@@ -719,6 +744,59 @@ def summarize_answering(model: str, runs: list[QuestionRun]) -> AnswerBench:
     )
 
 
+# ---------------------------------------------------------------- 3b. prefill while typing
+
+
+def typed_before(question: str, lead_s: float, chars_per_s: float) -> str:
+    """The question as typed `lead_s` seconds before the end, at `chars_per_s` (at least its first character)."""
+    return question[: max(1, len(question) - round(lead_s * chars_per_s))]
+
+
+def same_passages(a, b) -> bool:
+    """Two Prepared read the same units of the same chunks, in the same language (so the same prompt prefix)."""
+    return a.lang == b.lang and [(p.chunk_id, p.spans) for p in a.passages] == [(p.chunk_id, p.spans) for p in b.passages]
+
+
+def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, chars_per_s: float = 5.0, log: Log = _quiet) -> PrefillBench:
+    """First token after a prefill on the partial question against a cold cache, on `timed`; the match rate of
+    partial questions on `everything` (prepare() only)."""
+    durations, cold, warm, same = [], [], [], 0
+    for q in timed:
+        pipeline.warm_up()
+        started = time.perf_counter()
+        pipeline.prefill(q.question, q.history)
+        durations.append((time.perf_counter() - started) * 1000)
+    lead_s = debounce_s + statistics.median(durations) / 1000
+    for q in timed:
+        pipeline.warm_up()
+        cold_run, cold_answer = run_pipeline(pipeline, q.question, q.history)
+        pipeline.warm_up()
+        _, cached = pipeline.prefill(typed_before(q.question, lead_s, chars_per_s), q.history)
+        warm_run, warm_answer = run_pipeline(pipeline, q.question, q.history)
+        cold.append(cold_run.ttft_ms)
+        warm.append(warm_run.ttft_ms)
+        same += bool(cold_answer and warm_answer and cold_answer.raw_answer == warm_answer.raw_answer)
+        log(f"  {q.id}: TTFT cold {cold_run.ttft_ms:.0f} ms / prefilled {warm_run.ttft_ms:.0f} ms ({cached} tokens prefilled)")
+    matches = 0
+    for q in everything:
+        partial = typed_before(q.question, lead_s, chars_per_s)
+        try:
+            matches += same_passages(pipeline.prepare(partial, q.history), pipeline.prepare(q.question, q.history))
+        except ValueError:
+            pass  # a partial question with no word yet: no prefill, no match
+    return PrefillBench(
+        questions=len(timed),
+        typing_chars_per_s=chars_per_s,
+        lead_s=round(lead_s, 2),
+        prefill_ms=Latency.of(durations),
+        first_token_cold_ms=Latency.of(cold),
+        first_token_prefilled_ms=Latency.of(warm),
+        same_text=same,
+        match_questions=len(everything),
+        prefill_match_rate=round(matches / len(everything), 3) if everything else 0.0,
+    )
+
+
 # ---------------------------------------------------------------- 4. start-up
 
 _STARTUP_SCRIPT = r"""
@@ -863,6 +941,14 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("answer", "total p50 ms raw / pipeline", _pair(a.raw_total.p50, a.pipeline_total.p50, 0), ""),
             ("answer", "same answer text in both arms", f"{a.same_text} / {a.questions}", ""),
         ]
+    if result.prefill:
+        f = result.prefill
+        rows += [
+            ("prefill", f"prefill ms p50 / p95 ({f.questions} questions; lead {f.lead_s:.1f} s at {f.typing_chars_per_s:.0f} chars/s)", _pair(f.prefill_ms.p50, f.prefill_ms.p95, 0), ""),
+            ("prefill", "first token p50 ms cold / prefilled", _pair(f.first_token_cold_ms.p50, f.first_token_prefilled_ms.p50, 0), ""),
+            ("prefill", "same answer text cold / prefilled", f"{f.same_text} / {f.questions}", ""),
+            ("prefill", f"partial question finds the same passages ({f.match_questions} questions)", f"{f.prefill_match_rate:.3f}", ""),
+        ]
     if result.startup:
         s = result.startup
         rows += [
@@ -896,7 +982,7 @@ def format_table(result: BenchResult) -> str:
 # ---------------------------------------------------------------- the whole run
 
 
-SECTIONS = ("ingest", "retrieval", "answering", "startup", "parity", "store", "api", "servers")
+SECTIONS = ("ingest", "retrieval", "answering", "prefill", "startup", "parity", "store", "api", "servers")
 
 
 def run_bench(
@@ -945,18 +1031,26 @@ def run_bench(
             gc.collect()
         result.other_cpu["retrieval"] = meter.share()
     meter.start()
-    if "answering" in wanted:
-        log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
+    if wanted & {"answering", "prefill"}:
         generator = load_generator(settings)
         pipeline = Pipeline(settings, retriever, generator)
         pipeline.warm_up()
+    if "answering" in wanted:
+        log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
         result.answering = bench_answering(pipeline, questions, log)
+        result.other_cpu["answering"] = meter.share()
+    meter.start()
+    if "prefill" in wanted:
+        log(f"3b prefill while typing: {len(questions)} questions cold and prefilled, match rate on all of {questions_path}")
+        everything = load_questions(questions_path)
+        result.prefill = bench_prefill(pipeline, questions, everything, settings.prefill_debounce_ms / 1000, log=log)
+        result.other_cpu["prefill"] = meter.share()
+    if wanted & {"answering", "prefill"}:
         close = getattr(generator.llm, "close", None)
         if close:
             close()
         del pipeline, generator
         gc.collect()
-        result.other_cpu["answering"] = meter.share()
     meter.start()
     if "startup" in wanted:
         log("4/4 start-up of a fresh serving process")

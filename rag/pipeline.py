@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rag import context as ctx
 from rag import conflicts as cf
@@ -12,7 +12,7 @@ from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
 from rag.facts import Quantity, facts, quantities
-from rag.generation import Generator, ModelJudge
+from rag.generation import Generator, ModelJudge, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
 from rag.language import detect
@@ -152,6 +152,28 @@ class Pipeline:
             "total": (time.perf_counter() - started) * 1000,
         }
         yield answer
+
+    def prompt_prefix(self, prepared: Prepared) -> list[int]:
+        """The prompt's tokens that come before the question's own words (system, sources, last exchange)."""
+        a, b = (
+            self.generator.prompt_tokens(build_messages(q, prepared.passages, prepared.sources, prepared.lang, prepared.turns))
+            for q in ("A", "B")
+        )
+        return a[: common_prefix(a, b)]
+
+    def prefill(
+        self, partial: str, history: list[dict] | None = None, top_k: int | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> tuple[Prepared, int]:
+        """For a question still being typed: prepare() it and have the model read its prompt up to the question,
+        so that if the sent question finds the same passages, only its own words remain to read.
+
+        The caller holds the model; stop() is asked between slices of the prompt (someone else wants the model).
+        Returns the Prepared and the number of prompt tokens now in the model's cache (0 where the model cannot).
+        """
+        prepared = self.prepare(partial, history, top_k)
+        if not hasattr(self.generator, "prefill"):
+            return prepared, 0
+        return prepared, self.generator.prefill(self.prompt_prefix(prepared), stop)
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
         for item in self.stream(question, history, top_k):

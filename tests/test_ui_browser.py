@@ -313,3 +313,27 @@ def test_evidence_shows_before_the_first_word_then_the_citations(page, ui_server
     assert page.locator("#sources .evidence-card").count() == 0
     assert page.locator("#sources .writing").count() == 0
     assert_only_local_requests(page, ui_server.port)
+
+
+def test_typing_prefills_the_prompt_and_a_question_sent_meanwhile_is_answered(page, ui_server):
+    """Typed at 5 characters per second, the question has the idle model read its prompt while it is typed; sent
+    at once, while that prefill may still be reading, it is answered with its citations (the prefill yields)."""
+    import time
+
+    state = ui_server.state
+    before = len(state.prefills)
+    page.click("#question textarea")
+    page.keyboard.type("Quel âge a Alexandr Wang ?", delay=200)
+    deadline = time.monotonic() + 30
+    while not state.queue.busy and len(state.prefills) == before:  # no prefill has started yet
+        assert time.monotonic() < deadline, "typing never started a prefill"
+        time.sleep(0.05)
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('#chat .timing').length >= 1")
+    answer = last_answer_text(page)
+    assert "28" in answer or "29" in answer, answer
+    page.locator('#chat a[href^="#cite-"]').first.wait_for()
+    prefills = state.prefills[before:]
+    assert prefills and all("Quel âge a Alexandr Wang ?".startswith(text) for text, _ in prefills), prefills
+    assert any(cached > 0 for _, cached in prefills), prefills
+    assert_only_local_requests(page, ui_server.port)

@@ -46,6 +46,8 @@ class AppState:
     # Models offered but loaded on their first question (the fast one): start-up only pays for the default model.
     on_demand: list[str] = field(default_factory=list)
     model_lock: threading.Lock = field(default_factory=threading.Lock)
+    typing: dict = field(default_factory=dict)  # session → the question text its last keystroke sent
+    prefills: list = field(default_factory=list)  # (partial question, prompt tokens cached) of the last prefills
 
     def __post_init__(self) -> None:
         if self.store is None:
@@ -193,6 +195,31 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
     except QuestionError as exc:
         chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
         yield chat, turns, render.sources_panel(turns), ""
+
+
+def prefill(state: AppState, text: str, turns: list, model: str, k: int, session: str = "") -> None:
+    """While a question is typed: after a pause in typing, when the model is idle, find the passages of the text so
+    far and have the model read its prompt up to the question. A sent question that finds the same passages then
+    reads only its own words; one that does not loses nothing but the prefill's last slice (it yields the model)."""
+    text = (text or "").strip()
+    settings = state.settings
+    if not settings.prefill or len(text) < settings.prefill_min_chars or not state.ready.is_set() or state.retriever is None:
+        return
+    state.typing[session] = text
+    time.sleep(settings.prefill_debounce_ms / 1000)
+    if state.typing.get(session) != text:
+        return  # typed on since: the later keystroke's call prefills
+    generator = state.generators.get(model) or (None if model in state.on_demand else next(iter(state.generators.values()), None))
+    if generator is None or not state.queue.try_acquire():
+        return  # a model not loaded yet, or busy: an answer never waits for a prefill
+    try:
+        pipeline = Pipeline(settings.resolved(top_k=int(k)), state.retriever, generator)
+        _, cached = pipeline.prefill(text, _history_for_model(turns), stop=lambda: state.queue.waiting > 0)
+        state.prefills = state.prefills[-9:] + [(text, cached)]
+    except Exception as exc:  # noqa: BLE001 - a prefill is optional: it must never show an error to the user
+        print(f"warning: prefill skipped: {exc}", file=sys.stderr)
+    finally:
+        state.queue.release()
 
 
 def new_conversation():
@@ -387,6 +414,18 @@ def build_app(state: AppState) -> gr.Blocks:
         ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
         submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
         # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
+        def on_typing(text: str, t: list, m: str, kk: int, request: gr.Request) -> None:
+            prefill(state, text, t, m, kk, getattr(request, "session_hash", None) or "")
+
+        question.input(
+            on_typing,
+            [question, turns, model, k],
+            None,
+            queue=False,  # beside the queue: never behind an answer, which it does not delay either
+            trigger_mode="multiple",
+            show_progress="hidden",
+            api_visibility="private",
+        )
         stop.click(render.sources_panel, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
         new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
         upload_btn.click(

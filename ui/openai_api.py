@@ -77,6 +77,20 @@ class ModelQueue:
             self.served += 1
         return time.perf_counter() - started
 
+    @property
+    def busy(self) -> bool:
+        """Someone holds the model."""
+        with self._cond:
+            return self._holder is not None
+
+    def try_acquire(self) -> bool:
+        """Take the model only when nobody holds it or waits for it; never waits (for work that may be skipped)."""
+        with self._cond:
+            if self._holder is not None or self._line:
+                return False
+            self._holder = object()
+            return True
+
     def release(self) -> None:
         with self._cond:
             self._holder = None
