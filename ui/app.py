@@ -413,7 +413,6 @@ def build_app(state: AppState) -> gr.Blocks:
         outputs = [chat, turns, sources, question]
         ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
         submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
-        # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
         def on_typing(text: str, t: list, m: str, kk: int, request: gr.Request) -> None:
             prefill(state, text, t, m, kk, getattr(request, "session_hash", None) or "")
 
@@ -426,6 +425,7 @@ def build_app(state: AppState) -> gr.Blocks:
             show_progress="hidden",
             api_visibility="private",
         )
+        # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
         stop.click(render.sources_panel, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
         new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
         upload_btn.click(
