@@ -156,6 +156,7 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
     chat = list(chat) + [{"role": "user", "content": render.escape_text(message)}, {"role": "assistant", "content": "…"}]
     yield chat, turns, render.sources_panel(turns), ""
     try:
+        check_question(message, state.settings)  # refused at once, not after waiting for a turn on the model
         pipeline = state.pipeline(model, int(k), bool(strict))
         partial = ""
         # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
