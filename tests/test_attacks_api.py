@@ -81,7 +81,7 @@ def test_ask_refuses_bad_input_in_one_line_without_the_model(client, ui_server, 
     assert ui_server.state.queue.served == served, "a refused request took a turn on the model"
 
 
-@pytest.mark.parametrize("message, needle", [(LONG, "too long"), (EMOJI, "no words")])
+@pytest.mark.parametrize("message, needle", [(LONG, "too long"), (EMOJI, "no words")], ids=["20,008 characters", "emoji only"])
 def test_the_web_chat_refuses_a_bad_question_at_once(ui_server, message, needle):
     """The chat's own handler (the page's Send button): a one-line warning in the chat, no turn on the model."""
     from ui.app import respond
