@@ -427,6 +427,8 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
         name, why = read_pointer(index_dir)
         if name is None:
             problem = _pointer_problem(index_dir, why)
+            if read_pointer(index_dir) != (name, why):
+                continue  # CURRENT moved between reading it and finding its folder: a writer committed
             break
         try:
             return _load_version(index_dir, index_dir / name, verify)

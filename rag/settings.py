@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     )
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy, reproducible)")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="longer questions are refused")
+    # A conversation sent through the web API or /v1 is checked whole before anything else (only its last
+    # exchange reaches the model): these bound what one request may make the server parse and hold.
+    history_max_turns: int = Field(
+        200, ge=1, le=100_000, description="a conversation sent with a question may hold at most this many earlier turns (more is refused)"
+    )
+    history_max_chars: int = Field(
+        200_000, ge=100, le=50_000_000, description="the earlier turns sent with a question may hold at most this many characters in all (more is refused)"
+    )
     # Remote generation: an OpenAI-compatible server (llama.cpp's server, vLLM, llama-cpp-python's) instead of the
     # local model; the same prompts and checks apply.
     llm_url: str = Field("", description="base URL of an OpenAI-compatible server for generation ('' = local model)")
@@ -148,3 +156,21 @@ class Settings(BaseSettings):
         """A copy with the non-None overrides applied (CLI flags win over the environment)."""
         clean = {k: v for k, v in overrides.items() if v is not None}
         return self.model_copy(update=clean)
+
+
+def valid(name: str, value: object) -> object:
+    """`value` checked against the type and bounds of setting `name` (a request's own k, strict...).
+
+    ValueError with one line naming the setting when it does not fit: a request may not go beyond what the
+    settings themselves allow.
+    """
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    field = Settings.model_fields[name]
+    kind = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"{name}: {exc.errors()[0]['msg']} (got {str(value)[:40]!r})") from None

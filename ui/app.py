@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sys
 import threading
@@ -14,10 +13,11 @@ import gradio as gr
 
 from rag.documents import SUPPORTED_SUFFIXES, slugify
 from rag.gguf import PACKAGED_MODELS, models_dir
+from rag.history import HistoryError, parse_history
 from rag.index import IndexProblem, load_index
-from rag.pipeline import Answer, Pipeline, QuestionError
+from rag.pipeline import Answer, Pipeline, QuestionError, check_question
 from rag.retrieval import Retriever
-from rag.settings import Settings
+from rag.settings import Settings, valid
 from ui import render
 from ui.openai_api import ModelQueue
 
@@ -173,6 +173,7 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
     chat = list(chat) + [{"role": "user", "content": render.escape_text(message)}, {"role": "assistant", "content": "…"}]
     yield chat, turns, render.sources_panel(turns), ""
     try:
+        check_question(message, state.settings)  # refused at once, not after waiting for a turn on the model
         pipeline = state.pipeline(model, int(k), bool(strict))
         partial = ""
         # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
@@ -317,15 +318,29 @@ def remove(state: AppState, doc_id: str | None):
 
 
 def api_ask(state: AppState, question: str, history_json: str = "[]", model: str = "", k: int = 4, strict: bool = True) -> dict:
-    """Answer one question; returns the same JSON object as `rag ask --json`."""
+    """Answer one question; returns the same JSON object as `rag ask --json`.
+
+    Everything a request sends is checked before it waits for the model: the question, the history (shape, turns
+    and size bounded by the settings), k within the settings' bounds, and the model among those loaded. Each
+    refusal is one line.
+    """
+    settings = state.settings
     try:
-        history = json.loads(history_json or "[]")
-    except ValueError:
-        raise gr.Error("history_json must be a JSON list of {role, content}") from None
+        history = parse_history(history_json, settings.history_max_turns, settings.history_max_chars)
+    except HistoryError as exc:
+        raise gr.Error(f"history_json: {exc}") from None
     try:
-        pipeline = state.pipeline(model or None, int(k), bool(strict))
+        check_question(question if isinstance(question, str) else "", settings)
+        k = valid("top_k", k)
+        strict = valid("strict", strict)
+    except ValueError as exc:  # QuestionError is a ValueError
+        raise gr.Error(str(exc)) from None
+    pipeline = state.pipeline(model or None, k, strict)
+    if model and model not in state.model_choices():
+        raise gr.Error(f"model '{str(model)[:80]}' is not loaded here (available: {', '.join(state.model_choices())})")
+    try:
         with state.queue.turn():
-            answer = pipeline.ask(question, history if isinstance(history, list) else [])
+            answer = pipeline.ask(question, history)
     except QuestionError as exc:
         raise gr.Error(str(exc)) from None
     return answer.to_dict()

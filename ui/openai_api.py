@@ -121,16 +121,51 @@ def _text(content: Any) -> str:
     return ""
 
 
-def split_messages(messages: Any) -> tuple[str, list[dict]]:
-    """(question, history): the last user message, and the user/assistant messages before it."""
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+def split_messages(messages: Any, max_turns: int | None = None, max_chars: int | None = None) -> tuple[str, list[dict]]:
+    """(question, history): the last user message, and the user/assistant messages before it.
+
+    ValueError (one line) for a list that is not one, a message without a known role or whose content is not
+    text or parts, and, with the limits, more than max_turns earlier messages or max_chars characters in all.
+    """
     if not isinstance(messages, list) or not messages:
         raise ValueError("'messages' must be a non-empty list")
-    turns = [m for m in messages if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    if max_turns is not None and len(messages) > max_turns + 1:
+        raise ValueError(f"the conversation is too long ({len(messages)} messages, limit {max_turns + 1})")
+    total = 0
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise ValueError(f"messages[{i}] must be an object with a 'role' ({', '.join(ROLES)}) and a 'content'")
+        content = m.get("content")
+        if not (content is None or isinstance(content, (str, list))) or (m["role"] == "user" and content is None):
+            raise ValueError(f"messages[{i}] ({m['role']}) must have a 'content': text or a list of parts")
+        total += len(_text(content))
+        if max_chars is not None and total > max_chars:
+            raise ValueError(f"the conversation is too large (more than {max_chars} characters)")
+    turns = [m for m in messages if m.get("role") in ("user", "assistant")]
     last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
     if last is None:
         raise ValueError("no user message: the last user message is the question")
     history = [{"role": m["role"], "content": _text(m.get("content"))} for m in turns[:last]]
     return _text(turns[last].get("content")), history
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body, read only up to `limit` bytes (a larger body is refused before it is parsed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ValueError(f"the request body is too large ({int(declared)} bytes, limit {limit})")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise ValueError(f"the request body is too large (more than {limit} bytes)")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("the body is not JSON") from None
 
 
 def _authorized(request: Request, api_key: str) -> bool:
@@ -231,31 +266,46 @@ def register_routes(app: FastAPI, state) -> None:
         from rag.pipeline import check_question
         from rag.types import Answer
 
+        from rag.history import json_limit
+        from rag.settings import valid
+
+        settings = state.settings
+        # Bytes: JSON of the longest conversation and question the settings allow, in UTF-8, plus room for options.
+        limit = 4 * (json_limit(settings.history_max_turns, settings.history_max_chars) + 6 * settings.max_question_chars) + 65536
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the body is not JSON")
+            body = await read_json(request, limit)
+        except ValueError as exc:
+            status = 413 if "too large" in str(exc) else 400
+            return _error(status, str(exc), code="request_too_large" if status == 413 else None)
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
         try:
-            question, history = split_messages(body.get("messages"))
-            check_question(question, state.settings)
+            question, history = split_messages(body.get("messages"), settings.history_max_turns, settings.history_max_chars)
+        except ValueError as exc:
+            return _error(400, str(exc), code="bad_messages")
+        try:
+            check_question(question, settings)
         except ValueError as exc:  # QuestionError is a ValueError
             return _error(400, str(exc), code="bad_question")
         options = body.get("rag") if isinstance(body.get("rag"), dict) else {}
+        k = options.get("k", body.get("top_k"))
+        strict = options.get("strict")
+        try:
+            k = None if k is None else valid("top_k", k)
+            strict = None if strict is None else valid("strict", strict)
+        except ValueError as exc:
+            return _error(400, str(exc), code="bad_option")
+        model = body.get("model") or ""
+        if not isinstance(model, str):
+            return _error(400, "'model' must be a model name (text)", code="model_not_found")
         await asyncio.get_running_loop().run_in_executor(None, state.ready.wait, 600)
         if state.retriever is None or not state.generators:
             return _error(503, state.error or "the models are still loading", "server_error", "not_ready")
-        model = body.get("model") or ""
         if model and model not in state.model_choices():
-            return _error(404, f"model '{model}' is not loaded here (available: {', '.join(state.model_choices())})", code="model_not_found")
-        k = options.get("k") or body.get("top_k")
-        strict = options.get("strict")
+            return _error(404, f"model '{model[:80]}' is not loaded here (available: {', '.join(state.model_choices())})", code="model_not_found")
         try:
             # In a worker thread: a model offered on demand is loaded on its first question.
-            pipeline = await asyncio.get_running_loop().run_in_executor(
-                None, state.pipeline, model or None, int(k) if k else None, None if strict is None else bool(strict)
-            )
+            pipeline = await asyncio.get_running_loop().run_in_executor(None, state.pipeline, model or None, k, strict)
         except Exception as exc:  # noqa: BLE001
             return _problem_response(exc)
         name = pipeline.generator.name
