@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", help="question file (default ../shared/eval/questions.jsonl)")
     p.add_argument(
         "--only",
-        help="comma-separated sections: ingest, retrieval, answering, startup, parity, store, api, servers (default all)",
+        help="comma-separated sections: ingest, retrieval, answering, prefill, startup, parity, store, api, servers (default all)",
     )
     p.set_defaults(func=cmd_bench)
 
