@@ -86,6 +86,7 @@ class EnvInfo:
     faiss_threads: int
     load_average: str
     python: str
+    cpu: str = ""  # model name, vector extensions, llama.cpp's CPU features: what decides the figures below
 
 
 @dataclass
@@ -167,6 +168,27 @@ class AnswerBench:
     pipeline_total: Latency
     same_text: int
     runs: list[QuestionRun] = field(default_factory=list)
+    evidence: Latency = field(default_factory=lambda: Latency.of([]))  # prepare() alone: when the evidence can be shown
+
+
+@dataclass
+class PrefillBench:
+    """Time to first token with the prompt read while the question was typed, against a cold cache.
+
+    The partial question is the question as typed `lead_s` seconds before it was sent at `typing_chars_per_s`,
+    lead_s being the typing pause (debounce) plus the median time a prefill took here: the last prefill that could
+    finish before the question was sent.
+    """
+
+    questions: int  # timed (cold and prefilled) questions
+    typing_chars_per_s: float
+    lead_s: float
+    prefill_ms: Latency  # prepare() and reading the prompt up to the question, from the system prefix
+    first_token_cold_ms: Latency
+    first_token_prefilled_ms: Latency
+    same_text: int  # prefilled answers identical to the cold ones
+    match_questions: int  # questions the match rate is measured on (all of the file)
+    prefill_match_rate: float  # share of them whose partial question finds the final question's passages
 
 
 @dataclass
@@ -204,6 +226,7 @@ class BenchResult:
     retrieval: list[CorpusBench] = field(default_factory=list)
     answering: AnswerBench | None = None
     startup: StartupBench | None = None
+    prefill: PrefillBench | None = None
     service: object = None  # rag.bench_service.ServiceBench: PostgreSQL store and the OpenAI-compatible API
     runtime_s: float = 0.0
     load_average_end: str = ""
@@ -220,6 +243,12 @@ class BenchResult:
                 row["pipeline"]["tokens_per_s"] = round(run.pipeline.tokens_per_s, 2)
                 row["same_text"] = run.same_text
         data["targets"] = [{**asdict(t), "ok": t.ok} for t in self.targets()]
+        data["cpu"] = self.env.cpu
+        if self.prefill is not None:
+            data["first_token_prefilled_ms"] = self.prefill.first_token_prefilled_ms.p50
+            data["first_token_cold_ms"] = self.prefill.first_token_cold_ms.p50
+            data["prefill_match_rate"] = self.prefill.prefill_match_rate
+        data["evidence_ms"] = self.answering.evidence.p50 if self.answering is not None and self.answering.evidence.n else None
         return data
 
 
@@ -234,6 +263,29 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+# /proc/cpuinfo flags that decide how fast llama.cpp and torch run here, and the names the bench reports them by.
+VECTOR_FLAGS = {"avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "amx_tile": "amx"}
+
+
+def vector_extensions(cpuinfo: str) -> list[str]:
+    """The extensions among VECTOR_FLAGS that the first CPU of a /proc/cpuinfo text has."""
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return [name for flag, name in VECTOR_FLAGS.items() if flag in flags]
+
+
+def cpu_summary(model: str, cpuinfo: str, llama_features: str) -> str:
+    """'model · extensions · llama.cpp: features' on one line."""
+    extensions = " ".join(vector_extensions(cpuinfo)) or "none of " + " ".join(VECTOR_FLAGS.values())
+    return f"{model} · {extensions} · llama.cpp: {llama_features}"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 def llama_build_flags() -> str:
@@ -272,6 +324,7 @@ def collect_env(torch_threads: int, llama_threads: int) -> EnvInfo:
         faiss_threads=int(faiss.omp_get_max_threads()),
         load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
         python=platform.python_version(),
+        cpu=cpu_summary(cpu_model(), _cpuinfo(), system_info),
     )
 
 
@@ -626,8 +679,11 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
     """
     generator = pipeline.generator
     runs: list[QuestionRun] = []
+    evidence_ms: list[float] = []
     for i, q in enumerate(questions):
+        started = time.perf_counter()
         prepared = pipeline.prepare(q.question, q.history)
+        evidence_ms.append((time.perf_counter() - started) * 1000)
         order = ("raw", "pipeline") if i % 2 == 0 else ("pipeline", "raw")
         raw = piped = None
         answer = None
@@ -651,7 +707,9 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
             f"{raw.tokens}/{piped.tokens} tok at {raw.tokens_per_s:.1f}/{piped.tokens_per_s:.1f} tok/s"
             + ("" if run.same_text else "  (texts differ)")
         )
-    return summarize_answering(generator.name, runs)
+    summary = summarize_answering(generator.name, runs)
+    summary.evidence = Latency.of(evidence_ms)
+    return summary
 
 
 def _tokens_per_s(arms: list[ArmRun]) -> float:
@@ -683,6 +741,59 @@ def summarize_answering(model: str, runs: list[QuestionRun]) -> AnswerBench:
         pipeline_total=Latency.of(a.total_ms for a in piped),
         same_text=sum(r.same_text for r in runs),
         runs=runs,
+    )
+
+
+# ---------------------------------------------------------------- 3b. prefill while typing
+
+
+def typed_before(question: str, lead_s: float, chars_per_s: float) -> str:
+    """The question as typed `lead_s` seconds before the end, at `chars_per_s` (at least its first character)."""
+    return question[: max(1, len(question) - round(lead_s * chars_per_s))]
+
+
+def same_passages(a, b) -> bool:
+    """Two Prepared read the same units of the same chunks, in the same language (so the same prompt prefix)."""
+    return a.lang == b.lang and [(p.chunk_id, p.spans) for p in a.passages] == [(p.chunk_id, p.spans) for p in b.passages]
+
+
+def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, chars_per_s: float = 5.0, log: Log = _quiet) -> PrefillBench:
+    """First token after a prefill on the partial question against a cold cache, on `timed`; the match rate of
+    partial questions on `everything` (prepare() only)."""
+    durations, cold, warm, same = [], [], [], 0
+    for q in timed:
+        pipeline.warm_up()
+        started = time.perf_counter()
+        pipeline.prefill(q.question, q.history)
+        durations.append((time.perf_counter() - started) * 1000)
+    lead_s = debounce_s + statistics.median(durations) / 1000
+    for q in timed:
+        pipeline.warm_up()
+        cold_run, cold_answer = run_pipeline(pipeline, q.question, q.history)
+        pipeline.warm_up()
+        _, cached = pipeline.prefill(typed_before(q.question, lead_s, chars_per_s), q.history)
+        warm_run, warm_answer = run_pipeline(pipeline, q.question, q.history)
+        cold.append(cold_run.ttft_ms)
+        warm.append(warm_run.ttft_ms)
+        same += bool(cold_answer and warm_answer and cold_answer.raw_answer == warm_answer.raw_answer)
+        log(f"  {q.id}: TTFT cold {cold_run.ttft_ms:.0f} ms / prefilled {warm_run.ttft_ms:.0f} ms ({cached} tokens prefilled)")
+    matches = 0
+    for q in everything:
+        partial = typed_before(q.question, lead_s, chars_per_s)
+        try:
+            matches += same_passages(pipeline.prepare(partial, q.history), pipeline.prepare(q.question, q.history))
+        except ValueError:
+            pass  # a partial question with no word yet: no prefill, no match
+    return PrefillBench(
+        questions=len(timed),
+        typing_chars_per_s=chars_per_s,
+        lead_s=round(lead_s, 2),
+        prefill_ms=Latency.of(durations),
+        first_token_cold_ms=Latency.of(cold),
+        first_token_prefilled_ms=Latency.of(warm),
+        same_text=same,
+        match_questions=len(everything),
+        prefill_match_rate=round(matches / len(everything), 3) if everything else 0.0,
     )
 
 
@@ -795,6 +906,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         ("env", "load average (1/5/15 min) at start; at end", f"{e.load_average}; {result.load_average_end or '-'}", ""),
         ("env", "llama.cpp build flags", e.llama_build_flags, ""),
         ("env", "llama.cpp CPU features", e.llama_system_info, ""),
+        ("env", "cpu (model · vector extensions · llama.cpp)", e.cpu, ""),
         ("env", "llama_cpp (python) / Python", f"{e.llama_cpp_version} / {e.python}", ""),
         ("env", "threads torch / llama.cpp / faiss", f"{e.torch_threads} / {e.llama_threads} / {e.faiss_threads}", ""),
     ]
@@ -822,11 +934,20 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("answer", "raw llama.cpp TTFT p50 / p95 ms", _pair(a.raw_ttft.p50, a.raw_ttft.p95, 0), ""),
             ("answer", "pipeline TTFT p50 / p95 ms (from question)", _pair(a.pipeline_ttft.p50, a.pipeline_ttft.p95, 0), ""),
             ("answer", "  of which prepare() p50 / p95 ms", _pair(a.retrieve.p50, a.retrieve.p95, 0), ""),
+            ("answer", "evidence shown: prepare() alone p50 / p95 ms", _pair(a.evidence.p50, a.evidence.p95, 0), ""),
             ("answer", "TTFT pipeline / raw (p50; median per question)", f"{a.ttft_ratio:.3f}; {a.ttft_ratio_median:.3f}", _target_cell(targets, "TTFT pipeline / raw (p50)")),
             ("answer", "generation tok/s raw / pipeline (median)", _pair(a.raw_tokens_per_s, a.pipeline_tokens_per_s, 2), ""),
             ("answer", "generation speed pipeline / raw", f"{a.gen_speed_ratio:.3f}", _target_cell(targets, "generation tok/s, pipeline / raw")),
             ("answer", "total p50 ms raw / pipeline", _pair(a.raw_total.p50, a.pipeline_total.p50, 0), ""),
             ("answer", "same answer text in both arms", f"{a.same_text} / {a.questions}", ""),
+        ]
+    if result.prefill:
+        f = result.prefill
+        rows += [
+            ("prefill", f"prefill ms p50 / p95 ({f.questions} questions; lead {f.lead_s:.1f} s at {f.typing_chars_per_s:.0f} chars/s)", _pair(f.prefill_ms.p50, f.prefill_ms.p95, 0), ""),
+            ("prefill", "first token p50 ms cold / prefilled", _pair(f.first_token_cold_ms.p50, f.first_token_prefilled_ms.p50, 0), ""),
+            ("prefill", "same answer text cold / prefilled", f"{f.same_text} / {f.questions}", ""),
+            ("prefill", f"partial question finds the same passages ({f.match_questions} questions)", f"{f.prefill_match_rate:.3f}", ""),
         ]
     if result.startup:
         s = result.startup
@@ -861,7 +982,7 @@ def format_table(result: BenchResult) -> str:
 # ---------------------------------------------------------------- the whole run
 
 
-SECTIONS = ("ingest", "retrieval", "answering", "startup", "parity", "store", "api", "servers")
+SECTIONS = ("ingest", "retrieval", "answering", "prefill", "startup", "parity", "store", "api", "servers")
 
 
 def run_bench(
@@ -910,18 +1031,26 @@ def run_bench(
             gc.collect()
         result.other_cpu["retrieval"] = meter.share()
     meter.start()
-    if "answering" in wanted:
-        log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
+    if wanted & {"answering", "prefill"}:
         generator = load_generator(settings)
         pipeline = Pipeline(settings, retriever, generator)
         pipeline.warm_up()
+    if "answering" in wanted:
+        log(f"3/4 answering {len(questions)} questions with {settings.llm_model} (raw and pipeline, alternating)")
         result.answering = bench_answering(pipeline, questions, log)
+        result.other_cpu["answering"] = meter.share()
+    meter.start()
+    if "prefill" in wanted:
+        log(f"3b prefill while typing: {len(questions)} questions cold and prefilled, match rate on all of {questions_path}")
+        everything = load_questions(questions_path)
+        result.prefill = bench_prefill(pipeline, questions, everything, settings.prefill_debounce_ms / 1000, log=log)
+        result.other_cpu["prefill"] = meter.share()
+    if wanted & {"answering", "prefill"}:
         close = getattr(generator.llm, "close", None)
         if close:
             close()
         del pipeline, generator
         gc.collect()
-        result.other_cpu["answering"] = meter.share()
     meter.start()
     if "startup" in wanted:
         log("4/4 start-up of a fresh serving process")

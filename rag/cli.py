@@ -290,13 +290,24 @@ def format_citations(answer) -> str:
     return "\n".join(lines)
 
 
+def evidence_line(prepared, width: int = 60) -> str:
+    """The documents the answer will rest on, once each in the order read, on one short line."""
+    titles = dict.fromkeys(" ".join(p.doc.title.split()) for p in prepared.passages)
+    short = [t if len(t) <= width else t[: width - 1] + "…" for t in titles]
+    return f"sources: {' · '.join(short)} ({prepared.retrieve_ms / 1000:.1f} s)" if short else "sources: -"
+
+
 def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, show_raw: bool = True):
-    """Print the answer as it is written, then the checked version when the check changed it."""
+    """Show the evidence (on stderr) as soon as it is chosen, print the answer as it is written, then the checked
+    version when the check changed it."""
     from rag.types import Answer
 
+    started = time.perf_counter()
+    prepared = pipeline.prepare(question, history)
+    print(evidence_line(prepared), file=sys.stderr, flush=True)
     answer = None
     shown = ""
-    for item in pipeline.stream(question, history):
+    for item in pipeline.write(prepared, started):
         if isinstance(item, Answer):
             answer = item
         elif show_raw:
@@ -618,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", help="question file (default ../shared/eval/questions.jsonl)")
     p.add_argument(
         "--only",
-        help="comma-separated sections: ingest, retrieval, answering, startup, parity, store, api, servers (default all)",
+        help="comma-separated sections: ingest, retrieval, answering, prefill, startup, parity, store, api, servers (default all)",
     )
     p.set_defaults(func=cmd_bench)
 

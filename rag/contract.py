@@ -2,7 +2,7 @@
 
 from rag.types import NOTE_KINDS
 
-TIMINGS = {"retrieve", "first_token", "check", "total"}
+TIMINGS = {"retrieve", "evidence", "first_token", "check", "total"}
 
 
 def _record(properties: dict) -> dict:

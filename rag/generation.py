@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
 from rag.prompts import JUDGE
@@ -60,6 +60,57 @@ class Generator:
         """Evaluate a prompt once so the fixed prefix sits in llama.cpp's cache before the first question."""
         for _ in self.stream_chat(messages, max_tokens=1):
             pass
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """The tokens llama.cpp reads for these messages (its chat template applied), without reading them."""
+        from llama_cpp import Llama
+
+        recorder = _PromptRecorder(self.llm)
+        Llama.create_chat_completion(recorder, messages=messages, stream=True, max_tokens=1)
+        return recorder.tokens
+
+    def prefill(self, tokens: list[int], stop: Callable[[], bool], step: int = 64) -> int:
+        """Read prompt tokens into llama.cpp's cache after the part of them already there, `step` at a time, until
+        stop() says someone needs the model; the number of these tokens now cached.
+
+        The next prompt that starts with them reads only the rest (llama.cpp keeps the longest common prefix).
+        """
+        llm = self.llm
+        if len(tokens) >= llm.n_ctx() - self.max_tokens:
+            return 0
+        cached = common_prefix(list(llm._input_ids), tokens)
+        if cached < len(tokens) and not stop():
+            llm.n_tokens = cached  # eval() first drops what the cache holds past this point
+            for start in range(cached, len(tokens), step):
+                llm.eval(tokens[start : start + step])
+                if stop():
+                    break
+        return common_prefix(list(llm._input_ids), tokens)
+
+
+class _PromptRecorder:
+    """Stands in for a Llama inside its chat handler: keeps the prompt's tokens instead of evaluating them."""
+
+    def __init__(self, llm) -> None:
+        self._llm = llm
+        self.tokens: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._llm, name)
+
+    def create_completion(self, prompt, **kwargs):
+        self.tokens = list(prompt)
+        return iter(())
+
+
+def common_prefix(a: list, b: list) -> int:
+    """How many leading items two sequences share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @lru_cache(maxsize=1)

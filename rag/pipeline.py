@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rag import context as ctx
 from rag import conflicts as cf
@@ -12,7 +12,7 @@ from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
 from rag.facts import Quantity, facts, quantities
-from rag.generation import Generator, ModelJudge
+from rag.generation import Generator, ModelJudge, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
 from rag.language import detect
@@ -67,6 +67,7 @@ class Prepared:
     turns: list[dict] = field(default_factory=list)
     conflicts: list[cf.Conflict] = field(default_factory=list)
     retrieve_ms: float = 0.0
+    ready: float = 0.0  # time.perf_counter() when prepare() finished: the evidence can be shown from then on
 
     @property
     def by_k(self) -> dict[int, Source]:
@@ -111,13 +112,23 @@ class Pipeline:
         )
         sources = number_sources(passages)
         messages = build_messages(question, passages, sources, lang, turns)
-        elapsed = (time.perf_counter() - started) * 1000
-        return Prepared(question, lang, passages, sources, messages, turns, conflicts, elapsed)
+        ready = time.perf_counter()
+        return Prepared(question, lang, passages, sources, messages, turns, conflicts, (ready - started) * 1000, ready)
 
     def stream(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
         """Yield the answer's text as the reader sees it while the model writes, then the checked Answer."""
         started = time.perf_counter()
         prepared = self.prepare(question, history, top_k)
+        yield from self.write(prepared, started)
+
+    def write(self, prepared: Prepared, started: float | None = None) -> Iterator[str | Answer]:
+        """The model reads the prepared prompt and writes: its text as the reader sees it, then the checked Answer.
+
+        `started` is when the question arrived (time.perf_counter()); by default, when prepare() began. Callers
+        that show the evidence first call prepare() themselves, show it, then this.
+        """
+        if started is None:
+            started = prepared.ready - prepared.retrieve_ms / 1000
         view = StreamView(languages.get(prepared.lang).text["decline"])
         pieces: list[str] = []
         first_token_ms = 0.0
@@ -135,11 +146,34 @@ class Pipeline:
         answer = self.finish(prepared, "".join(pieces).strip())
         answer.timings_ms = {
             "retrieve": prepared.retrieve_ms,
+            "evidence": (prepared.ready - started) * 1000,
             "first_token": first_token_ms,
             "check": (time.perf_counter() - generated) * 1000,
             "total": (time.perf_counter() - started) * 1000,
         }
         yield answer
+
+    def prompt_prefix(self, prepared: Prepared) -> list[int]:
+        """The prompt's tokens that come before the question's own words (system, sources, last exchange)."""
+        a, b = (
+            self.generator.prompt_tokens(build_messages(q, prepared.passages, prepared.sources, prepared.lang, prepared.turns))
+            for q in ("A", "B")
+        )
+        return a[: common_prefix(a, b)]
+
+    def prefill(
+        self, partial: str, history: list[dict] | None = None, top_k: int | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> tuple[Prepared, int]:
+        """For a question still being typed: prepare() it and have the model read its prompt up to the question,
+        so that if the sent question finds the same passages, only its own words remain to read.
+
+        The caller holds the model; stop() is asked between slices of the prompt (someone else wants the model).
+        Returns the Prepared and the number of prompt tokens now in the model's cache (0 where the model cannot).
+        """
+        prepared = self.prepare(partial, history, top_k)
+        if not hasattr(self.generator, "prefill"):
+            return prepared, 0
+        return prepared, self.generator.prefill(self.prompt_prefix(prepared), stop)
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
         for item in self.stream(question, history, top_k):

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         description="what /v1/chat/completions streams: the checked answer once verified ('checked'), or the text as "
         "the model writes it followed by the checked answer when the check changed it ('live')",
     )
+    # Prefill: the web chat has the model read a question's prompt while the question is typed (only when idle).
+    prefill: bool = Field(True, description="while a question is typed in the web chat and the model is idle, read its prompt up to the question")
+    prefill_min_chars: int = Field(8, ge=1, le=1000, description="typed characters before a prefill is worth trying")
+    prefill_debounce_ms: int = Field(
+        150, ge=0, le=10_000, description="pause in typing before a prefill starts (below the 200 ms between keys at 5 characters/s)"
+    )
     api_queue_timeout: float = Field(
         600.0, ge=1, le=24 * 3600, description="seconds an API request may wait for the model before it gets a 503"
     )

@@ -161,3 +161,24 @@ def test_live_streaming_appends_the_checked_answer_when_the_check_changed_it():
     assert content == "Il a investi 14 milliards [1]."  # unchanged: nothing appended
     content, last = _stream(_ReadyState("Je ne trouve pas la réponse dans les documents.", api_stream="live"))
     assert content == "Il a investi 14 milliards [1].\n\n---\nJe ne trouve pas la réponse dans les documents."
+
+
+def test_try_acquire_takes_only_an_idle_model_and_never_waits():
+    """The prefill's way in: it gets the model when nobody holds it or waits for it, else gives up at once."""
+    queue = ModelQueue()
+    assert queue.try_acquire()
+    assert not queue.try_acquire()  # held
+    queue.release()
+    queue.acquire()
+    waiter = threading.Thread(target=lambda: (queue.acquire(), queue.release()))
+    waiter.start()
+    while queue.waiting < 1:
+        time.sleep(0.01)
+    queue.release()
+    started = time.perf_counter()
+    while waiter.is_alive():
+        assert not queue.try_acquire() or queue.release()  # a waiter goes first: never taken from it
+        waiter.join(timeout=0.01)
+    assert time.perf_counter() - started < 5
+    assert queue.try_acquire()
+    queue.release()

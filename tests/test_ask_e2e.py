@@ -91,8 +91,8 @@ def test_stream_yields_the_text_then_the_checked_answer(french, generator):
     assert re.sub(r"\[\d+\]", "[]", shown) == re.sub(r"\[\d+\]", "[]", answer.raw_answer)
     assert answer.model == generator.name
     t = answer.timings_ms
-    assert set(t) == {"retrieve", "first_token", "check", "total"}
-    assert 0 < t["retrieve"] < t["first_token"] < t["total"]
+    assert set(t) == {"retrieve", "evidence", "first_token", "check", "total"}
+    assert 0 < t["retrieve"] <= t["evidence"] < t["first_token"] < t["total"]
 
 
 # ---------------------------------------------------------------- real manuals: an English and a German chapter
@@ -146,3 +146,45 @@ def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_lang
     answer = manuals.ask("Wie viel Arbeitsspeicher braucht eine Debian-Installation mindestens?")
     assert answer.abstained and answer.citations == []
     assert answer.answer == languages.get("de").text["decline"]
+
+
+# ---------------------------------------------------------------- prefill while the question is typed
+
+
+def test_a_prefilled_prompt_gives_the_same_answer_sooner(pipeline):
+    """The prompt of a partial question is read up to the question; the sent question with the same passages reads
+    only its own words and gets the same answer as from a cold cache, its first token sooner."""
+    from rag.generation import common_prefix
+
+    question = "Combien Meta a-t-il investi dans Scale AI ?"
+    llm = pipeline.generator.llm
+    pipeline.warm_up()
+    cold = pipeline.ask(question)
+
+    pipeline.warm_up()
+    final = pipeline.prepare(question)
+    prefix = pipeline.prompt_prefix(final)
+    system = common_prefix(list(llm._input_ids), prefix)  # what the warm-up left: the fixed system prefix
+    partial, cached = pipeline.prefill(question[:-6])  # "Combien Meta a-t-il investi dans Scale"
+    assert [(p.chunk_id, p.spans) for p in partial.passages] == [(p.chunk_id, p.spans) for p in final.passages]
+    assert cached == len(prefix) > system
+    full = pipeline.generator.prompt_tokens(final.messages)
+    assert full[: len(prefix)] == prefix and common_prefix(list(llm._input_ids), full) == len(prefix)
+    assert len(full) - len(prefix) < 40  # what is left to read: the question and the template's end
+    warm = pipeline.ask(question)
+    assert warm.raw_answer == cold.raw_answer
+    assert warm.timings_ms["first_token"] < cold.timings_ms["first_token"]
+
+
+def test_a_prefill_yields_the_model_between_slices(pipeline):
+    """stop() is asked before the first slice and after each: true at once, nothing is read; true after one
+    slice, one slice was read."""
+    question = "Quel âge a Alexandr Wang ?"
+    llm = pipeline.generator.llm
+    pipeline.warm_up()
+    before = list(llm._input_ids)
+    _, system = pipeline.prefill(question, stop=lambda: True)
+    assert list(llm._input_ids) == before and 0 < system < len(before)
+    answers = iter([False, True])
+    _, cached = pipeline.prefill(question, stop=lambda: next(answers))
+    assert cached == system + 64 < len(pipeline.prompt_prefix(pipeline.prepare(question)))

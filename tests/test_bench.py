@@ -10,15 +10,20 @@ from conftest import DOCS
 from rag.bench import (
     ArmRun,
     BenchResult,
+    Latency,
+    PrefillBench,
     QuestionRun,
     bench_ingest,
     bench_synthetic_retrieval,
     collect_env,
+    cpu_model,
     format_table,
     noisy_queries,
     recall_at_k,
     summarize_answering,
     text_like_vectors,
+    typed_before,
+    vector_extensions,
 )
 from rag.index import DenseParams, build_dense
 from rag.ingest import dense_params
@@ -53,12 +58,29 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
     assert answering.raw_tokens_per_s == answering.pipeline_tokens_per_s == 15.0 and answering.gen_speed_ratio == 1.0
     assert answering.ttft_ratio > 1.0
 
-    result = BenchResult(quick=True, env=collect_env(1, 1), ingest=ingest, retrieval=corpora, answering=answering)
+    answering.evidence = Latency.of([40.0, 50.0, 70.0])  # bench_answering times prepare() alone per question
+
+    prefill = PrefillBench(
+        questions=2, typing_chars_per_s=5.0, lead_s=3.0, prefill_ms=Latency.of([2800, 2900]),
+        first_token_cold_ms=Latency.of([3000, 3400]), first_token_prefilled_ms=Latency.of([500, 700]),
+        same_text=2, match_questions=16, prefill_match_rate=0.75,
+    )
+    assert typed_before("Qui est Yann LeCun ?", lead_s=3.0, chars_per_s=5.0) == "Qui e"
+    assert typed_before("Qui ?", lead_s=10.0, chars_per_s=5.0) == "Q"
+
+    result = BenchResult(quick=True, env=collect_env(1, 1), ingest=ingest, retrieval=corpora, answering=answering, prefill=prefill)
     table = format_table(result)
-    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc"):
+    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc", "evidence shown", "cold / prefilled"):
         assert text in table
     data = json.loads(json.dumps(result.to_dict()))
-    assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s"}
+    assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s", "cpu", "evidence_ms"}
+    assert data["evidence_ms"] == 50.0
+    assert (data["first_token_cold_ms"], data["first_token_prefilled_ms"], data["prefill_match_rate"]) == (3200.0, 600.0, 0.75)
+    assert data["cpu"].startswith(cpu_model()) and " · llama.cpp: " in data["cpu"] and data["cpu"] in table
+    with open("/proc/cpuinfo") as cpuinfo:
+        found = vector_extensions(cpuinfo.read())
+    assert all(name in data["cpu"] for name in found)
+    assert vector_extensions("flags\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n") == ["avx2", "avx512f", "amx"]
     assert {t["name"] for t in data["targets"]} >= {"ingest chunks/s, pipeline / raw", "HNSW recall@10, synthetic-2k"}
 
 

@@ -192,6 +192,8 @@ def test_ask_streams_the_answer_then_the_cited_quotes(index_arg, capsys, session
         assert quote in flat  # verbatim (whitespace folded for the terminal)
     assert any("novembre 2022" in line for line in citations)
     assert lines[-1].startswith(f"({DEFAULT_LLM}; first token ") and lines[-1].endswith(" s)")
+    evidence = [line for line in captured.err.splitlines() if line.startswith("sources: ")]
+    assert len(evidence) == 1 and index.documents[FUTURISM].title[:40] in evidence[0], captured.err
 
 
 # ---------------------------------------------------------------- wiring, with a canned generator
@@ -213,6 +215,39 @@ def test_ask_json_prints_the_contract(index_arg, capsys, canned):
     data = json.loads(capsys.readouterr().out)
     assert data["question"] == "Combien Meta a-t-il investi dans Scale AI ?" and data["model"] == "canned"
     assert not data["abstained"] and data["citations"] and "14 milliards" in data["citations"][0]["quote"]
+
+
+def test_ask_shows_the_evidence_before_the_model_reads_its_prompt(index_arg, capsys, canned, docs_index, monkeypatch):
+    """The documents' titles reach stderr before the model is asked; stdout keeps the answer, then the quotes."""
+    import sys
+
+    _, index = docs_index
+    gen = canned(["Meta a investi 14 milliards de dollars dans Scale AI {14 milliards}."])
+    seen_before_model: list[str] = []
+    write = gen.stream_chat
+
+    def stream_chat(messages, max_tokens=None):
+        seen_before_model.append(sys.stderr.getvalue())
+        yield from write(messages, max_tokens)
+
+    monkeypatch.setattr(gen, "stream_chat", stream_chat)
+    assert main([*index_arg, "ask", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0
+    captured = capsys.readouterr()
+    (line,) = [x for x in seen_before_model[0].splitlines() if x.startswith("sources: ")]
+    titles = {doc.title for doc in index.documents.values()}
+    assert any(" ".join(t.split())[:40] in line for t in titles), line
+    assert line in captured.err and "sources:" not in captured.out
+    out = captured.out.splitlines()
+    assert "14 milliards" in out[0] and any(x.startswith("[1] ") for x in out[1:]), captured.out
+
+
+def test_ask_json_stays_one_object_without_the_evidence_line(index_arg, capsys, canned):
+    canned(["Meta a investi 14 milliards de dollars dans Scale AI {14 milliards}."])
+    assert main([*index_arg, "ask", "--json", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert set(data["timings_ms"]) == {"retrieve", "evidence", "first_token", "check", "total"}
+    assert "sources:" not in captured.out + captured.err
 
 
 def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkeypatch):

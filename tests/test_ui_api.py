@@ -94,3 +94,23 @@ def test_two_concurrent_questions_are_queued_and_both_answered(ui_server):
         jsonschema.validate(result, ANSWER_SCHEMA)
         assert result["question"] == question
         assert result["answer"].strip()
+
+
+def test_the_fast_model_is_loaded_on_its_first_question_not_at_start(client, ui_server):
+    """Start-up loads the default model only; the fast one is offered, then loaded when a question picks it."""
+    from rag.gguf import PACKAGED_MODELS, models_dir
+    from ui.app import FAST_MODEL
+
+    state = ui_server.state
+    if not (models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename).is_file():
+        pytest.skip(f"{FAST_MODEL} is not set up (rag setup --model {FAST_MODEL})")
+    assert list(state.generators) == [state.settings.llm_model], "the fast model was loaded at start-up"
+    assert state.model_choices() == [state.settings.llm_model, FAST_MODEL]
+    assert FAST_MODEL in state.status
+
+    result = client.predict(QUESTION, "[]", FAST_MODEL, 4, True, api_name="/ask")
+    jsonschema.validate(result, ANSWER_SCHEMA)
+    assert result["model"] == FAST_MODEL and result["answer"].strip()
+    assert list(state.generators) == [state.settings.llm_model, FAST_MODEL]
+    loaded = state.generators[FAST_MODEL]
+    assert state.generator(FAST_MODEL) is loaded  # loaded once, then reused

@@ -262,3 +262,78 @@ def test_a_damaged_docx_fails_alone_and_the_index_stays(page, ui_server, tmp_pat
     assert DEVELOPPEZ in table and FUTURISM in table and "rapport" not in table, table
     assert ORIGINAL_DOCS <= set(ui_server.state.retriever.index.documents)
     assert_only_local_requests(page, ui_server.port)
+
+
+# Timestamps (performance.now) of what the page showed first: the evidence in the sources panel, the writing
+# state, the first streamed word of the answer (the cursor ▍ follows it), the checked answer (its timing line).
+WATCH_FIRSTS = """
+() => {
+  window.__firsts = {};
+  const first = (key) => { if (!(key in window.__firsts)) window.__firsts[key] = performance.now(); };
+  new MutationObserver(() => {
+    if (document.querySelector('#sources .evidence-card mark.unit')) first('evidence');
+    if ((document.querySelector('#sources .writing')?.innerText || '').includes('Writing the answer')) first('writing');
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    if (bots.length && bots[bots.length - 1].innerText.includes('▍')) first('word');
+    if (document.querySelector('#chat .timing')) first('answer');
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_evidence_shows_before_the_first_word_then_the_citations(page, ui_server):
+    """Typed key by key and sent: the passages to be read, their units marked, appear in the sources panel with a
+    "writing" state before the answer's first word; the checked answer then replaces them with its citations."""
+    state = ui_server.state
+    page.evaluate(WATCH_FIRSTS)
+    page.click("#question textarea")
+    page.keyboard.type("Combien Meta a-t-il investi dans Scale AI ?", delay=40)
+    page.click("#send")
+
+    page.locator("#sources .evidence-card").first.wait_for(state="visible")
+    assert "Rédaction de la réponse" in page.locator("#sources .writing").inner_text()
+    cards = page.locator("#sources .evidence-card")
+    for i in range(cards.count()):
+        doc = state.retriever.index.documents[cards.nth(i).get_attribute("data-doc")]
+        units = cards.nth(i).locator("mark.unit").all_text_contents()
+        assert units and all(unit in doc.text for unit in units)
+    assert "14 milliards" in page.locator("#sources").inner_text()
+    screenshot(page, "ui-evidence.png", settle=False)
+
+    page.wait_for_function("document.querySelectorAll('#chat .timing').length >= 1")
+    firsts = page.evaluate("window.__firsts")
+    assert {"evidence", "writing", "word", "answer"} <= set(firsts), firsts
+    assert firsts["evidence"] < firsts["word"] < firsts["answer"], firsts
+    assert firsts["writing"] < firsts["word"], firsts
+
+    # The checked answer: its [n] links and its cards replace the evidence and the writing state.
+    assert "14" in last_answer_text(page)
+    page.locator('#chat a[href^="#cite-"]').first.wait_for()
+    page.locator("#sources .cite-card.current mark.quote").first.wait_for(state="visible")
+    assert page.locator("#sources .evidence-card").count() == 0
+    assert page.locator("#sources .writing").count() == 0
+    assert_only_local_requests(page, ui_server.port)
+
+
+def test_typing_prefills_the_prompt_and_a_question_sent_meanwhile_is_answered(page, ui_server):
+    """Typed at 5 characters per second, the question has the idle model read its prompt while it is typed; sent
+    at once, while that prefill may still be reading, it is answered with its citations (the prefill yields)."""
+    import time
+
+    state = ui_server.state
+    before = len(state.prefills)
+    page.click("#question textarea")
+    page.keyboard.type("Quel âge a Alexandr Wang ?", delay=200)
+    deadline = time.monotonic() + 30
+    while not state.queue.busy and len(state.prefills) == before:  # no prefill has started yet
+        assert time.monotonic() < deadline, "typing never started a prefill"
+        time.sleep(0.05)
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('#chat .timing').length >= 1")
+    answer = last_answer_text(page)
+    assert "28" in answer or "29" in answer, answer
+    page.locator('#chat a[href^="#cite-"]').first.wait_for()
+    prefills = state.prefills[before:]
+    assert prefills and all("Quel âge a Alexandr Wang ?".startswith(text) for text, _ in prefills), prefills
+    assert any(cached > 0 for _, cached in prefills), prefills
+    assert_only_local_requests(page, ui_server.port)

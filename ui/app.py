@@ -43,6 +43,11 @@ class AppState:
     store: object = None  # rag.store.Store, opened from the settings on first use
     # Turns on the loaded model, first come first served: web chat handlers and /v1/chat/completions alike.
     queue: ModelQueue = field(default_factory=ModelQueue)
+    # Models offered but loaded on their first question (the fast one): start-up only pays for the default model.
+    on_demand: list[str] = field(default_factory=list)
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
+    typing: dict = field(default_factory=dict)  # session → the question text its last keystroke sent
+    prefills: list = field(default_factory=list)  # (partial question, prompt tokens cached) of the last prefills
 
     def __post_init__(self) -> None:
         if self.store is None:
@@ -51,16 +56,29 @@ class AppState:
             self.store = open_store(self.settings)
 
     def model_choices(self) -> list[str]:
-        return list(self.generators)
+        """The models a question may use: those loaded, then those loaded on first use."""
+        return list(dict.fromkeys([*self.generators, *self.on_demand]))
+
+    def generator(self, name: str):
+        """The named model, loaded and warmed up on its first use; one load at a time, never twice."""
+        from rag.generation import load_generator
+
+        if name not in self.generators:
+            with self.model_lock:
+                if name not in self.generators:
+                    generator = load_generator(self.settings, name)
+                    Pipeline(self.settings, self.retriever, generator).warm_up()
+                    self.generators[name] = generator
+        return self.generators[name]
 
     def pipeline(self, model: str | None, k: int | None, strict: bool | None) -> Pipeline:
-        """A pipeline over the shared, already loaded parts, with this request's settings."""
+        """A pipeline over the shared parts (a model offered on demand is loaded now), with this request's settings."""
         if not self.ready.wait(timeout=600) or self.retriever is None or not self.generators:
             raise gr.Error(self.error or "the model is not loaded")
         self.refresh_index()
-        name = model if model in self.generators else next(iter(self.generators))
+        name = model if model in self.model_choices() else next(iter(self.generators))
         settings = self.settings.resolved(top_k=k, strict=strict)
-        return Pipeline(settings, self.retriever, self.generators[name])
+        return Pipeline(settings, self.retriever, self.generator(name))
 
     def watch_index(self) -> None:
         """Remember CURRENT as it is now, for the served index just loaded."""
@@ -117,7 +135,7 @@ def load_parts(state: AppState) -> None:
         state.generators[state.settings.llm_model] = load_generator(state.settings)
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
         if fast.is_file() and FAST_MODEL != state.settings.llm_model and not state.settings.llm_url:
-            state.generators[FAST_MODEL] = load_generator(state.settings, FAST_MODEL)
+            state.on_demand.append(FAST_MODEL)
         for generator in state.generators.values():
             Pipeline(state.settings, state.retriever, generator).warm_up()
         state.load_seconds = time.perf_counter() - started
@@ -131,7 +149,7 @@ def load_parts(state: AppState) -> None:
 
 def ready_status(state: AppState) -> str:
     n_docs = len(state.retriever.index.documents) if state.retriever else 0
-    models = ", ".join(state.generators)
+    models = ", ".join(state.model_choices())
     return f"Prêt / Ready · {n_docs} documents · modèles / models: {models} · chargé en {state.load_seconds:.1f} s"
 
 
@@ -160,18 +178,49 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
         partial = ""
         # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
         with state.queue.turn():
-            for item in pipeline.stream(message, _history_for_model(turns)):
+            started = time.perf_counter()
+            prepared = pipeline.prepare(message, _history_for_model(turns))
+            # The evidence is shown before the model reads its prompt, which takes most of the wait on a slow CPU.
+            chat[-1] = {"role": "assistant", "content": render.WRITING}
+            yield chat, turns, render.evidence_panel(prepared.passages), ""
+            for item in pipeline.write(prepared, started):
                 if isinstance(item, Answer):
                     turn = len(turns) + 1
                     turns = list(turns) + [(turn, item)]
                     chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
+                    yield chat, turns, render.sources_panel(turns), ""
                 else:
                     partial += item
                     chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
-                yield chat, turns, render.sources_panel(turns), ""
+                    yield chat, turns, gr.skip(), ""
     except QuestionError as exc:
         chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
         yield chat, turns, render.sources_panel(turns), ""
+
+
+def prefill(state: AppState, text: str, turns: list, model: str, k: int, session: str = "") -> None:
+    """While a question is typed: after a pause in typing, when the model is idle, find the passages of the text so
+    far and have the model read its prompt up to the question. A sent question that finds the same passages then
+    reads only its own words; one that does not loses nothing but the prefill's last slice (it yields the model)."""
+    text = (text or "").strip()
+    settings = state.settings
+    if not settings.prefill or len(text) < settings.prefill_min_chars or not state.ready.is_set() or state.retriever is None:
+        return
+    state.typing[session] = text
+    time.sleep(settings.prefill_debounce_ms / 1000)
+    if state.typing.get(session) != text:
+        return  # typed on since: the later keystroke's call prefills
+    generator = state.generators.get(model) or (None if model in state.on_demand else next(iter(state.generators.values()), None))
+    if generator is None or not state.queue.try_acquire():
+        return  # a model not loaded yet, or busy: an answer never waits for a prefill
+    try:
+        pipeline = Pipeline(settings.resolved(top_k=int(k)), state.retriever, generator)
+        _, cached = pipeline.prefill(text, _history_for_model(turns), stop=lambda: state.queue.waiting > 0)
+        state.prefills = state.prefills[-9:] + [(text, cached)]
+    except Exception as exc:  # noqa: BLE001 - a prefill is optional: it must never show an error to the user
+        print(f"warning: prefill skipped: {exc}", file=sys.stderr)
+    finally:
+        state.queue.release()
 
 
 def new_conversation():
@@ -287,8 +336,8 @@ def api_ask(state: AppState, question: str, history_json: str = "[]", model: str
     except ValueError as exc:  # QuestionError is a ValueError
         raise gr.Error(str(exc)) from None
     pipeline = state.pipeline(model or None, k, strict)
-    if model and model not in state.generators:
-        raise gr.Error(f"model '{str(model)[:80]}' is not loaded here (available: {', '.join(state.generators)})")
+    if model and model not in state.model_choices():
+        raise gr.Error(f"model '{str(model)[:80]}' is not loaded here (available: {', '.join(state.model_choices())})")
     try:
         with state.queue.turn():
             answer = pipeline.ask(question, history)
@@ -379,7 +428,20 @@ def build_app(state: AppState) -> gr.Blocks:
         outputs = [chat, turns, sources, question]
         ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
         submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
-        stop.click(None, cancels=[ask_event, submit_event])
+        def on_typing(text: str, t: list, m: str, kk: int, request: gr.Request) -> None:
+            prefill(state, text, t, m, kk, getattr(request, "session_hash", None) or "")
+
+        question.input(
+            on_typing,
+            [question, turns, model, k],
+            None,
+            queue=False,  # beside the queue: never behind an answer, which it does not delay either
+            trigger_mode="multiple",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
+        stop.click(render.sources_panel, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
         new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
         upload_btn.click(
             lambda f, progress=gr.Progress(): upload(state, f, progress),

@@ -77,6 +77,20 @@ class ModelQueue:
             self.served += 1
         return time.perf_counter() - started
 
+    @property
+    def busy(self) -> bool:
+        """Someone holds the model."""
+        with self._cond:
+            return self._holder is not None
+
+    def try_acquire(self) -> bool:
+        """Take the model only when nobody holds it or waits for it; never waits (for work that may be skipped)."""
+        with self._cond:
+            if self._holder is not None or self._line:
+                return False
+            self._holder = object()
+            return True
+
     def release(self) -> None:
         with self._cond:
             self._holder = None
@@ -287,10 +301,11 @@ def register_routes(app: FastAPI, state) -> None:
         await asyncio.get_running_loop().run_in_executor(None, state.ready.wait, 600)
         if state.retriever is None or not state.generators:
             return _error(503, state.error or "the models are still loading", "server_error", "not_ready")
-        if model and model not in state.generators:
-            return _error(404, f"model '{model[:80]}' is not loaded here (available: {', '.join(state.generators)})", code="model_not_found")
+        if model and model not in state.model_choices():
+            return _error(404, f"model '{model[:80]}' is not loaded here (available: {', '.join(state.model_choices())})", code="model_not_found")
         try:
-            pipeline = state.pipeline(model or None, k, strict)
+            # In a worker thread: a model offered on demand is loaded on its first question.
+            pipeline = await asyncio.get_running_loop().run_in_executor(None, state.pipeline, model or None, k, strict)
         except Exception as exc:  # noqa: BLE001
             return _problem_response(exc)
         name = pipeline.generator.name

@@ -11,7 +11,7 @@ import re
 from rag.citations import render_claim
 from rag.claims import MARKER
 from rag.prompts import source_name
-from rag.types import Answer, Citation
+from rag.types import Answer, Citation, Passage
 
 # Markdown would turn "![x](http://...)" written by a model into an image fetched from the network.
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+!|~"
@@ -61,7 +61,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     )
     t = answer.timings_ms
     timing = (
-        f'<div class="timing">{answer.model} · premier mot / first token {t.get("first_token", 0) / 1000:.1f} s'
+        f'<div class="timing">{answer.model} · sources {t.get("evidence", 0) / 1000:.1f} s'
+        f' · premier mot / first token {t.get("first_token", 0) / 1000:.1f} s'
         f' · total {t.get("total", 0) / 1000:.1f} s</div>'
     )
     return f"{body}{notes}{timing}"
@@ -129,6 +130,39 @@ def sources_panel(turns: list[tuple[int, Answer]]) -> str:
     return "".join(cards)
 
 
+WRITING = "Rédaction de la réponse… / Writing the answer…"
+
+
+def evidence_card(passage: Passage, margin: int = 200) -> str:
+    """A passage the model is about to read: title, publisher, its text around the units it will read, marked."""
+    doc = passage.doc
+    spans = sorted(passage.spans)
+    before, _, _ = _context_window(doc.text, spans[0][0], spans[0][0], margin)
+    _, _, after = _context_window(doc.text, spans[-1][1], spans[-1][1], margin)
+    body, pos = [html.escape(before)], spans[0][0]
+    for start, end in spans:
+        body.append(html.escape(doc.text[pos:start]) + f'<mark class="unit">{html.escape(doc.text[start:end])}</mark>')
+        pos = end
+    body.append(html.escape(after))
+    publisher = html.escape(str(doc.metadata.get("publisher") or source_name(doc.metadata, doc.title)))
+    return (
+        f'<div class="evidence-card" data-doc="{html.escape(doc.doc_id)}">'
+        f'<div class="cite-head"><strong>{html.escape(doc.title)}</strong></div>'
+        f'<div class="cite-pub">{publisher} · <code>{html.escape(doc.source)}</code></div>'
+        f'<blockquote class="cite-context">{"".join(body)}</blockquote>'
+        "</div>"
+    )
+
+
+def evidence_panel(passages: list[Passage]) -> str:
+    """The passages chosen for the question, shown while the model reads them and writes (replaced by the
+    citations once the answer is checked)."""
+    head = f'<div class="writing" role="status">{WRITING}</div>'
+    if not passages:
+        return head + '<div class="sources-empty current">Aucun passage trouvé. / No passage found.</div>'
+    return head + "".join(evidence_card(p) for p in passages if p.units)
+
+
 CSS = """
 #sources { max-height: 70vh; overflow-y: auto; }
 .cite-card { display: none; border: 1px solid #ccc; border-radius: 8px; padding: 10px; margin-bottom: 10px; }
@@ -145,6 +179,10 @@ a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .note { font-size: 0.85em; margin-top: 6px; }
 .timing { font-size: 0.75em; opacity: 0.6; margin-top: 6px; }
 .declined { font-style: italic; }
+.writing { font-style: italic; margin-bottom: 8px; animation: pulse 1.5s ease-in-out infinite; }
+@keyframes pulse { 50% { opacity: 0.45; } }
+.evidence-card { border: 1px dashed #bbb; border-radius: 8px; padding: 10px; margin-bottom: 10px; }
+mark.unit { background: #dbeafe; color: inherit; padding: 0 2px; }
 """
 
 # Clicking [n] in an answer shows its card; without this the link would open a new tab (chat links do).
