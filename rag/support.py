@@ -27,6 +27,7 @@ from rag.embeddings import Embedder
 from rag.text import WORD, analyzer, fold
 from rag.types import Claim, Source
 
+CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
 
 
@@ -151,7 +152,7 @@ class SupportChecker:
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
             # must state it too.
             needed = words.terms(claim.text) - filler_terms(lang)
-        return needed - stated, len(needed)
+        return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
     def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """Same language: the needed words are in the evidence, but for one per `paraphrase_words` (a synonym),
@@ -164,7 +165,16 @@ class SupportChecker:
             return False
         if not self.about_the_subject(claim, lang, question, evidence):
             return False
-        return has_negation(claim.text, lang) == has_negation(evidence.text, evidence.lang)
+        return has_negation(claim.text, lang) == self.negated_where(claim, lang, evidence)
+
+    def negated_where(self, claim: Claim, lang: str, evidence: Evidence) -> bool:
+        """A negation in the part of the evidence that states the claim: its clauses holding the claim's words
+        ("founder of Scale AI, which does not build models" states "Wang founded Scale AI" without negation)."""
+        words = analyzer(lang)
+        mine = words.terms(claim.text) - filler_terms(lang)
+        clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
+        relevant = [c for c in clauses if words.terms(c) & mine] or clauses
+        return any(has_negation(c, evidence.lang) for c in relevant)
 
     def about_the_subject(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """The words the claim repeats from the question (its subject: "dpkg-reconfigure", "replaced") are in what
@@ -172,7 +182,8 @@ class SupportChecker:
         packages that never name dpkg-reconfigure."""
         words = analyzer(lang)
         subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
-        missing = subject - words.terms(evidence.read or evidence.surroundings)
+        read = words.terms(evidence.read or evidence.surroundings)
+        missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
 
@@ -301,6 +312,12 @@ def _judge(pending: list[tuple[Claim, list[list[Source]]]], judge: Judge | None)
     for claim, _ in pending:
         if not claim.supported:
             claim.reason = "judge:no"
+
+
+def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:
+    """One stem begins the other (found/founder, fondé/fondateur, install/installation): Snowball leaves derived
+    words apart, and a claim may say with a verb what its source says with a noun."""
+    return len(term) >= shortest and any(len(t) >= shortest and (t.startswith(term) or term.startswith(t)) for t in stated)
 
 
 def _resembles(name: str, words: set[str]) -> bool:

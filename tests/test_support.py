@@ -231,3 +231,11 @@ def test_a_list_introduction_and_its_code_line_state_a_claim_together():
     sources[2].unit = dataclasses.replace(sources[2].unit, kind="paragraph")
     [claim] = check("You can hold a package with apt or aptitude, using `apt-mark hold package_name`.", "How do I hold a package?", "en", sources)
     assert not claim.supported
+
+
+def test_a_negation_counts_only_in_the_clause_that_states_the_claim():
+    sources = sources_of(("Wang is the founder of Scale AI, which labels data but does not build models.", "en"))
+    [claim] = check("Wang founded Scale AI [1].", "Which company did Wang found?", "en", sources)
+    assert claim.supported, claim.reason  # "founded" / "founder": one stem begins the other
+    [claim] = check("Scale AI builds models [1].", "What does Scale AI do?", "en", sources)
+    assert not claim.supported  # the clause holding "build models" says it does not
