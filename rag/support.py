@@ -10,7 +10,8 @@ For each claim, in this order:
    or the loaded model asked whether the source line states the sentence, read from llama.cpp's cache. Measured
    on the dev questions, neither tells an invented claim from a faithful one (README), so a judge never overrules
    a missing fact or, within one language, missing words.
-When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one.
+When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
+then two lines of one section, one of them a list item, table row, definition or code line.
 """
 from __future__ import annotations
 
