@@ -387,7 +387,7 @@ def build_app(state: AppState) -> gr.Blocks:
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, feedback_options=None, buttons=["copy"])
                     question = gr.Textbox(
-                        placeholder="Posez une question en français ou en anglais… / Ask in French or English…",
+                        placeholder="Posez votre question, dans votre langue… / Ask in your language…",
                         show_label=False,
                         elem_id="question",
                         max_lines=6,
