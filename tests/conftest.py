@@ -23,6 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 DEVELOPPEZ = "developpez-lecun-quitte-meta"
 FUTURISM = "futurism-lecun-raisons-depart"
+ORIGINAL_DOCS = {DEVELOPPEZ, FUTURISM}
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: never `playwright install`
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 # ---------------------------------------------------------------- settings and model
@@ -249,6 +260,33 @@ def ui_server(tmp_path_factory, settings_factory, embedder):
         yield types.SimpleNamespace(url=url, port=settings.port, app=app, state=state, settings=settings, root=root)
     finally:
         app.close()
+
+
+def keep_only_original_docs(state) -> None:
+    """Remove from the shared app whatever a test uploaded: the other tests expect docs/ alone."""
+    from ui.app import remove
+
+    for doc_id in set(state.retriever.index.documents) - ORIGINAL_DOCS:
+        remove(state, doc_id)
+    assert set(state.retriever.index.documents) == ORIGINAL_DOCS
+
+
+@pytest.fixture(scope="module")
+def uploads_removed_afterwards(ui_server):
+    """Leave the shared app with docs/ only once the module's tests are done, whatever they uploaded."""
+    yield
+    keep_only_original_docs(ui_server.state)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,28 +8,23 @@ One model answer.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from conftest import DEVELOPPEZ, FUTURISM
+from conftest import CHROMIUM
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
+    pytest.mark.usefixtures("uploads_removed_afterwards"),
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 WAIT_MS = 180_000
-ORIGINAL_DOCS = {DEVELOPPEZ, FUTURISM}
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -42,25 +37,6 @@ La société Scriptol vend des claviers verts à Brest depuis 2003. Son slogan s
 Voir [le site de Scriptol](javascript:alert(1)), [la brochure](https://example.org/brochure) ou [le formulaire](javascript:alert(document.cookie)).
 """
 QUESTION = f"Que vend la société Scriptol ? {IMG}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def remove_uploads_afterwards(ui_server):
-    """Leave the shared app with docs/ only (other tests expect its two documents)."""
-    yield
-    from ui.app import remove
-
-    for doc_id in set(ui_server.state.retriever.index.documents) - ORIGINAL_DOCS:
-        remove(ui_server.state, doc_id)
-    assert set(ui_server.state.retriever.index.documents) == ORIGINAL_DOCS
 
 
 INJECTED = """() => ({

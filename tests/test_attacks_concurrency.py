@@ -14,7 +14,7 @@ import time
 import pytest
 from gradio_client import Client
 
-from conftest import DEVELOPPEZ, FUTURISM
+from conftest import keep_only_original_docs
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,7 +22,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-ORIGINAL_DOCS = {DEVELOPPEZ, FUTURISM}
 # doc id: (company, what it makes: a word every right answer holds, the sentence)
 COMPANIES = {
     "vandrel": ("Vandrel", "parapluie", "La société Vandrel fabrique des parapluies violets à Lyon depuis 1987."),
@@ -48,7 +47,7 @@ def _write(folder, company: str, sentence: str):
 @pytest.fixture(scope="module")
 def companies(ui_server, tmp_path_factory):
     """The nine company documents uploaded (eight asked about, one to remove); everything added is removed after."""
-    from ui.app import remove, upload
+    from ui.app import upload
 
     state = ui_server.state
     folder = tmp_path_factory.mktemp("companies")
@@ -56,9 +55,7 @@ def companies(ui_server, tmp_path_factory):
     message, *_ = upload(state, [str(p) for p in paths], progress=lambda *a, **k: None)
     assert message.count("✅") == 9, message
     yield folder
-    for doc_id in set(state.retriever.index.documents) - ORIGINAL_DOCS:
-        remove(state, doc_id)
-    assert set(state.retriever.index.documents) == ORIGINAL_DOCS
+    keep_only_original_docs(state)
 
 
 def question(company: str) -> str:

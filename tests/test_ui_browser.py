@@ -11,33 +11,23 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import DEVELOPPEZ, FUTURISM, ROOT
+from conftest import CHROMIUM, DEVELOPPEZ, FUTURISM, ORIGINAL_DOCS, ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
+    pytest.mark.usefixtures("uploads_removed_afterwards"),
     # pandas deprecations raised inside gradio's queue, not by this project
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 120_000  # one answer takes 3-8 s on an idle machine; much more when the CPU is shared
 OUT = ROOT / "test-output"
-ORIGINAL_DOCS = {DEVELOPPEZ, FUTURISM}
 
 ZORBLAX_MD = "# Zorblax\n\nLa société Zorblax fabrique des parapluies violets à Lyon depuis 1987.\n"
 # Markup that must stay text: a script, an event handler, and entities that decode to tags.
@@ -54,25 +44,6 @@ QUIXOTEL_HTML = """<!doctype html>
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def remove_uploads_afterwards(ui_server):
-    """Leave the shared app with docs/ only, whatever these tests uploaded (the API tests expect 2 documents)."""
-    yield
-    from ui.app import remove
-
-    for doc_id in set(ui_server.state.retriever.index.documents) - ORIGINAL_DOCS:
-        remove(ui_server.state, doc_id)
-    assert set(ui_server.state.retriever.index.documents) == ORIGINAL_DOCS
 
 
 @pytest.fixture
