@@ -230,6 +230,46 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_serve(settings: Settings, port: int, model: str, *extra: str, env: dict | None = None, log=None):
+    """`rag serve` in a child process on this index, one llama.cpp and one torch thread (a subprocess.Popen)."""
+    import subprocess
+
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_STORE": settings.store,
+        "RAG_LLM_MODEL": model,
+        "RAG_LLM_THREADS": "1",
+        "RAG_TORCH_THREADS": "1",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *extra],
+        env=environ, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, text=True,
+    )
+
+
+def wait_ready(url: str, process, timeout: float = 300) -> None:
+    """Wait until the served process says on /health that its models are loaded, or fail."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "rag serve exited"
+        try:
+            reply = httpx.get(f"{url}/health", timeout=10)
+            if reply.status_code == 200:
+                return
+            assert reply.json()["status"] == "loading", f"rag serve failed to load: {reply.text}"
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("rag serve did not get ready")
+
+
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory, settings_factory, embedder):
     """The Gradio app serving a private copy of docs/, started once for the session (shared by every UI test).

@@ -17,6 +17,8 @@ class _State:
     def __init__(self, **settings) -> None:
         self.settings = Settings().resolved(**settings)
         self.generators = {"m": object()}
+        self.ready = threading.Event()
+        self.error = ""
 
     def model_choices(self) -> list[str]:
         return list(self.generators)
@@ -44,6 +46,20 @@ def test_a_configured_key_is_required_from_everyone():
         assert client.get("/v1/models").status_code == 401
         assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_health_tells_loading_from_ready_and_from_a_failed_load():
+    state = _State()
+    app = FastAPI()
+    register_routes(app, state)
+    client = TestClient(app, client=("192.0.2.7", 50000))  # no key needed: it says nothing of the documents
+    reply = client.get("/health")
+    assert (reply.status_code, reply.json()) == (503, {"status": "loading"})
+    state.ready.set()
+    assert (client.get("/health").status_code, client.get("/health").json()) == (200, {"status": "ok"})
+    state.error = "no such model file: /models/x.gguf"
+    reply = client.get("/health")
+    assert reply.status_code == 503 and reply.json() == {"status": "error"}
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""kill -9 of `rag ingest` and `rag remove` at random moments (fixed seed): the index always loads, holds exactly
+"""kill -9 of `rag ingest`, `rag remove` and of `rag serve` during a web-page upload at random moments (fixed seed): the index always loads, holds exactly
 the old or the new set of documents, and a re-run completes the change.
 
 Half of the ingest kills fall anywhere in a run (mostly while the model loads or embeds); the other half land
@@ -8,6 +8,7 @@ embedder, so that the model is loaded once for the module).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DOCS, ROOT
+from conftest import CHROMIUM, DOCS, ROOT, _free_port, start_serve, wait_ready
 from rag.chunking import sentence_spans
+from rag.documents import find_files
 from rag.cli import main
 from rag.index import load_index, version_names
 from rag.ingest import ingest
@@ -216,3 +218,160 @@ def test_kill_9_during_remove(corpus, tmp_path, capsys):
     assert kills == REMOVE_KILLS
     assert failures == []
     assert len(version_names(index_dir)) <= 3
+
+
+# ---------------------------------------------------------------- kill -9 of `rag serve` during a web-page upload
+
+UPLOAD_KILLS = 6
+SERVE_MODEL = "smollm2-135m"  # uploads do not use the model; the smallest one keeps each restart short
+
+
+class IndexWatch:
+    """Polls an index folder: when a version starts being written (.tmp-) and when CURRENT moves."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self.pointer = (index_dir / "CURRENT").read_bytes()
+        self.writing, self.switched = threading.Event(), threading.Event()
+        self.writing_at = self.switched_at = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.is_set() and not self.switched.is_set():
+            with contextlib.suppress(OSError):
+                if not self.writing.is_set() and any(p.name.startswith(".tmp-") for p in self.index_dir.iterdir()):
+                    self.writing_at = time.monotonic()
+                    self.writing.set()
+                if (self.index_dir / "CURRENT").read_bytes() != self.pointer:
+                    self.switched_at = time.monotonic()
+                    self.switched.set()
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+class Served:
+    """`rag serve` on a fresh copy of the pristine index and an empty uploads folder, with a Chromium page on it."""
+
+    def __init__(self, pristine: Path, root: Path, settings_factory, browser) -> None:
+        self.index_dir = _fresh_copy(pristine, root / "index")
+        self.uploads = root / "uploads"
+        shutil.rmtree(self.uploads, ignore_errors=True)
+        self.settings = settings_factory(self.index_dir).resolved(uploads_dir=self.uploads)
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = (root / "serve.log").open("w")
+        self.proc = start_serve(self.settings, port, SERVE_MODEL, env={"RAG_UPLOADS_DIR": str(self.uploads)}, log=self.log)
+        wait_ready(self.url, self.proc)
+        self.page = browser.new_page()
+        self.page.goto(self.url)
+        self.page.get_by_role("tab", name="Documents").click()
+
+    def click_upload(self, files: list[Path]) -> float:
+        """Choose the files (the browser sends them at once), then press the index button; the moment of the press."""
+        self.page.locator("#upload input[type=file]").set_input_files([str(f) for f in files])
+        self.page.locator("#upload").get_by_text(files[-1].stem).wait_for()
+        self.page.click("#index-files")
+        return time.monotonic()
+
+    def wait_indexed(self, doc_ids: list[str]) -> None:
+        script = f"{doc_ids!r}.every((d) => (document.querySelector('#upload-log textarea')?.value || '').includes('✅ ' + d))"
+        self.page.wait_for_function(script, timeout=300_000)
+
+    def kill(self) -> bool:
+        alive = self.proc.poll() is None
+        self.proc.kill()
+        self.proc.wait()
+        return alive
+
+    def close(self) -> None:
+        self.kill()
+        self.page.close()
+        self.log.close()
+
+
+def _upload_again(settings, files: list[Path], embedder) -> str:
+    """The re-run: the same files through the app's upload handler, with the session's embedder."""
+    from rag.retrieval import Retriever
+    from ui.app import AppState, upload
+
+    state = AppState(settings)
+    state.retriever = Retriever(load_index(settings.index_dir), embedder, settings)
+    state.ready.set()
+    message, *_ = upload(state, [str(f) for f in files], progress=lambda *a, **k: None)
+    return message
+
+
+def _uploads_left(uploads: Path, files: list[Path]) -> str:
+    """'' when the uploads folder holds whole copies of the files and nothing an ingest would read besides."""
+    visible, _ = find_files([uploads]) if uploads.is_dir() else ([], [])
+    if sorted(p.name for p in visible) != sorted(f.name for f in files):
+        return f"uploads folder holds {sorted(p.name for p in visible)}"
+    broken = [f.name for f in files if (uploads / f.name).read_bytes() != f.read_bytes()]
+    return f"truncated copies: {broken}" if broken else ""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+def test_kill_9_of_the_server_during_a_web_page_upload(corpus, tmp_path, browser, embedder, settings_factory, capsys):
+    folder, pristine, old, new = corpus
+    files = [folder / f"{d}.txt" for d in sorted(new - old)]
+    rng = random.Random(SEED + 2)
+
+    # One whole upload gives the moments to draw from: its length after the press, and its write phase.
+    served = Served(pristine, tmp_path, settings_factory, browser)
+    try:
+        watch = IndexWatch(served.index_dir)
+        pressed = served.click_upload(files)
+        served.wait_indexed(sorted(new - old))
+        shown = time.monotonic()
+        watch.close()
+        assert watch.writing.is_set() and watch.switched.is_set(), "the upload wrote no new version"
+        # The write phase runs to the page's report, so that some kills land after the switch, before the reply.
+        duration, write_phase = shown - pressed, shown - watch.writing_at
+        assert _state(served.index_dir, old, new) == "new" and _uploads_left(served.uploads, files) == ""
+    finally:
+        served.close()
+
+    failures, outcomes, missed, kills = [], {"old": 0, "new": 0}, 0, 0
+    started = time.monotonic()
+    while kills < UPLOAD_KILLS and missed < UPLOAD_KILLS:
+        served = Served(pristine, tmp_path, settings_factory, browser)
+        where = "write phase" if kills % 2 else "anywhere"
+        try:
+            watch = IndexWatch(served.index_dir)
+            served.click_upload(files)
+            if where == "write phase":
+                watch.writing.wait(timeout=300)
+                time.sleep(rng.uniform(0, write_phase))
+            else:
+                time.sleep(rng.uniform(0, duration))
+            alive = served.kill()
+            watch.close()
+        finally:
+            served.close()
+        if not alive or (where == "write phase" and not watch.writing.is_set()):
+            missed += 1
+            continue
+        kills += 1
+        state = _state(served.index_dir, old, new)
+        if state not in outcomes:
+            failures.append(f"kill {kills} ({where}): {state}")
+            continue
+        outcomes[state] += 1
+        message = _upload_again(served.settings, files, embedder)
+        after, left = _state(served.index_dir, old, new), _uploads_left(served.uploads, files)
+        if after != "new" or left or "❌" in message:
+            failures.append(f"kill {kills} ({where}): the upload again left {after} {left} {message!r}")
+    elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(
+            f"\nweb upload: {kills} kills of rag serve (upload {duration:.1f} s from the press to the report, "
+            f"write phase {write_phase * 1000:.0f} ms, {missed} moments drawn again) in {elapsed:.0f} s: {outcomes['old']} left "
+            f"the old set, {outcomes['new']} the new one, {len(failures)} failures"
+        )
+    assert kills == UPLOAD_KILLS
+    assert failures == []

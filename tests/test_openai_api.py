@@ -2,16 +2,12 @@
 the same time, against a real `rag serve` process (the small packaged model, one llama.cpp thread)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 
 import httpx
 import pytest
 
-from conftest import DOCS, FUTURISM, ROOT, _free_port
+from conftest import DOCS, FUTURISM, _free_port, start_serve, wait_ready
 from rag.ingest import ingest
 from rag.store import open_store
 
@@ -21,36 +17,6 @@ MODEL = "smollm2-135m"
 CONTRACT = {"id", "question", "answer", "abstained", "lang", "citations", "passages", "notes", "model", "timings_ms"}
 
 
-def _serve(settings, port: int, *extra: str, env: dict | None = None, log=None) -> subprocess.Popen:
-    environ = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "RAG_INDEX_DIR": str(settings.index_dir),
-        "RAG_STORE": settings.store,
-        "RAG_LLM_MODEL": MODEL,
-        "RAG_LLM_THREADS": "1",
-        "RAG_TORCH_THREADS": "1",
-        **(env or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *extra],
-        env=environ, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, text=True,
-    )
-
-
-def _wait_ready(url: str, process: subprocess.Popen, headers: dict | None = None, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "rag serve exited"
-        try:
-            reply = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "Qui ?"}]}, headers=headers, timeout=timeout)
-            if reply.status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.5)
-    raise AssertionError("rag serve did not get ready")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, settings_factory, embedder):
     root = tmp_path_factory.mktemp("serve")
@@ -58,10 +24,10 @@ def server(tmp_path_factory, settings_factory, embedder):
     report, _ = ingest([DOCS], settings, embedder)
     assert not report.errors
     port = _free_port()
-    process = _serve(settings, port)
+    process = start_serve(settings, port, MODEL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process)
+        wait_ready(url, process)
         yield url, settings
     finally:
         process.terminate()

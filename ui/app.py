@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 import threading
@@ -253,6 +254,29 @@ def _swap_index(state: AppState, index) -> None:
             state.status = ready_status(state)
 
 
+def _copy_whole(src: Path, dest: Path) -> None:
+    """Copy under a hidden name, then rename: a crash never leaves a truncated file where an ingest would read it."""
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    for stale in dest.parent.glob(".*.part"):
+        if not _alive(stale.suffixes[-2].lstrip(".")):
+            stale.unlink(missing_ok=True)  # left by a server killed mid-copy
+    shutil.copyfile(src, part)
+    os.replace(part, dest)
+
+
+def _alive(pid: str) -> bool:
+    """Whether a process with this id runs (a non-number counts as gone)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def upload(state: AppState, files: list | None, progress=gr.Progress()):
     """Copy uploaded files next to the index, ingest them, and swap the index in without restarting."""
     from rag.ingest import ingest
@@ -276,7 +300,7 @@ def upload(state: AppState, files: list | None, progress=gr.Progress()):
             messages.append(f"❌ {name}: trop gros / too large (limit {state.settings.max_upload_mb} MB)")
             continue
         dest = uploads / (slugify(Path(name).stem) + Path(name).suffix.lower())
-        shutil.copyfile(src, dest)
+        _copy_whole(src, dest)
         accepted.append(dest)
 
     def on_progress(done: int, total: int, doc_id: str) -> None:

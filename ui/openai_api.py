@@ -245,7 +245,7 @@ def _problem_response(exc: BaseException) -> JSONResponse:
 
 
 def register_routes(app: FastAPI, state) -> None:
-    """Add /v1/models and /v1/chat/completions to `app` (before the web chat is mounted at /)."""
+    """Add /health, /v1/models and /v1/chat/completions to `app` (before the web chat is mounted at /)."""
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -255,6 +255,15 @@ def register_routes(app: FastAPI, state) -> None:
             )
             return _error(401, why, "authentication_error", "invalid_api_key")
         return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        """200 once the models are loaded, 503 while they load or after a failed load (as llama.cpp's server)."""
+        if not state.ready.is_set():
+            return JSONResponse({"status": "loading"}, status_code=503)
+        if state.error:
+            return JSONResponse({"status": "error"}, status_code=503)  # the why is on the page: this one needs no key
+        return {"status": "ok"}
 
     @app.get("/v1/models")
     async def models():
