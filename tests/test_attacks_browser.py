@@ -58,7 +58,7 @@ def test_scripts_in_a_document_never_run_and_are_shown_as_text(browser, ui_serve
     try:
         page.goto(ui_server.url)
         page.wait_for_selector("#question textarea")
-        page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Ready')")
+        page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Prêt')")  # fr-FR
 
         # Upload through the page.
         doc = tmp_path / "scriptol.md"

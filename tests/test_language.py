@@ -23,6 +23,22 @@ def test_every_language_file_has_the_same_keys_as_the_fallback():
         assert lang.stop_words and lang.negations and lang.question_words, lang.code
 
 
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"\{(\w+)\}", text))
+
+
+def test_every_language_file_has_the_web_chats_text_with_the_same_keys_and_placeholders_as_english():
+    """The [ui] table of each file names the same texts as en.toml's (a missing translation fails here, not as an
+    English word on a German page) and fills the same {placeholders}."""
+    english = languages.get("en").ui
+    assert english, "en.toml has no [ui] table"
+    for lang in languages.all_languages():
+        assert set(lang.ui) == set(english), (lang.code, sorted(set(lang.ui) ^ set(english)))
+        for key, text in lang.ui.items():
+            assert text.strip(), (lang.code, key)
+            assert _placeholders(text) == _placeholders(english[key]), (lang.code, key, text)
+
+
 def test_at_least_the_five_answer_languages_are_registered():
     assert {"en", "fr", "de", "es", "it"} <= set(languages.available())
 

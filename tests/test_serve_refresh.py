@@ -86,7 +86,7 @@ def test_a_document_ingested_elsewhere_is_served_before_the_next_answer(served, 
     assert pipeline.retriever.embedder is embedder  # the loaded embedder is reused
     assert any(h.chunk.doc_id == "verger" for h in pipeline.retriever.search("Que décrit le dossier verger ?"))
     assert {d["doc_id"] for d in api_documents(served)} == BEFORE | {"verger"}
-    assert "3 documents" in served.status
+    assert "3 documents" in served.status("en")
     assert len(loads) == 1
     served.pipeline(None, 4, True)
     api_documents(served)

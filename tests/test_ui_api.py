@@ -106,7 +106,7 @@ def test_the_fast_model_is_loaded_on_its_first_question_not_at_start(client, ui_
         pytest.skip(f"{FAST_MODEL} is not set up (rag setup --model {FAST_MODEL})")
     assert list(state.generators) == [state.settings.llm_model], "the fast model was loaded at start-up"
     assert state.model_choices() == [state.settings.llm_model, FAST_MODEL]
-    assert FAST_MODEL in state.status
+    assert FAST_MODEL in state.status("en")
 
     result = client.predict(QUESTION, "[]", FAST_MODEL, 4, True, api_name="/ask")
     jsonschema.validate(result, ANSWER_SCHEMA)

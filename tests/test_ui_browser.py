@@ -1,6 +1,8 @@
 """The web UI in a real (Debian) Chromium, driven by Playwright against the app launched in this process.
 
-One page per test; every request the page makes is recorded and must stay on the local server.
+One page per test; every request the page makes is recorded and must stay on the local server. The pages are
+French (locale fr-FR: navigator.language and Accept-Language), as the questions and the documents are, so the
+page's words are the French ones; test_the_page_speaks_the_browsers_language covers the other languages.
 Screenshots go to test-output/ (gitignored).
 """
 from __future__ import annotations
@@ -57,7 +59,7 @@ def page(browser, ui_server):
     page.requests = requests
     page.goto(ui_server.url)
     page.wait_for_selector("#question textarea")
-    page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Ready')")
+    page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Prêt')")
     yield page
     context.close()
 
@@ -204,13 +206,13 @@ def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_pat
     toast = page.locator(".toast-body", has_text=name)
     toast.wait_for(state="visible")
     message = toast.inner_text()
-    assert "Invalid file type" in message or "non pris en charge" in message, message
+    assert "Invalid file type" in message, message  # Gradio's own check, in the browser, in English in every locale
     screenshot(page, f"ui-rejected-{Path(name).suffix[1:]}.png", settle=False)
 
     # Indexing now adds nothing; the documents are still there.
     page.click("#index-files")
     page.wait_for_function("(document.querySelector('#upload-log textarea')?.value || '').trim().length > 0")
-    assert "✅" not in page.locator("#upload-log textarea").input_value()
+    assert page.locator("#upload-log textarea").input_value() == "Aucun fichier."
     table = page.locator("#documents").inner_text()
     assert DEVELOPPEZ in table and FUTURISM in table, table
     assert Path(name).stem not in table
@@ -243,7 +245,7 @@ WATCH_FIRSTS = """
   const first = (key) => { if (!(key in window.__firsts)) window.__firsts[key] = performance.now(); };
   new MutationObserver(() => {
     if (document.querySelector('#sources .evidence-card mark.unit')) first('evidence');
-    if ((document.querySelector('#sources .writing')?.innerText || '').includes('Writing the answer')) first('writing');
+    if ((document.querySelector('#sources .writing')?.innerText || '').includes('Rédaction de la réponse')) first('writing');
     const bots = document.querySelectorAll('#chat [data-testid="bot"]');
     if (bots.length && bots[bots.length - 1].innerText.includes('▍')) first('word');
     if (document.querySelector('#chat .timing')) first('answer');
@@ -308,3 +310,94 @@ def test_typing_prefills_the_prompt_and_a_question_sent_meanwhile_is_answered(pa
     assert prefills and all("Quel âge a Alexandr Wang ?".startswith(text) for text, _ in prefills), prefills
     assert any(cached > 0 for _, cached in prefills), prefills
     assert_only_local_requests(page, ui_server.port)
+
+
+# What the page says in each language, as a reader of the browser's language sees it. Playwright's Chromium
+# speaks en-US unless told (navigator.language "en-US", Accept-Language "en-US,en;q=0.9"); a context's locale
+# sets both. Italian matters apart: Gradio 6.31's frontend has no Italian of its own, so it would show its
+# fallback (English) labels; the page's load handler sets them in the request's language.
+SPOKEN = {
+    "en-US": {
+        "title": "Ask your documents", "tabs": ["Chat", "Documents", "Settings", "API"], "send": "Send",
+        "placeholder": "Ask your question, in your language…", "ready": "Ready · ",
+        "sources": "Cited passages appear here.", "column": "title", "no_file": "No file.",
+        "choose": "Choose a document.",
+    },
+    "fr-FR": {
+        "title": "Questions sur vos documents", "tabs": ["Chat", "Documents", "Réglages", "API"], "send": "Envoyer",
+        "placeholder": "Posez votre question, dans votre langue…", "ready": "Prêt · ",
+        "sources": "Les passages cités apparaîtront ici.", "column": "titre", "no_file": "Aucun fichier.",
+        "choose": "Choisissez un document.",
+    },
+    "de-DE": {
+        "title": "Fragen an Ihre Dokumente", "tabs": ["Chat", "Dokumente", "Einstellungen", "API"], "send": "Senden",
+        "placeholder": "Stellen Sie Ihre Frage, in Ihrer Sprache…", "ready": "Bereit · ",
+        "sources": "Hier erscheinen die zitierten Passagen.", "column": "Titel", "no_file": "Keine Datei.",
+        "choose": "Wählen Sie ein Dokument.",
+    },
+    "it-IT": {
+        "title": "Domande sui vostri documenti", "tabs": ["Chat", "Documenti", "Impostazioni", "API"], "send": "Invia",
+        "placeholder": "Fate la vostra domanda, nella vostra lingua…", "ready": "Pronto · ",
+        "sources": "I passaggi citati appariranno qui.", "column": "titolo", "no_file": "Nessun file.",
+        "choose": "Scegliete un documento.",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", list(SPOKEN))
+def test_the_page_speaks_the_browsers_language(browser, ui_server, locale):
+    """Labels, tabs, the status line, the sources panel, the table's columns and the lines the handlers write are in
+    the browser's language."""
+    said = SPOKEN[locale]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(ui_server.url)
+        page.wait_for_function(f"(document.querySelector('#status')?.innerText || '').includes({said['ready']!r})")
+        page.wait_for_function(f"(document.querySelector('#send')?.innerText || '').trim() === {said['send']!r}")
+        assert page.title() == said["title"]
+        assert page.evaluate("document.documentElement.lang") == locale.split("-")[0]
+        assert [tab.inner_text().strip() for tab in page.get_by_role("tab").all()] == said["tabs"]
+        assert page.get_attribute("#question textarea", "placeholder") == said["placeholder"]
+        assert page.locator("#sources").inner_text().strip() == said["sources"]
+
+        open_tab(page, said["tabs"][1])
+        assert said["column"] in page.locator("#documents").inner_text()
+        page.click("#index-files")
+        page.wait_for_function("(document.querySelector('#upload-log textarea')?.value || '').trim().length > 0")
+        assert page.locator("#upload-log textarea").input_value() == said["no_file"]
+        page.click("#remove")
+        page.wait_for_function(f"(document.querySelector('#upload-log textarea')?.value || '') === {said['choose']!r}")
+        screenshot(page, f"ui-{locale}.png")
+    finally:
+        context.close()
+
+
+def test_upload_results_are_written_in_the_browsers_language(browser, ui_server, tmp_path):
+    """A document added, added again unchanged, then removed, in a German page: each result line in German."""
+    path = tmp_path / "wetterhahn.md"
+    path.write_text("# Wetterhahn\n\nDie Firma Wetterhahn baut seit 1971 kupferne Wetterfahnen in Kiel.\n", encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="de-DE")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    log = "(document.querySelector('#upload-log textarea')?.value || '')"
+    try:
+        page.goto(ui_server.url)
+        page.wait_for_function("(document.querySelector('#status')?.innerText || '').includes('Bereit')")
+        documents = len(ui_server.state.retriever.index.documents)
+        open_tab(page, "Dokumente")
+        for expected in ("✅ wetterhahn", "= wetterhahn (unverändert)"):
+            page.locator("#upload input[type=file]").set_input_files([str(path)])
+            page.locator("#upload").get_by_text("wetterhahn").wait_for()
+            page.click("#index-files")
+            page.wait_for_function(f"{log} === {expected!r}")
+        ready = f"Bereit · {documents + 1} Dokumente"
+        page.wait_for_function(f"(document.querySelector('#status')?.innerText || '').includes({ready!r})")
+        page.locator("#doc-pick input").click()
+        page.get_by_role("option", name="wetterhahn", exact=False).click()
+        page.click("#remove")
+        page.wait_for_function(f"{log} === 'Entfernt: wetterhahn'")
+        assert "wetterhahn" not in ui_server.state.retriever.index.documents
+    finally:
+        context.close()

@@ -1,4 +1,8 @@
-"""The Gradio chat: streamed answers, clickable citations, documents panel, settings, and an API."""
+"""The Gradio chat: streamed answers, clickable citations, documents panel, settings, and an API.
+
+Its words come from the language files through ui.i18n: the page's labels in the browser's language, what a
+handler writes in the language of the request (its Accept-Language), passed down as `lang`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -20,6 +24,7 @@ from rag.pipeline import Answer, Pipeline, QuestionError, check_question
 from rag.retrieval import Retriever
 from rag.settings import Settings, valid
 from ui import render
+from ui.i18n import FALLBACK, page_i18n, page_titles, request_language, words
 from ui.openai_api import ModelQueue
 
 FAST_MODEL = "qwen2.5-0.5b"
@@ -32,7 +37,8 @@ class AppState:
     settings: Settings
     retriever: Retriever | None = None
     generators: dict = field(default_factory=dict)
-    status: str = "Chargement… / Loading…"
+    # The status line as (key of the [ui] table, values): written in each reader's language when shown.
+    status_line: tuple[str, dict] = ("status_loading", {})
     error: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +62,11 @@ class AppState:
 
             self.store = open_store(self.settings)
 
+    def status(self, lang: str = FALLBACK) -> str:
+        """The status line in language `lang`."""
+        key, values = self.status_line
+        return words(lang)(key, **values)
+
     def model_choices(self) -> list[str]:
         """The models a question may use: those loaded, then those loaded on first use."""
         return list(dict.fromkeys([*self.generators, *self.on_demand]))
@@ -72,10 +83,10 @@ class AppState:
                     self.generators[name] = generator
         return self.generators[name]
 
-    def pipeline(self, model: str | None, k: int | None, strict: bool | None) -> Pipeline:
+    def pipeline(self, model: str | None, k: int | None, strict: bool | None, lang: str = FALLBACK) -> Pipeline:
         """A pipeline over the shared parts (a model offered on demand is loaded now), with this request's settings."""
         if not self.ready.wait(timeout=600) or self.retriever is None or not self.generators:
-            raise gr.Error(self.error or "the model is not loaded")
+            raise gr.Error(self.error or words(lang)("model_not_loaded"))
         self.refresh_index()
         name = model if model in self.model_choices() else next(iter(self.generators))
         settings = self.settings.resolved(top_k=k, strict=strict)
@@ -116,7 +127,7 @@ class AppState:
         if index.version != name:
             return False  # it fell back to an older version: no better than the one loaded
         self.retriever = Retriever(index, self.retriever.embedder, self.settings)
-        self.status = ready_status(self)
+        self.status_line = ready_status(self)
         return True
 
 
@@ -127,12 +138,12 @@ def load_parts(state: AppState) -> None:
 
     started = time.perf_counter()
     try:
-        state.status = "Chargement de l'index et des embeddings… / Loading index and embeddings…"
+        state.status_line = ("status_loading_index", {})
         state.watch_index()  # before loading: a commit made during the load is picked up at the first question
         state.retriever = load_retriever(state.settings, state.store)
         if state.retriever.index.note:
             print(f"warning: {state.retriever.index.note}", file=sys.stderr)
-        state.status = f"Chargement du modèle {state.settings.llm_model}… / Loading the model…"
+        state.status_line = ("status_loading_model", {"model": state.settings.llm_model})
         state.generators[state.settings.llm_model] = load_generator(state.settings)
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
         if fast.is_file() and FAST_MODEL != state.settings.llm_model and not state.settings.llm_url:
@@ -140,18 +151,19 @@ def load_parts(state: AppState) -> None:
         for generator in state.generators.values():
             Pipeline(state.settings, state.retriever, generator).warm_up()
         state.load_seconds = time.perf_counter() - started
-        state.status = ready_status(state)
+        state.status_line = ready_status(state)
     except Exception as exc:  # noqa: BLE001 - any load failure is shown on the page, not swallowed
         state.error = str(exc)
-        state.status = f"Erreur / Error: {exc}"
+        state.status_line = ("status_error", {"error": str(exc)})
     finally:
         state.ready.set()
 
 
-def ready_status(state: AppState) -> str:
+def ready_status(state: AppState) -> tuple[str, dict]:
+    """The status line once loaded: documents, models, load time."""
     n_docs = len(state.retriever.index.documents) if state.retriever else 0
     models = ", ".join(state.model_choices())
-    return f"Prêt / Ready · {n_docs} documents · modèles / models: {models} · chargé en {state.load_seconds:.1f} s"
+    return "status_ready", {"documents": n_docs, "models": models, "seconds": float(state.load_seconds)}
 
 
 # ---------------------------------------------------------------- chat
@@ -164,39 +176,41 @@ def _history_for_model(turns: list[tuple[int, Answer]]) -> list[dict]:
     return history
 
 
-def respond(state: AppState, message: str, chat: list, turns: list, model: str, k: int, strict: bool):
-    """Stream the answer into the chat, then replace it with the checked answer and show its sources."""
+def respond(state: AppState, message: str, chat: list, turns: list, model: str, k: int, strict: bool, lang: str = FALLBACK):
+    """Stream the answer into the chat, then replace it with the checked answer and show its sources (the
+    product's words in language `lang`; the answer is in the question's)."""
+    text = words(lang)
     message = (message or "").strip()
     if not message:
-        gr.Warning("La question est vide. / The question is empty.")
-        yield chat, turns, render.sources_panel(turns), message
+        gr.Warning(text("question_empty"))
+        yield chat, turns, render.sources_panel(turns, text), message
         return
     chat = list(chat) + [{"role": "user", "content": render.escape_text(message)}, {"role": "assistant", "content": "…"}]
-    yield chat, turns, render.sources_panel(turns), ""
+    yield chat, turns, render.sources_panel(turns, text), ""
     try:
         check_question(message, state.settings)  # refused at once, not after waiting for a turn on the model
-        pipeline = state.pipeline(model, int(k), bool(strict))
+        pipeline = state.pipeline(model, int(k), bool(strict), lang)
         partial = ""
         # Its turn on the model, after API requests that came first; released when the answer is done or stopped.
         with state.queue.turn():
             started = time.perf_counter()
             prepared = pipeline.prepare(message, _history_for_model(turns))
             # The evidence is shown before the model reads its prompt, which takes most of the wait on a slow CPU.
-            chat[-1] = {"role": "assistant", "content": render.WRITING}
-            yield chat, turns, render.evidence_panel(prepared.passages), ""
+            chat[-1] = {"role": "assistant", "content": render.writing(text)}
+            yield chat, turns, render.evidence_panel(prepared.passages, text), ""
             for item in pipeline.write(prepared, started):
                 if isinstance(item, Answer):
                     turn = len(turns) + 1
                     turns = list(turns) + [(turn, item)]
-                    chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn)}
-                    yield chat, turns, render.sources_panel(turns), ""
+                    chat[-1] = {"role": "assistant", "content": render.answer_markdown(item, turn, text)}
+                    yield chat, turns, render.sources_panel(turns, text), ""
                 else:
                     partial += item
                     chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
                     yield chat, turns, gr.skip(), ""
     except QuestionError as exc:
         chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
-        yield chat, turns, render.sources_panel(turns), ""
+        yield chat, turns, render.sources_panel(turns, text), ""
 
 
 def prefill(state: AppState, text: str, turns: list, model: str, k: int, session: str = "") -> None:
@@ -224,14 +238,15 @@ def prefill(state: AppState, text: str, turns: list, model: str, k: int, session
         state.queue.release()
 
 
-def new_conversation():
-    return [], [], render.sources_panel([]), ""
+def new_conversation(lang: str = FALLBACK):
+    return [], [], render.sources_panel([], words(lang)), ""
 
 
 # ---------------------------------------------------------------- documents
 
 
 def documents_table(state: AppState) -> list[list]:
+    """One row per indexed document: id, title, chunks, when added, source file."""
     if state.retriever is None:
         return []
     state.refresh_index()
@@ -240,6 +255,13 @@ def documents_table(state: AppState) -> list[list]:
         [doc_id, meta["title"], meta["n_chunks"], (meta.get("added_at") or "")[:16].replace("T", " "), meta["source"]]
         for doc_id, meta in docs.items()
     ]
+
+
+def documents_view(state: AppState, lang: str = FALLBACK) -> dict:
+    """The documents table with its column names in language `lang`."""
+    text = words(lang)
+    headers = [text(f"column_{name}") for name in ("id", "title", "chunks", "added", "file")]
+    return {"headers": headers, "data": documents_table(state)}
 
 
 def _doc_choices(state: AppState) -> list[tuple[str, str]]:
@@ -251,7 +273,7 @@ def _swap_index(state: AppState, index) -> None:
     if index is not None and state.retriever is not None:
         with state.index_lock:
             state.retriever = Retriever(index, state.retriever.embedder, state.settings)
-            state.status = ready_status(state)
+            state.status_line = ready_status(state)
 
 
 def _copy_whole(src: Path, dest: Path) -> None:
@@ -277,15 +299,17 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def upload(state: AppState, files: list | None, progress=gr.Progress()):
-    """Copy uploaded files next to the index, ingest them, and swap the index in without restarting."""
+def upload(state: AppState, files: list | None, progress=gr.Progress(), lang: str = FALLBACK):
+    """Copy uploaded files next to the index, ingest them, and swap the index in without restarting; report one
+    line per file in language `lang`."""
     from rag.ingest import ingest
 
+    text = words(lang)
     if not state.ready.wait(timeout=600) or state.retriever is None:
-        raise gr.Error(state.error or "not ready")
+        raise gr.Error(state.error or text("not_ready"))
     files = files or []
     if not files:
-        return "Aucun fichier. / No file.", documents_table(state), gr.update(choices=_doc_choices(state)), None
+        return text("no_file"), documents_view(state, lang), gr.update(choices=_doc_choices(state)), None
     limit = state.settings.max_upload_mb * 1024 * 1024
     messages, accepted = [], []
     uploads = state.settings.uploads_dir
@@ -294,17 +318,17 @@ def upload(state: AppState, files: list | None, progress=gr.Progress()):
         src = Path(file if isinstance(file, str) else file.name)
         name = Path(getattr(file, "orig_name", None) or src.name).name
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            messages.append(f"❌ {name}: type non pris en charge / unsupported type (use {', '.join(SUPPORTED_SUFFIXES)})")
+            messages.append("❌ " + text("unsupported_type", name=name, types=", ".join(SUPPORTED_SUFFIXES)))
             continue
         if src.stat().st_size > limit:
-            messages.append(f"❌ {name}: trop gros / too large (limit {state.settings.max_upload_mb} MB)")
+            messages.append("❌ " + text("too_large", name=name, limit=state.settings.max_upload_mb))
             continue
         dest = uploads / (slugify(Path(name).stem) + Path(name).suffix.lower())
         _copy_whole(src, dest)
         accepted.append(dest)
 
     def on_progress(done: int, total: int, doc_id: str) -> None:
-        progress(done / max(total, 1), desc=f"embedding {doc_id}")
+        progress(done / max(total, 1), desc=text("embedding", document=doc_id))
 
     if accepted:
         with state.write_lock, state.queue.turn():  # the embedder is the pipeline's too
@@ -316,15 +340,17 @@ def upload(state: AppState, files: list | None, progress=gr.Progress()):
                 path.unlink(missing_ok=True)  # keep nothing that is not indexed
         messages += [f"❌ {e}" for e in report.errors]
         messages += [f"✅ {d}" for d in report.added + report.updated]
-        messages += [f"= {d} (inchangé / unchanged)" for d in report.unchanged]
-    return "\n".join(messages), documents_table(state), gr.update(choices=_doc_choices(state)), None
+        messages += ["= " + text("unchanged", document=d) for d in report.unchanged]
+    return "\n".join(messages), documents_view(state, lang), gr.update(choices=_doc_choices(state)), None
 
 
-def remove(state: AppState, doc_id: str | None):
+def remove(state: AppState, doc_id: str | None, lang: str = FALLBACK):
+    """Remove a document from the index (and its uploaded copy); report it in language `lang`."""
     from rag.ingest import remove_documents
 
+    text = words(lang)
     if not doc_id:
-        return "Choisissez un document. / Choose a document.", documents_table(state), gr.update(choices=_doc_choices(state))
+        return text("choose_document"), documents_view(state, lang), gr.update(choices=_doc_choices(state))
     state.refresh_index()
     doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
     with state.write_lock, state.queue.turn():
@@ -334,8 +360,8 @@ def remove(state: AppState, doc_id: str | None):
         source = Path(doc.source).resolve()
         if source.is_file() and state.settings.uploads_dir.resolve() in source.parents:
             source.unlink()  # an uploaded copy goes with its document; files the user placed stay
-    text = f"Supprimé / removed: {', '.join(removed)}" if removed else f"Inconnu / unknown: {doc_id}"
-    return text, documents_table(state), gr.update(choices=_doc_choices(state), value=None)
+    result = text("removed", documents=", ".join(removed)) if removed else text("unknown_document", document=doc_id)
+    return result, documents_view(state, lang), gr.update(choices=_doc_choices(state), value=None)
 
 
 # ---------------------------------------------------------------- API (gradio_client)
@@ -379,79 +405,124 @@ def api_documents(state: AppState) -> list[dict]:
 
 # ---------------------------------------------------------------- layout
 
-API_HELP = """
-Les mêmes fonctions sont accessibles par l'API Gradio / The same functions are available through Gradio's API:
 
-```python
-from gradio_client import Client
-client = Client("http://127.0.0.1:7860/")
-answer = client.predict("Combien Meta a-t-il investi dans Scale AI ?", "[]", "", 4, True, api_name="/ask")
-print(answer["answer"], answer["citations"][0]["quote"])
-docs = client.predict(api_name="/documents")
-```
-
-Et l'API de chat d'OpenAI / And the OpenAI chat API (Open WebUI, LibreChat, `openai`), base URL `/v1`:
-
-```python
-from openai import OpenAI
-client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="unused-on-loopback")
-reply = client.chat.completions.create(model="qwen2.5-coder-1.5b", messages=[{"role": "user", "content": "Qui est Yann LeCun ?"}])
-print(reply.choices[0].message.content, reply.model_extra["rag"]["citations"])
-```
-"""
+def page_values(settings: Settings) -> dict[str, str]:
+    """What the page's text names of this server: the accepted file types, the default model."""
+    return {"types": " ".join(SUPPORTED_SUFFIXES), "model": settings.llm_model}
 
 
-def build_app(state: AppState) -> gr.Blocks:
-    with gr.Blocks(title="Questions sur vos documents") as app:
-        gr.Markdown("## Questions sur vos documents · Ask your documents\nRéponses citées, vérifiables, hors ligne. Cited, checkable answers, offline.")
-        status = gr.Markdown(state.status, elem_id="status")
+def page_text(settings: Settings) -> gr.I18n:
+    """The page's static text in every language of the [ui] tables, for Gradio to show in the browser's language."""
+    return page_i18n(**page_values(settings))
+
+
+def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
+    """The page. Its static text is `i18n` keys (the same object must be given to mount_gradio_app); what the
+    handlers write is in the language of the request."""
+    i18n = i18n or page_text(state.settings)
+    fallback = words(FALLBACK)
+    with gr.Blocks(title=fallback("title")) as app:
+        heading = gr.Markdown("## " + i18n("title"))
+        subtitle = gr.Markdown(i18n("subtitle"))
+        status = gr.Markdown(i18n("status_loading"), elem_id="status")
         turns = gr.State([])
-        with gr.Tab("Chat"):
+        with gr.Tab(i18n("tab_chat")) as chat_tab:
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, feedback_options=None, buttons=["copy"])
+                    chat = gr.Chatbot(
+                        label=i18n("chat_label"), elem_id="chat", height=520, sanitize_html=True, feedback_options=None, buttons=["copy"]
+                    )
                     question = gr.Textbox(
-                        placeholder="Posez votre question, dans votre langue… / Ask in your language…",
+                        placeholder=i18n("question_placeholder"),
                         show_label=False,
                         elem_id="question",
                         max_lines=6,
                     )
                     with gr.Row():
-                        send = gr.Button("Envoyer / Send", variant="primary", elem_id="send")
-                        stop = gr.Button("Arrêter / Stop", elem_id="stop")
-                        new = gr.Button("Nouvelle conversation / New conversation", elem_id="new")
+                        send = gr.Button(i18n("send"), variant="primary", elem_id="send")
+                        stop = gr.Button(i18n("stop"), elem_id="stop")
+                        new = gr.Button(i18n("new_conversation"), elem_id="new")
                 with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(render.sources_panel([]), elem_id="sources")
-        with gr.Tab("Documents"):
+                    sources_heading = gr.Markdown("### " + i18n("sources_heading"))
+                    sources = gr.HTML("", elem_id="sources")  # filled in the reader's language on load
+        with gr.Tab(i18n("tab_documents")) as documents_tab:
+            # Gradio does not translate a table's headers: the reader's come with the rows on load
             table = gr.Dataframe(
-                headers=["id", "titre / title", "chunks", "ajouté / added", "fichier / file"],
-                value=lambda: documents_table(state),
+                headers=[fallback(f"column_{name}") for name in ("id", "title", "chunks", "added", "file")],
                 interactive=False,
                 elem_id="documents",
             )
-            files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Ajouter / Add (.txt .md .html .pdf)", elem_id="upload")
-            upload_btn = gr.Button("Indexer / Index", elem_id="index-files")
-            upload_log = gr.Textbox(label="Résultat / Result", interactive=False, elem_id="upload-log", lines=3)
+            files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=i18n("add_files"), elem_id="upload")
+            upload_btn = gr.Button(i18n("index_files"), elem_id="index-files")
+            upload_log = gr.Textbox(label=i18n("result"), interactive=False, elem_id="upload-log", lines=3)
             with gr.Row():
-                doc_pick = gr.Dropdown(choices=_doc_choices(state), label="Document", elem_id="doc-pick")
-                remove_btn = gr.Button("Supprimer / Remove", variant="stop", elem_id="remove")
-        with gr.Tab("Réglages / Settings"):
+                doc_pick = gr.Dropdown(choices=_doc_choices(state), label=i18n("document"), elem_id="doc-pick")
+                remove_btn = gr.Button(i18n("remove"), variant="stop", elem_id="remove")
+        with gr.Tab(i18n("tab_settings")) as settings_tab:
             model = gr.Dropdown(
                 choices=[state.settings.llm_model, FAST_MODEL],
                 value=state.settings.llm_model,
-                label="Modèle / Model (qualité / quality · rapide / fast)",
+                label=i18n("model"),
                 elem_id="model",
             )
-            k = gr.Slider(1, 8, value=state.settings.top_k, step=1, label="Passages récupérés / Retrieved passages", elem_id="k")
-            strict = gr.Checkbox(value=state.settings.strict, label="Mode strict : masquer les réponses non étayées / hide unsupported answers", elem_id="strict")
-        with gr.Tab("API"):
-            gr.Markdown(API_HELP)
+            k = gr.Slider(1, 8, value=state.settings.top_k, step=1, label=i18n("passages"), elem_id="k")
+            strict = gr.Checkbox(value=state.settings.strict, label=i18n("strict"), elem_id="strict")
+        with gr.Tab(i18n("tab_api")) as api_tab:
+            api_help = gr.Markdown(i18n("api_help"))
+
+        # The page's words, each (component, property, key, markup before it), as given to the components above.
+        # Gradio shows them at once in the browser's language, but its frontend only picks a language it has
+        # translations of its own for (Gradio 6.31 has none for Italian): on load they are set again in the
+        # request's language, so that every language of the [ui] tables is shown, and in the same language as
+        # what the handlers write.
+        page_words = [
+            (heading, "value", "title", "## "),
+            (subtitle, "value", "subtitle", ""),
+            (chat_tab, "label", "tab_chat", ""),
+            (chat, "label", "chat_label", ""),
+            (question, "placeholder", "question_placeholder", ""),
+            (send, "value", "send", ""),
+            (stop, "value", "stop", ""),
+            (new, "value", "new_conversation", ""),
+            (sources_heading, "value", "sources_heading", "### "),
+            (documents_tab, "label", "tab_documents", ""),
+            (files, "label", "add_files", ""),
+            (upload_btn, "value", "index_files", ""),
+            (upload_log, "label", "result", ""),
+            (doc_pick, "label", "document", ""),
+            (remove_btn, "value", "remove", ""),
+            (settings_tab, "label", "tab_settings", ""),
+            (model, "label", "model", ""),
+            (k, "label", "passages", ""),
+            (strict, "label", "strict", ""),
+            (api_tab, "label", "tab_api", ""),
+            (api_help, "value", "api_help", ""),
+        ]
+        values = page_values(state.settings)
+
+        # Every handler below that writes words takes the request, whose Accept-Language names the reader's language.
+        def on_load(request: gr.Request):
+            lang = request_language(request)
+            text = words(lang)
+            labels = [gr.update(**{prop: markup + text.fill(key, **values)}) for _, prop, key, markup in page_words]
+            return state.status(lang), documents_view(state, lang), render.sources_panel([], text), *labels
+
+        app.load(
+            on_load,
+            None,
+            [status, table, sources, *(component for component, *_ in page_words)],
+            api_visibility="private",
+            queue=False,
+        )
+
+        def on_ask(message: str, c: list, t: list, m: str, kk: int, s: bool, request: gr.Request):
+            yield from respond(state, message, c, t, m, kk, s, request_language(request))
 
         inputs = [question, chat, turns, model, k, strict]
         outputs = [chat, turns, sources, question]
-        ask_event = send.click(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
-        submit_event = question.submit(lambda *a: (yield from respond(state, *a)), inputs, outputs, concurrency_id="model", api_visibility="private")
+        ask_event = send.click(on_ask, inputs, outputs, concurrency_id="model", api_visibility="private")
+        submit_event = question.submit(on_ask, inputs, outputs, concurrency_id="model", api_visibility="private")
+
         def on_typing(text: str, t: list, m: str, kk: int, request: gr.Request) -> None:
             prefill(state, text, t, m, kk, getattr(request, "session_hash", None) or "")
 
@@ -464,26 +535,41 @@ def build_app(state: AppState) -> gr.Blocks:
             show_progress="hidden",
             api_visibility="private",
         )
+
+        def on_stop(t: list, request: gr.Request) -> str:
+            return render.sources_panel(t, words(request_language(request)))
+
+        def on_new(request: gr.Request):
+            return new_conversation(request_language(request))
+
+        def status_text(request: gr.Request) -> str:
+            return state.status(request_language(request))
+
         # A stopped answer leaves the citations of the answers before it, not the evidence of the stopped one.
-        stop.click(render.sources_panel, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
-        new.click(new_conversation, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
+        stop.click(on_stop, turns, sources, cancels=[ask_event, submit_event], queue=False, api_visibility="private")
+        new.click(on_new, None, outputs, cancels=[ask_event, submit_event], api_visibility="private")
+
+        def on_upload(f: list | None, request: gr.Request, progress=gr.Progress()):
+            return upload(state, f, progress, request_language(request))
+
+        def on_remove(d: str | None, request: gr.Request):
+            return remove(state, d, request_language(request))
+
         upload_btn.click(
-            lambda f, progress=gr.Progress(): upload(state, f, progress),
-            files,
-            [upload_log, table, doc_pick, files],
-            concurrency_id="model",
-            api_visibility="private",
-        ).then(lambda: state.status, None, status, api_visibility="private", queue=False)
+            on_upload, files, [upload_log, table, doc_pick, files], concurrency_id="model", api_visibility="private"
+        ).then(status_text, None, status, api_visibility="private", queue=False)
         remove_btn.click(
-            lambda d: remove(state, d), doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private"
-        ).then(lambda: state.status, None, status, api_visibility="private", queue=False)
+            on_remove, doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private"
+        ).then(status_text, None, status, api_visibility="private", queue=False)
 
         timer = gr.Timer(1.0)
 
-        def poll():
+        def poll(request: gr.Request):
+            lang = request_language(request)
             done = state.ready.is_set()
             models = gr.update(choices=state.model_choices() or [state.settings.llm_model])
-            return state.status, gr.Timer(active=not done), documents_table(state), gr.update(choices=_doc_choices(state)), models
+            table_update, choices = documents_view(state, lang), gr.update(choices=_doc_choices(state))
+            return state.status(lang), gr.Timer(active=not done), table_update, choices, models
 
         timer.tick(poll, None, [status, timer, table, doc_pick, model], api_visibility="private", queue=False)
 
@@ -539,7 +625,8 @@ def build_server(state: AppState, auth: tuple[str, str] | None = None):
 
     from ui.openai_api import register_routes
 
-    blocks = build_app(state)
+    i18n = page_text(state.settings)
+    blocks = build_app(state, i18n)
     blocks.queue(default_concurrency_limit=1, max_size=64)
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     register_routes(api, state)
@@ -554,7 +641,8 @@ def build_server(state: AppState, auth: tuple[str, str] | None = None):
         max_file_size=f"{settings.max_upload_mb}mb",
         theme=gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
         css=render.CSS,
-        js=render.JS,
+        js=render.page_js(page_titles(), FALLBACK),
+        i18n=i18n,
         footer_links=["api"],
         ssr_mode=False,
         pwa=False,

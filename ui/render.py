@@ -1,17 +1,19 @@
 """HTML for the chat: answers with clickable [n], and source cards with the quote highlighted.
 
 Everything that comes from a document or from the model is escaped here; only the tags written in this
-module reach the page.
+module reach the page. The words are the reader's: every function that writes some takes them (ui.i18n.Words).
 """
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from rag.citations import render_claim
 from rag.claims import MARKER
 from rag.prompts import source_name
 from rag.types import Answer, Citation, Passage
+from ui.i18n import Words
 
 # Markdown would turn "![x](http://...)" written by a model into an image fetched from the network.
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+!|~"
@@ -36,7 +38,7 @@ def streaming_text(partial: str) -> str:
     return escape_text(partial) + " ▍"
 
 
-def answer_markdown(answer: Answer, turn: int) -> str:
+def answer_markdown(answer: Answer, turn: int, words: Words) -> str:
     """The checked answer: [n] as links to source cards, unsupported sentences flagged, notes by kind, timings."""
     if answer.abstained:
         body = f'<span class="declined">{escape_text(answer.answer)}</span>'
@@ -53,18 +55,15 @@ def answer_markdown(answer: Answer, turn: int) -> str:
             if claim.supported:
                 parts.append(f"{text} {links}".strip())
             else:
-                title = "Aucun passage ne soutient cette phrase / no passage supports this sentence"
+                title = html.escape(words("sentence_unsupported"))
                 parts.append(f'<span class="unsupported" title="{title}">⚠ {text}</span> {links}'.strip())
         body = " ".join(parts)
     notes = "".join(
         f'<div class="note note-{n.kind}">{NOTE_ICONS.get(n.kind, "·")} {escape_text(n.text)}</div>' for n in answer.notes
     )
     t = answer.timings_ms
-    timing = (
-        f'<div class="timing">{answer.model} · sources {t.get("evidence", 0) / 1000:.1f} s'
-        f' · premier mot / first token {t.get("first_token", 0) / 1000:.1f} s'
-        f' · total {t.get("total", 0) / 1000:.1f} s</div>'
-    )
+    seconds = {key: t.get(key, 0) / 1000 for key in ("evidence", "first_token", "total")}
+    timing = f'<div class="timing">{html.escape(words("timing", model=answer.model, **seconds))}</div>'
     return f"{body}{notes}{timing}"
 
 
@@ -96,7 +95,7 @@ def _context_window(text: str, start: int, end: int, margin: int = 280) -> tuple
     return before, text[start:end], after
 
 
-def source_card(citation: Citation, turn: int, current: bool) -> str:
+def source_card(citation: Citation, turn: int, current: bool, words: Words) -> str:
     """One cited passage: title, publisher, the quote highlighted in its context, the whole article on demand."""
     doc = citation.passage.doc
     before, quote, after = _context_window(doc.text, citation.start, citation.end)
@@ -106,7 +105,7 @@ def source_card(citation: Citation, turn: int, current: bool) -> str:
         + html.escape(doc.text[citation.end :])
     )
     publisher = html.escape(str(doc.metadata.get("publisher") or source_name(doc.metadata, doc.title)))
-    flag = "" if citation.supported else '<div class="unsupported-flag">⚠ ce passage ne soutient pas la phrase citée / not supported</div>'
+    flag = "" if citation.supported else f'<div class="unsupported-flag">⚠ {html.escape(words("passage_unsupported"))}</div>'
     classes = "cite-card current" if current else "cite-card"
     return (
         f'<div class="{classes}" id="{cite_id(turn, citation.n)}" data-turn="{turn}" data-n="{citation.n}">'
@@ -114,23 +113,25 @@ def source_card(citation: Citation, turn: int, current: bool) -> str:
         f'<div class="cite-pub">{publisher} · <code>{html.escape(doc.source)}</code> · {citation.start}–{citation.end}</div>'
         f"{flag}"
         f'<blockquote class="cite-context">{html.escape(before)}<mark class="quote">{html.escape(quote)}</mark>{html.escape(after)}</blockquote>'
-        f'<details class="article"><summary>Voir l\'article complet / whole article</summary><div class="article-text">{article}</div></details>'
+        f'<details class="article"><summary>{html.escape(words("whole_article"))}</summary><div class="article-text">{article}</div></details>'
         "</div>"
     )
 
 
-def sources_panel(turns: list[tuple[int, Answer]]) -> str:
+def sources_panel(turns: list[tuple[int, Answer]], words: Words) -> str:
     """Cards for every answer of the conversation; the latest answer's cards are visible."""
     if not turns:
-        return '<div class="sources-empty">Les passages cités apparaîtront ici. / Cited passages appear here.</div>'
+        return f'<div class="sources-empty">{html.escape(words("sources_empty"))}</div>'
     latest = turns[-1][0]
-    cards = [source_card(c, turn, turn == latest) for turn, answer in turns for c in answer.citations]
+    cards = [source_card(c, turn, turn == latest, words) for turn, answer in turns for c in answer.citations]
     if not any(answer.citations for turn, answer in turns if turn == latest):
-        cards.append('<div class="sources-empty current">Pas de passage cité pour cette réponse. / No cited passage for this answer.</div>')
+        cards.append(f'<div class="sources-empty current">{html.escape(words("no_cited_passage"))}</div>')
     return "".join(cards)
 
 
-WRITING = "Rédaction de la réponse… / Writing the answer…"
+def writing(words: Words) -> str:
+    """What the chat shows in the answer's place while the model reads its prompt."""
+    return escape_text(words("writing"))
 
 
 def evidence_card(passage: Passage, margin: int = 200) -> str:
@@ -154,12 +155,12 @@ def evidence_card(passage: Passage, margin: int = 200) -> str:
     )
 
 
-def evidence_panel(passages: list[Passage]) -> str:
+def evidence_panel(passages: list[Passage], words: Words) -> str:
     """The passages chosen for the question, shown while the model reads them and writes (replaced by the
     citations once the answer is checked)."""
-    head = f'<div class="writing" role="status">{WRITING}</div>'
+    head = f'<div class="writing" role="status">{html.escape(words("writing"))}</div>'
     if not passages:
-        return head + '<div class="sources-empty current">Aucun passage trouvé. / No passage found.</div>'
+        return head + f'<div class="sources-empty current">{html.escape(words("no_passage_found"))}</div>'
     return head + "".join(evidence_card(p) for p in passages if p.units)
 
 
@@ -186,8 +187,7 @@ mark.unit { background: #dbeafe; color: inherit; padding: 0 2px; }
 """
 
 # Clicking [n] in an answer shows its card; without this the link would open a new tab (chat links do).
-JS = """
-() => {
+_CLICKS = """
   document.addEventListener('click', (event) => {
     const link = event.target.closest('a.cite, a[href^="#cite-"]');
     if (!link) return;
@@ -199,5 +199,18 @@ JS = """
     card.classList.add('active');
     card.scrollIntoView({block: 'nearest'});
   }, true);
-}
 """
+
+
+def page_js(titles: dict[str, str], fallback: str) -> str:
+    """The page's script: clicks on [n], and the page's language as the server picks it from Accept-Language (the
+    first of the browser's languages the page speaks, else the fallback), for the browser tab's title, which
+    Gradio does not translate, and the page's lang attribute."""
+    pick = (
+        f"const titles = {json.dumps(titles, ensure_ascii=False)};\n"
+        "  const spoken = (navigator.languages || [navigator.language]).map((tag) => (tag || '').toLowerCase().split('-')[0]);\n"
+        f"  const lang = spoken.find((code) => Object.hasOwn(titles, code)) || {json.dumps(fallback)};\n"
+        "  document.title = titles[lang];\n"
+        "  document.documentElement.lang = lang;\n"
+    )
+    return "() => {\n  " + pick + _CLICKS + "}\n"

@@ -1,13 +1,14 @@
 """The registry of per-language resources: one TOML file per language in this folder, loaded on first use.
 
 Everything the product writes or reads that belongs to a human language (refusal sentence, note templates,
-stop words, number and scale words, month names, negations) is data in these files; the code holds none of it.
+stop words, number and scale words, month names, negations, the web chat's text) is data in these files; the code
+holds none of it.
 A new language is a new file named by its ISO 639-1 code.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Language:
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
     has_file: bool = True
+    ui: dict[str, str] = field(default_factory=dict)  # the web chat's text (labels, status, results), by key
 
     def note(self, kind: str, **values: object) -> str:
         """The note template of this kind filled with the values."""
@@ -74,6 +76,7 @@ def _from_file(path: Path) -> Language:
         capitalized=lower(words.get("capitalized", [])),
         stop_words=lower(words.get("stop", [])),
         filler=lower(words.get("filler", [])),
+        ui=dict(data.get("ui", {})),
     )
 
 
