@@ -295,6 +295,7 @@ def ui_server(tmp_path_factory, settings_factory, embedder):
     app, state = launch(settings, block=False)
     try:
         assert state.ready.wait(timeout=600), "the app did not finish loading its models in 10 minutes"
+        assert state.warmed.wait(timeout=600)  # its warm-up turn is over: tests counting turns see only theirs
         assert not state.error, f"the app failed to load: {state.error}"
         url = f"http://{settings.host}:{settings.port}/"
         yield types.SimpleNamespace(url=url, port=settings.port, app=app, state=state, settings=settings, root=root)

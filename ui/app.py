@@ -41,6 +41,7 @@ class AppState:
     status_line: tuple[str, dict] = ("status_loading", {})
     error: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
+    warmed: threading.Event = field(default_factory=threading.Event)  # the models' warm-up turn is over
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     load_seconds: float = 0.0
     index_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,7 +133,7 @@ class AppState:
 
 
 def load_parts(state: AppState) -> None:
-    """Load index, embedder and model(s) once, then warm up; the page shows the status meanwhile."""
+    """Load index, embedder and model(s) once, say ready, then warm up; the page shows the status meanwhile."""
     from rag.generation import load_generator
     from rag.retrieval import load_retriever
 
@@ -148,15 +149,20 @@ def load_parts(state: AppState) -> None:
         fast = models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename
         if fast.is_file() and FAST_MODEL != state.settings.llm_model and not state.settings.llm_url:
             state.on_demand.append(FAST_MODEL)
-        for generator in state.generators.values():
-            Pipeline(state.settings, state.retriever, generator).warm_up()
         state.load_seconds = time.perf_counter() - started
         state.status_line = ready_status(state)
+        state.ready.set()
+        # The warm-up (reading the fixed system prefix once) takes the model's first turn: a question sent
+        # meanwhile waits for it rather than reading that same prefix itself, so being ready sooner costs nothing.
+        with state.queue.turn():
+            for generator in list(state.generators.values()):
+                Pipeline(state.settings, state.retriever, generator).warm_up()
     except Exception as exc:  # noqa: BLE001 - any load failure is shown on the page, not swallowed
         state.error = str(exc)
         state.status_line = ("status_error", {"error": str(exc)})
     finally:
         state.ready.set()
+        state.warmed.set()
 
 
 def ready_status(state: AppState) -> tuple[str, dict]:
@@ -456,7 +462,7 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
             upload_btn = gr.Button(i18n("index_files"), elem_id="index-files")
             upload_log = gr.Textbox(label=i18n("result"), interactive=False, elem_id="upload-log", lines=3)
             with gr.Row():
-                doc_pick = gr.Dropdown(choices=_doc_choices(state), label=i18n("document"), elem_id="doc-pick")
+                doc_pick = gr.Dropdown(choices=_doc_choices(state), value=None, label=i18n("document"), elem_id="doc-pick")  # no document chosen until the user picks one
                 remove_btn = gr.Button(i18n("remove"), variant="stop", elem_id="remove")
         with gr.Tab(i18n("tab_settings")) as settings_tab:
             model = gr.Dropdown(
