@@ -35,11 +35,13 @@ QUICK_QUESTIONS = 4
 
 TARGETS = {
     "ingest_ratio": 0.80,  # pipeline ingest chunks/s over raw encode chunks/s, at least
-    "ttft_overhead": 0.10,  # pipeline TTFT (from question receipt) over raw TTFT, at most 1 + this
+    "ttft_overhead": 0.05,  # pipeline TTFT (from question receipt) over raw TTFT, at most 1 + this
     "gen_speed_ratio": 0.95,  # pipeline generation tokens/s over raw, at least
     "retrieval_p95_ms_100k": 50.0,  # embed + search p95 with the approximate index at 100k chunks, at most
     "hnsw_recall_at_10": 0.95,  # at least
     "ready_s": 15.0,  # process start to ready, at most
+    "prefilled_ratio": 0.25,  # first token when the prefilled passages match, over a cold cache's, at most
+    "ready_ratio": 1.5,  # `rag serve` spawn to ready over a bare process loading the same two models, at most
     "peak_rss_gb": 2.5,  # serving process after one answer, at most
 }
 
@@ -144,6 +146,7 @@ class QuestionRun:
     retrieve_ms: float
     raw: ArmRun
     pipeline: ArmRun
+    parts: dict[str, int] = field(default_factory=dict)  # prompt tokens per part (see prompt_parts)
 
     @property
     def same_text(self) -> bool:
@@ -169,6 +172,8 @@ class AnswerBench:
     same_text: int
     runs: list[QuestionRun] = field(default_factory=list)
     evidence: Latency = field(default_factory=lambda: Latency.of([]))  # prepare() alone: when the evidence can be shown
+    # Mean prompt tokens per part: the cached system prefix, then what each question pays for
+    prompt_parts_mean: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -185,10 +190,16 @@ class PrefillBench:
     lead_s: float
     prefill_ms: Latency  # prepare() and reading the prompt up to the question, from the system prefix
     first_token_cold_ms: Latency
-    first_token_prefilled_ms: Latency
+    first_token_prefilled_ms: Latency  # after a prefill that found the final passages (the question itself)
     same_text: int  # prefilled answers identical to the cold ones
     match_questions: int  # questions the match rate is measured on (all of the file)
     prefill_match_rate: float  # share of them whose partial question finds the final question's passages
+    first_token_typed_ms: Latency = field(default_factory=lambda: Latency.of([]))  # after the prefill of the partial question
+
+    @property
+    def prefilled_ratio(self) -> float:
+        cold = self.first_token_cold_ms.p50
+        return round(self.first_token_prefilled_ms.p50 / cold, 3) if cold else 0.0
 
 
 @dataclass
@@ -204,6 +215,13 @@ class StartupBench:
     peak_rss_mb: float  # after one answered question
     rss_anon_mb: float = 0.0  # current resident memory after the answer: private (heap, repacked weights, KV cache)
     rss_file_mb: float = 0.0  # ... and file-backed (mmap'ed GGUF and libraries: page cache, reclaimable)
+    # `rag serve` from its spawn to GET /health saying ready, and a bare process loading the same two models
+    serve_ready_s: float = 0.0
+    raw_load_s: float = 0.0
+
+    @property
+    def ready_ratio(self) -> float:
+        return round(self.serve_ready_s / self.raw_load_s, 3) if self.raw_load_s else 0.0
 
 
 @dataclass
@@ -248,6 +266,7 @@ class BenchResult:
             data["first_token_prefilled_ms"] = self.prefill.first_token_prefilled_ms.p50
             data["first_token_cold_ms"] = self.prefill.first_token_cold_ms.p50
             data["prefill_match_rate"] = self.prefill.prefill_match_rate
+            data["first_token_typed_ms"] = self.prefill.first_token_typed_ms.p50
         data["evidence_ms"] = self.answering.evidence.p50 if self.answering is not None and self.answering.evidence.n else None
         return data
 
@@ -665,6 +684,18 @@ def _arm(started: float, first: float, last: float, ended: float, pieces: list[s
     )
 
 
+def prompt_parts(generator, prepared, total: int) -> dict[str, int]:
+    """Tokens of each part of the prompt: the system prefix (read once, cached), then the user message's parts;
+    "markup" is the chat template's tokens and the joins between parts (total minus the rest)."""
+    from rag.prompts import SYSTEM, user_parts
+
+    parts = {"system": generator.count_tokens(SYSTEM)}
+    texts = user_parts(prepared.question, prepared.passages, prepared.sources, prepared.lang, prepared.turns)
+    parts.update({name: generator.count_tokens(text) if text else 0 for name, text in texts.items()})
+    parts["markup"] = total - sum(parts.values())
+    return parts
+
+
 def prompt_tokens(generator, messages: list[dict]) -> int:
     """Tokens of the formatted chat prompt, as llama.cpp counts them (the prompt is cached by then: cheap)."""
     out = generator.llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, top_k=1)
@@ -693,17 +724,19 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
                 raw = run_raw(generator, prepared.messages)
             else:
                 piped, answer = run_pipeline(pipeline, q.question, q.history)
+        total = prompt_tokens(generator, prepared.messages)
         run = QuestionRun(
             id=q.id,
-            prompt_tokens=prompt_tokens(generator, prepared.messages),
+            prompt_tokens=total,
             order=order[0],
             retrieve_ms=round(answer.timings_ms.get("retrieve", 0.0), 1) if answer else 0.0,
             raw=raw,
             pipeline=piped,
+            parts=prompt_parts(generator, prepared, total),
         )
         runs.append(run)
         log(
-            f"  {q.id}: prompt {run.prompt_tokens} tok, TTFT raw {raw.ttft_ms:.0f} ms / pipeline {piped.ttft_ms:.0f} ms, "
+            f"  {q.id}: prompt {run.prompt_tokens} tok ({', '.join(f'{k} {v}' for k, v in run.parts.items())}), TTFT raw {raw.ttft_ms:.0f} ms / pipeline {piped.ttft_ms:.0f} ms, "
             f"{raw.tokens}/{piped.tokens} tok at {raw.tokens_per_s:.1f}/{piped.tokens_per_s:.1f} tok/s"
             + ("" if run.same_text else "  (texts differ)")
         )
@@ -741,6 +774,7 @@ def summarize_answering(model: str, runs: list[QuestionRun]) -> AnswerBench:
         pipeline_total=Latency.of(a.total_ms for a in piped),
         same_text=sum(r.same_text for r in runs),
         runs=runs,
+        prompt_parts_mean={k: round(statistics.fmean(r.parts.get(k, 0) for r in runs), 1) for k in (runs[0].parts if runs else {})},
     )
 
 
@@ -767,16 +801,26 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
         pipeline.prefill(q.question, q.history)
         durations.append((time.perf_counter() - started) * 1000)
     lead_s = debounce_s + statistics.median(durations) / 1000
+    typed = []
     for q in timed:
         pipeline.warm_up()
         cold_run, cold_answer = run_pipeline(pipeline, q.question, q.history)
+        # Passages matching: what a prefill gives when the partial question found the final passages.
         pipeline.warm_up()
-        _, cached = pipeline.prefill(typed_before(q.question, lead_s, chars_per_s), q.history)
+        _, cached = pipeline.prefill(q.question, q.history)
         warm_run, warm_answer = run_pipeline(pipeline, q.question, q.history)
+        # As typed: the prefill of the text typed lead_s before sending, whatever passages it found.
+        pipeline.warm_up()
+        pipeline.prefill(typed_before(q.question, lead_s, chars_per_s), q.history)
+        typed_run, _ = run_pipeline(pipeline, q.question, q.history)
         cold.append(cold_run.ttft_ms)
         warm.append(warm_run.ttft_ms)
+        typed.append(typed_run.ttft_ms)
         same += bool(cold_answer and warm_answer and cold_answer.raw_answer == warm_answer.raw_answer)
-        log(f"  {q.id}: TTFT cold {cold_run.ttft_ms:.0f} ms / prefilled {warm_run.ttft_ms:.0f} ms ({cached} tokens prefilled)")
+        log(
+            f"  {q.id}: TTFT cold {cold_run.ttft_ms:.0f} ms / passages prefilled {warm_run.ttft_ms:.0f} ms "
+            f"({cached} tokens) / as typed {typed_run.ttft_ms:.0f} ms"
+        )
     matches = 0
     for q in everything:
         partial = typed_before(q.question, lead_s, chars_per_s)
@@ -791,6 +835,7 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
         prefill_ms=Latency.of(durations),
         first_token_cold_ms=Latency.of(cold),
         first_token_prefilled_ms=Latency.of(warm),
+        first_token_typed_ms=Latency.of(typed),
         same_text=same,
         match_questions=len(everything),
         prefill_match_rate=round(matches / len(everything), 3) if everything else 0.0,
@@ -861,6 +906,76 @@ def bench_startup(settings: Settings, question: str, timeout: float = 600) -> St
     )
 
 
+_RAW_LOAD_SCRIPT = r"""
+import json, sys, time
+spawned = float(sys.argv[1])
+from llama_cpp import Llama
+from sentence_transformers import SentenceTransformer
+args = json.loads(sys.argv[2])
+Llama(model_path=args["gguf"], n_ctx=args["n_ctx"], n_batch=args["n_batch"], n_threads=args["threads"], verbose=False)
+SentenceTransformer(args["embedder"], device="cpu", local_files_only=True)
+print(json.dumps({"raw_load_s": time.time() - spawned}))
+"""
+
+
+def bench_raw_load(settings: Settings, timeout: float = 600) -> float:
+    """Seconds for a bare process to import llama-cpp-python and sentence-transformers and load the two models."""
+    from rag.embeddings import resolve_embedding_model
+    from rag.generation import default_threads
+    from rag.gguf import resolve_gguf
+
+    args = {
+        "gguf": str(resolve_gguf(settings.llm_model, settings.cache_dir)),
+        "embedder": str(resolve_embedding_model(settings.embedding_model, settings.cache_dir)),
+        "n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": default_threads(settings),
+    }
+    spawned = time.time()
+    result = subprocess.run(
+        [sys.executable, "-c", _RAW_LOAD_SCRIPT, repr(spawned), json.dumps(args)],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"raw load process failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    return round(json.loads(result.stdout.strip().splitlines()[-1])["raw_load_s"], 2)
+
+
+def bench_serve_ready(settings: Settings, timeout: float = 600) -> float:
+    """Seconds from spawning `rag serve` to its GET /health answering 200 (index, embedder and model loaded)."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in _env_settings(settings).items()}}
+    spawned = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while time.monotonic() - spawned < timeout:
+            if process.poll() is not None:
+                raise RuntimeError(f"rag serve exited with code {process.returncode} before it was ready")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    return round(time.monotonic() - spawned, 2)
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"rag serve was not ready after {timeout:.0f} s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _env_settings(settings: Settings) -> dict:
+    """The settings that decide what `rag serve` loads, to hand to the child through its environment."""
+    keys = ("index_dir", "store", "llm_model", "embedding_model", "cache_dir", "llm_threads", "torch_threads", "n_ctx", "n_batch")
+    return {k: getattr(settings, k) for k in keys}
+
+
 # ---------------------------------------------------------------- targets and the table
 
 
@@ -878,8 +993,12 @@ def check_targets(result: BenchResult) -> list[Target]:
         a = result.answering
         out.append(Target("TTFT pipeline / raw (p50)", a.ttft_ratio, 1 + t["ttft_overhead"], False))
         out.append(Target("generation tok/s, pipeline / raw", a.gen_speed_ratio, t["gen_speed_ratio"], True))
+    if result.prefill:
+        out.append(Target("first token prefilled / cold", result.prefill.prefilled_ratio, t["prefilled_ratio"], False))
     if result.startup:
         out.append(Target("start to ready, s", result.startup.ready_s, t["ready_s"], False))
+        if result.startup.raw_load_s:
+            out.append(Target("rag serve ready / raw load", result.startup.ready_ratio, t["ready_ratio"], False))
         out.append(Target("peak RSS after one answer, GB", round(result.startup.peak_rss_mb / 1024, 2), t["peak_rss_gb"], False))
     return out
 
@@ -931,6 +1050,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         rows += [
             ("answer", "model / questions", f"{a.model} / {a.questions}", ""),
             ("answer", "prompt / completion tokens (mean)", _pair(a.prompt_tokens_mean, a.completion_tokens_mean), ""),
+            ("answer", "prompt tokens per part (mean)", " · ".join(f"{k} {v:.0f}" for k, v in a.prompt_parts_mean.items()), ""),
             ("answer", "raw llama.cpp TTFT p50 / p95 ms", _pair(a.raw_ttft.p50, a.raw_ttft.p95, 0), ""),
             ("answer", "pipeline TTFT p50 / p95 ms (from question)", _pair(a.pipeline_ttft.p50, a.pipeline_ttft.p95, 0), ""),
             ("answer", "  of which prepare() p50 / p95 ms", _pair(a.retrieve.p50, a.retrieve.p95, 0), ""),
@@ -945,7 +1065,9 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         f = result.prefill
         rows += [
             ("prefill", f"prefill ms p50 / p95 ({f.questions} questions; lead {f.lead_s:.1f} s at {f.typing_chars_per_s:.0f} chars/s)", _pair(f.prefill_ms.p50, f.prefill_ms.p95, 0), ""),
-            ("prefill", "first token p50 ms cold / prefilled", _pair(f.first_token_cold_ms.p50, f.first_token_prefilled_ms.p50, 0), ""),
+            ("prefill", "first token p50 ms cold / passages prefilled", _pair(f.first_token_cold_ms.p50, f.first_token_prefilled_ms.p50, 0), ""),
+            ("prefill", "first token prefilled / cold (p50)", f"{f.prefilled_ratio:.3f}", _target_cell(targets, "first token prefilled / cold")),
+            ("prefill", "first token p50 ms after the prefill of the question as typed", f"{f.first_token_typed_ms.p50:.0f}", ""),
             ("prefill", "same answer text cold / prefilled", f"{f.same_text} / {f.questions}", ""),
             ("prefill", f"partial question finds the same passages ({f.match_questions} questions)", f"{f.prefill_match_rate:.3f}", ""),
         ]
@@ -954,6 +1076,8 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         rows += [
             ("startup", "start to ready s (imports / load / warm-up)", f"{s.ready_s:.1f}  ({s.imports_s:.1f} / {s.load_s:.1f} / {s.warm_up_s:.1f})", _target_cell(targets, "start to ready, s")),
             ("startup", "first answer after ready s", f"{s.first_answer_s:.1f}", ""),
+            ("startup", "rag serve ready s / raw load of the two models s", _pair(s.serve_ready_s, s.raw_load_s), ""),
+            ("startup", "rag serve ready / raw load", f"{s.ready_ratio:.3f}", _target_cell(targets, "rag serve ready / raw load")),
             ("startup", "peak RSS MB at ready / after one answer", _pair(s.peak_rss_ready_mb, s.peak_rss_mb, 0), _target_cell(targets, "peak RSS after one answer, GB") + " (GB)"),
             ("startup", "resident after answer: private / file-backed MB", _pair(s.rss_anon_mb, s.rss_file_mb, 0), ""),
         ]
@@ -1055,6 +1179,8 @@ def run_bench(
     if "startup" in wanted:
         log("4/4 start-up of a fresh serving process")
         result.startup = bench_startup(settings, questions[0].question)
+        result.startup.raw_load_s = bench_raw_load(settings)
+        result.startup.serve_ready_s = bench_serve_ready(settings)
         result.other_cpu["startup"] = meter.share()
     service = wanted & {"parity", "store", "api", "servers"}
     if service:

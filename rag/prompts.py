@@ -62,16 +62,25 @@ def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> 
     return "\n".join(lines)
 
 
+def user_parts(question: str, passages: list[Passage], sources: list[Source], lang: str, history: list[dict] | None = None) -> dict[str, str]:
+    """The user message, part by part in reading order (what each question pays for is counted per part)."""
+    words = languages.get(lang).text
+    block = sources_block(passages, sources, lang) if passages else words["no_source"]
+    return {
+        "sources": f"{words['sources']}:\n{block}\n",
+        "history": previous_exchange(history or [], lang),
+        "instruction": f"{words['answer_in']}\n",
+        "question": f"{words['question']}{words['colon']} {question}",
+    }
+
+
 def build_messages(question: str, passages: list[Passage], sources: list[Source], lang: str, history: list[dict] | None = None) -> list[dict]:
     """Chat messages: the fixed system prefix, then one user message with sources, last exchange and question.
 
     The last exchange goes in the user message, next to the question it explains ("And which file does it
     read?"): a small model resolves "it" far better there than from chat turns.
     """
-    words = languages.get(lang).text
-    block = sources_block(passages, sources, lang) if passages else words["no_source"]
-    previous = previous_exchange(history or [], lang)
-    user = f"{words['sources']}:\n{block}\n{previous}{words['answer_in']}\n{words['question']}{words['colon']} {question}"
+    user = "".join(user_parts(question, passages, sources, lang, history).values())
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -100,3 +100,16 @@ def test_text_like_vectors_have_neighbourhoods_that_hnsw_finds(settings_factory,
     _, exact = flat.search(queries, 10)
     _, approx = hnsw.search(queries, 10)
     assert recall_at_k(exact, approx, 10) >= 0.95
+
+
+def test_prompt_parts_add_up_to_the_prompt_the_model_reads(tokenizer_pipeline):
+    from rag.bench import prompt_parts
+
+    history = [{"role": "user", "content": "Qui est Yann LeCun ?"}, {"role": "assistant", "content": "Un chercheur [1]."}]
+    prepared = tokenizer_pipeline.prepare("Où va-t-il travailler ensuite ?", history)
+    total = len(tokenizer_pipeline.generator.prompt_tokens(prepared.messages))
+    parts = prompt_parts(tokenizer_pipeline.generator, prepared, total)
+    assert list(parts) == ["system", "sources", "history", "instruction", "question", "markup"]
+    assert sum(parts.values()) == total
+    assert parts["system"] > 300 and parts["sources"] > parts["question"] > 5 and parts["history"] > 5
+    assert 0 <= parts["markup"] < 20, parts  # the chat template's few tokens, not a part left uncounted
