@@ -712,6 +712,7 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
     runs: list[QuestionRun] = []
     evidence_ms: list[float] = []
     for i, q in enumerate(questions):
+        pipeline.retriever.embedder.forget()
         started = time.perf_counter()
         prepared = pipeline.prepare(q.question, q.history)
         evidence_ms.append((time.perf_counter() - started) * 1000)
@@ -723,6 +724,7 @@ def bench_answering(pipeline, questions: list, log: Log = _quiet) -> AnswerBench
             if arm == "raw":
                 raw = run_raw(generator, prepared.messages)
             else:
+                pipeline.retriever.embedder.forget()  # a cold question: prepare() above remembered its vectors
                 piped, answer = run_pipeline(pipeline, q.question, q.history)
         total = prompt_tokens(generator, prepared.messages)
         run = QuestionRun(
@@ -804,6 +806,7 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
     typed = []
     for q in timed:
         pipeline.warm_up()
+        pipeline.retriever.embedder.forget()
         cold_run, cold_answer = run_pipeline(pipeline, q.question, q.history)
         # Passages matching: what a prefill gives when the partial question found the final passages.
         pipeline.warm_up()

@@ -54,8 +54,8 @@ def score_units(queries: list[str], cands: list[Candidate], index: Index, embedd
     if not cands:
         return [], np.zeros((0, embedder.dim), dtype=np.float32)
     texts = [_with_context(index, c) for c in cands]
-    vectors = embedder.embed_passages(texts)
-    sims = (vectors @ np.stack([embedder.embed_query(q) for q in queries]).T).mean(axis=1)
+    vectors = embedder.embed_units(texts)
+    sims = (vectors @ embedder.embed_queries(queries).T).mean(axis=1)
     # Retrieval saw the whole chunk (and BM25): keep a trace of its opinion so a strong chunk is not emptied.
     scored = [Candidate(c.rank, c.hit, c.unit, float(sim) + 0.02 / (1 + c.rank)) for c, sim in zip(cands, sims)]
     return scored, vectors

@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,9 @@ class Embedder:
     query_prompt: str
     passage_prompt: str
     batch_size: int = 16
+    memory_size: int = 8192  # vectors of recent questions and units kept (3 MB at 384 dimensions)
+    _memory: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def dim(self) -> int:
@@ -63,11 +68,40 @@ class Embedder:
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, progress)
 
+    def embed_units(self, texts: list[str]) -> np.ndarray:
+        """Passages read at question time (the units of the retrieved chunks), remembered: the next question, or the
+        question sent after the prefill of the same passages, finds them encoded."""
+        return self._remembered(texts, self.passage_prompt)
+
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([text], self.query_prompt, False)[0]
+        return self._remembered([text], self.query_prompt)[0]
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, False)
+        return self._remembered(texts, self.query_prompt)
+
+    def forget(self) -> None:
+        """Drop the remembered vectors (a benchmark's cold start)."""
+        with self._lock:
+            self._memory.clear()
+
+    def _remembered(self, texts: list[str], prompt: str) -> np.ndarray:
+        """Vectors of the texts, encoding (in one batch) only those not seen lately."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            known = {t: self._memory.get((prompt, t)) for t in texts}
+            for t, vector in known.items():
+                if vector is not None:
+                    self._memory.move_to_end((prompt, t))
+        new = [t for t, vector in known.items() if vector is None]
+        if new:
+            for t, vector in zip(new, self._encode(new, prompt, False)):
+                known[t] = vector
+            with self._lock:
+                self._memory.update(((prompt, t), known[t]) for t in new)
+                while len(self._memory) > self.memory_size:
+                    self._memory.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
         if not texts:

@@ -109,7 +109,7 @@ class SupportChecker:
         read = evidence.read or evidence.surroundings
         text = evidence.text + " " + evidence.context
         stated = F.facts(text, evidence.lang)
-        everywhere = F.facts(read, evidence.lang)
+        everywhere = _facts_of(read, evidence.lang)
         missing = mine.numbers - stated.numbers - (asked.numbers & everywhere.numbers)
         if missing:
             return f"number:{sorted(missing)[0]:g}"
@@ -120,12 +120,12 @@ class SupportChecker:
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
         for quote in mine.quotes:
-            if quote not in folded and not (quote in asked.quotes and quote in " ".join(fold(read).split())):
+            if quote not in folded and not (quote in asked.quotes and quote in _folded(read)):
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
-        unread = [n for n in copied if not F.contains_word(n, fold(read))]
+        unread = [n for n in copied if not F.contains_word(n, _folded(read))]
         if len(unread) > len(copied) // 3:  # the question's subject is not what the model read about
             return f"name:{unread[0]}"
         for name in mine.names:
@@ -183,7 +183,7 @@ class SupportChecker:
         packages that never name dpkg-reconfigure."""
         words = analyzer(lang)
         subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
-        read = words.terms(evidence.read or evidence.surroundings)
+        read = _terms_of(evidence.read or evidence.surroundings, lang)
         missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
@@ -264,6 +264,22 @@ class SupportChecker:
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
 
 
+# What the model read is the same text for every claim and every unit tried on it: analysed once per answer.
+@lru_cache(maxsize=8)
+def _facts_of(read: str, lang: str) -> F.Facts:
+    return F.facts(read, lang)
+
+
+@lru_cache(maxsize=8)
+def _folded(read: str) -> str:
+    return " ".join(fold(read).split())
+
+
+@lru_cache(maxsize=8)
+def _terms_of(read: str, lang: str) -> frozenset[str]:
+    return frozenset(analyzer(lang).terms(read))
+
+
 def _everything_read(sources: dict[int, Source]) -> str:
     """The text of every source line, heading and document title the model read."""
     parts: dict[str, None] = {}
@@ -276,8 +292,9 @@ def _everything_read(sources: dict[int, Source]) -> str:
 
 def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[list[Source]]:
     """The cited lines, then with the line before or after them when one of the two is part of a list, a table
-    or a definition: an answer may rest on the sentence that introduces a list and its items. Two sentences of
-    prose stay apart: their facts may belong to different things."""
+    or a definition, or when the first of the two breaks off mid-sentence (a page or line break cut it in two);
+    then the list they belong to, with the line that opens it: an answer may rest on the sentence that introduces
+    a list and its items. Two whole sentences of prose stay apart: their facts may belong to different things."""
     if not cited:
         return []
     ks = sorted(s.k for s in cited)
@@ -286,9 +303,37 @@ def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[li
         near = sources.get(k)
         if near is None or near.passage is not sources[edge].passage or len(ks) >= 3:
             continue
-        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED):
+        first = near if k < edge else sources[edge]
+        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED) or _runs_on(first.text):
             out.append(sorted(cited + [near], key=lambda s: s.k))
+    block = _list_block(cited, sources)
+    if len(block) > 2 and block not in out:
+        out.append(block)
     return out
+
+
+def _runs_on(text: str) -> bool:
+    """Whether a line stops where its sentence goes on: it ends with a letter, a digit or a comma."""
+    end = text.rstrip()[-1:]
+    return bool(end) and (end.isalnum() or end in ",")
+
+
+def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8) -> list[Source]:
+    """The line ending with a colon that opens a list, and the items, rows or definitions under it, when the claim
+    cites any of them (at most `limit` lines); [] when the cited lines belong to no such list."""
+    for source in cited:
+        start = source.k
+        while start - 1 in sources and sources[start - 1].passage is source.passage and sources[start].unit.kind in STRUCTURED:
+            start -= 1
+        if not sources[start].text.rstrip().endswith((":", "：")):
+            continue
+        block = [sources[start]]
+        k = start + 1
+        while k in sources and sources[k].passage is source.passage and sources[k].unit.kind in STRUCTURED and len(block) < limit:
+            block.append(sources[k])
+            k += 1
+        return block
+    return []
 
 
 STRUCTURED = ("item", "row", "definition", "code")

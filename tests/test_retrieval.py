@@ -101,3 +101,33 @@ def test_question_made_mostly_of_ubiquitous_words_finds_the_article_not_the_comm
     hits = retriever.search(question, k=4, lang=detect_language(question))
     assert any("impasse" in h.chunk.text for h in hits if h.chunk.label == "article"), [h.chunk.text[:60] for h in hits]
     assert hits[0].chunk.label == "article"
+
+
+def test_units_and_queries_are_encoded_once_and_the_memory_is_bounded(embedder, monkeypatch):
+    import dataclasses
+
+    import numpy as np
+
+    mine = dataclasses.replace(embedder, memory_size=3)  # a memory of its own
+    encoded: list[str] = []
+    real = type(mine)._encode
+
+    def counting(self, texts, prompt, progress):
+        encoded.extend(texts)
+        return real(self, texts, prompt, progress)
+
+    monkeypatch.setattr(type(mine), "_encode", counting)
+    units = ["Le paquet est installé.", "Meta a investi 14 milliards.", "Le paquet est installé."]
+    first = mine.embed_units(units)
+    assert encoded == units[:2]  # a repeated text is encoded once
+    assert np.allclose(first, mine.embed_passages(units), atol=1e-5)  # the same vectors as at ingest
+    encoded.clear()
+    again = mine.embed_units(units[:2])
+    assert encoded == [] and np.array_equal(again, first[:2])
+    mine.embed_query("Qui ?")
+    mine.embed_query("Quoi ?")
+    assert len(mine._memory) == 3  # the oldest unit was dropped
+    encoded.clear()
+    mine.forget()
+    mine.embed_query("Qui ?")
+    assert encoded == ["Qui ?"]
