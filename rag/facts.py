@@ -28,7 +28,8 @@ _CODE = re.compile(
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )
 _ABBREVIATION = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")  # "i.e", "e.g.", "U.S": letters and dots, not code
-_QUOTED = re.compile(r"\"([^\"\n]{2,})\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
+# A one-letter quote ("N") is matched too, then dropped: skipping it would pair its closing mark with the next opening.
+_QUOTED = re.compile(r"\"([^\"\n]+)\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
 _CLOSERS = ".,;:!?)]}»”\"'’"
 
 
@@ -129,7 +130,8 @@ def code_spans(text: str) -> list[str]:
 
 def quoted(text: str) -> list[str]:
     """What the text puts between quotation marks, folded and with its spaces normalised."""
-    return [" ".join(fold(next(g for g in m.groups() if g)).split()) for m in _QUOTED.finditer(text)]
+    found = (" ".join(fold(next(g for g in m.groups() if g)).split()) for m in _QUOTED.finditer(text))
+    return [q for q in found if len(q) >= 2]
 
 
 def names(text: str, lang: str) -> list[str]:

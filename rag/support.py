@@ -323,7 +323,10 @@ def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8)
     cites any of them (at most `limit` lines); [] when the cited lines belong to no such list."""
     for source in cited:
         start = source.k
-        while start - 1 in sources and sources[start - 1].passage is source.passage and sources[start].unit.kind in STRUCTURED:
+        while not sources[start].text.rstrip().endswith((":", "：")):
+            before = sources.get(start - 1)
+            if before is None or before.passage is not source.passage or sources[start].unit.kind not in STRUCTURED:
+                break
             start -= 1
         if not sources[start].text.rstrip().endswith((":", "：")):
             continue

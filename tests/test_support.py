@@ -263,3 +263,7 @@ def test_a_list_is_read_whole_with_the_line_that_opens_it():
     assert claim.supported and claim.support == [1, 2, 3, 4], claim.reason
     [claim] = check("New users should install man-db and groff [1].", question, "en", sources)
     assert not claim.supported  # an item the list does not hold
+    # A list inside a list: the line that opens it is an item itself.
+    sources[1].unit = dataclasses.replace(sources[1].unit, kind="item")
+    [claim] = check("New users should install man-db and manpages [1].", question, "en", sources)
+    assert claim.supported and claim.support == [1, 2, 3, 4], claim.reason
