@@ -58,7 +58,8 @@ def words(code: str) -> Words:
 
 def preferred_language(accept_language: str | None) -> str:
     """The language of an Accept-Language header the web chat speaks: the first by weight (q), then by order;
-    a region is ignored (de-CH is de). The fallback when none is spoken."""
+    a region is ignored (de-CH is de). The fallback when none is spoken. Hand-written: no installed library parses
+    the header, and babel would be a new dependency for these few lines."""
     ranked = []
     for order, part in enumerate((accept_language or "").split(",")):
         tag, *params = (piece.strip() for piece in part.split(";"))
