@@ -943,40 +943,19 @@ def bench_raw_load(settings: Settings, timeout: float = 600) -> float:
 
 
 def bench_serve_ready(settings: Settings, timeout: float = 600) -> float:
-    """Seconds from spawning `rag serve` to its GET /health answering 200 (index, embedder and model loaded)."""
-    import socket
+    """Seconds from spawning `rag serve` to its GET /health answering 200 (index, embedder and model loaded), with
+    the bench's own thread counts, as the bare process of bench_raw_load has them."""
+    from rag.bench_service import ServeProcess, serve_env
 
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in _env_settings(settings).items()}}
-    spawned = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        while time.monotonic() - spawned < timeout:
-            if process.poll() is not None:
-                raise RuntimeError(f"rag serve exited with code {process.returncode} before it was ready")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    return round(time.monotonic() - spawned, 2)
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"rag serve was not ready after {timeout:.0f} s")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _env_settings(settings: Settings) -> dict:
-    """The settings that decide what `rag serve` loads, to hand to the child through its environment."""
-    keys = ("index_dir", "store", "llm_model", "embedding_model", "cache_dir", "llm_threads", "torch_threads", "n_ctx", "n_batch")
-    return {k: getattr(settings, k) for k in keys}
+    env = {**serve_env(settings), "RAG_LLM_THREADS": str(settings.llm_threads), "RAG_TORCH_THREADS": str(settings.torch_threads)}
+    with tempfile.TemporaryDirectory() as tmp:
+        spawned = time.monotonic()
+        server = ServeProcess(env, Path(tmp), "ready")
+        try:
+            server.wait_healthy(timeout)
+            return round(time.monotonic() - spawned, 2)
+        finally:
+            server.close()
 
 
 # ---------------------------------------------------------------- targets and the table

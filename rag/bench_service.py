@@ -325,6 +325,27 @@ def _free_port() -> int:
     return free_port()
 
 
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until `rag serve` at `url` says on /health that its models are loaded; RuntimeError when the process
+    exits, reports a failed load, or is not ready in `timeout` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"rag serve exited with code {process.returncode} before it was ready")
+        try:
+            reply = httpx.get(f"{url}/health", timeout=10)
+            if reply.status_code == 200:
+                return
+            if reply.json().get("status") != "loading":
+                raise RuntimeError(f"rag serve failed to load: {reply.text}")
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"rag serve was not ready after {timeout:.0f} s")
+
+
 class ServeProcess:
     """A `rag serve` child process on a free loopback port, its log in a file."""
 
@@ -381,6 +402,10 @@ class ServeProcess:
                 time.sleep(1)
         raise RuntimeError("rag serve did not get ready")
 
+    def wait_healthy(self, timeout: float = 900) -> None:
+        """Wait until its models are loaded (GET /health), without asking a question."""
+        wait_healthy(self.url, self.process, timeout)
+
     def close(self) -> None:
         self.process.terminate()
         try:
@@ -391,11 +416,17 @@ class ServeProcess:
         self.log.close()
 
 
-def _serve_env(settings: Settings, index_dir: Path | None = None, store: str | None = None) -> dict[str, str]:
+def serve_env(settings: Settings, index_dir: Path | None = None, store: str | None = None) -> dict[str, str]:
+    """The environment of a `rag serve` child: what it loads as the bench's settings say, one thread for torch
+    and at most the configured ones for llama.cpp (other servers or clients share the machine)."""
     return {
         "RAG_INDEX_DIR": str(index_dir or settings.index_dir),
         "RAG_STORE": store or settings.store,
         "RAG_LLM_MODEL": settings.llm_model,
+        "RAG_EMBEDDING_MODEL": settings.embedding_model,
+        "RAG_CACHE_DIR": str(settings.cache_dir),
+        "RAG_N_CTX": str(settings.n_ctx),
+        "RAG_N_BATCH": str(settings.n_batch),
         "RAG_LLM_THREADS": str(settings.llm_threads or 1),
         "RAG_TORCH_THREADS": "1",
         "RAG_API_QUEUE_TIMEOUT": "3600",
@@ -405,7 +436,7 @@ def _serve_env(settings: Settings, index_dir: Path | None = None, store: str | N
 def bench_api_concurrency(settings: Settings, questions: list[str], clients: int = 8, per_client: int = 3, log=lambda m: None) -> ApiConcurrencyBench:
     """`clients` threads, each asking its `per_client` questions one after the other (streamed and not, alternating)."""
     with tempfile.TemporaryDirectory(prefix="rag-api-bench-") as tmp:
-        server = ServeProcess(_serve_env(settings), Path(tmp), "serve")
+        server = ServeProcess(serve_env(settings), Path(tmp), "serve")
         try:
             server.wait_ready()
             results: list[tuple[str, dict, float, float, bool]] = []
@@ -472,7 +503,7 @@ def bench_two_servers(settings: Settings, embedder, create_db, log=lambda m: Non
     pg_settings = settings.resolved(store=url)
     ingest([settings.docs_dir], pg_settings, embedder)
     with tempfile.TemporaryDirectory(prefix="rag-two-") as tmp:
-        servers = [ServeProcess(_serve_env(settings, store=url), Path(tmp), name) for name in ("a", "b")]
+        servers = [ServeProcess(serve_env(settings, store=url), Path(tmp), name) for name in ("a", "b")]
         try:
             for server in servers:
                 server.wait_ready()

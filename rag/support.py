@@ -318,17 +318,22 @@ def _runs_on(text: str) -> bool:
     return bool(end) and (end.isalnum() or end in ",")
 
 
+def _opens_list(text: str) -> bool:
+    """Whether a line announces what follows: it ends with a colon."""
+    return text.rstrip().endswith((":", "："))
+
+
 def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8) -> list[Source]:
     """The line ending with a colon that opens a list, and the items, rows or definitions under it, when the claim
     cites any of them (at most `limit` lines); [] when the cited lines belong to no such list."""
     for source in cited:
         start = source.k
-        while not sources[start].text.rstrip().endswith((":", "：")):
+        while not _opens_list(sources[start].text):
             before = sources.get(start - 1)
             if before is None or before.passage is not source.passage or sources[start].unit.kind not in STRUCTURED:
                 break
             start -= 1
-        if not sources[start].text.rstrip().endswith((":", "：")):
+        if not _opens_list(sources[start].text):
             continue
         block = [sources[start]]
         k = start + 1

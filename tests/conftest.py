@@ -18,6 +18,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from rag.embeddings import Embedder, load_embedder  # noqa: E402
 from rag.ingest import ingest  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+from rag.store.embedded import free_port as _free_port  # noqa: E402 - the tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -222,12 +223,6 @@ def pipeline(docs_index, retriever, generator):
 # ---------------------------------------------------------------- the web UI, launched once in this process
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_serve(settings: Settings, port: int, model: str, *extra: str, env: dict | None = None, log=None):
@@ -248,26 +243,6 @@ def start_serve(settings: Settings, port: int, model: str, *extra: str, env: dic
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *extra],
         env=environ, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, text=True,
     )
-
-
-def wait_ready(url: str, process, timeout: float = 300) -> None:
-    """Wait until the served process says on /health that its models are loaded, or fail."""
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "rag serve exited"
-        try:
-            reply = httpx.get(f"{url}/health", timeout=10)
-            if reply.status_code == 200:
-                return
-            assert reply.json()["status"] == "loading", f"rag serve failed to load: {reply.text}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("rag serve did not get ready")
 
 
 @pytest.fixture(scope="session")

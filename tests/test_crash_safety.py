@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, DOCS, ROOT, _free_port, start_serve, wait_ready
+from conftest import CHROMIUM, DOCS, ROOT, _free_port, start_serve
+from rag.bench_service import wait_healthy
 from rag.chunking import sentence_spans
 from rag.documents import find_files
 from rag.cli import main
@@ -266,7 +267,7 @@ class Served:
         self.url = f"http://127.0.0.1:{port}"
         self.log = (root / "serve.log").open("w")
         self.proc = start_serve(self.settings, port, SERVE_MODEL, env={"RAG_UPLOADS_DIR": str(self.uploads)}, log=self.log)
-        wait_ready(self.url, self.proc)
+        wait_healthy(self.url, self.proc)
         self.page = browser.new_page()
         self.page.goto(self.url)
         self.page.get_by_role("tab", name="Documents").click()

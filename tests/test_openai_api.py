@@ -7,7 +7,8 @@ import threading
 import httpx
 import pytest
 
-from conftest import DOCS, FUTURISM, _free_port, start_serve, wait_ready
+from conftest import DOCS, FUTURISM, _free_port, start_serve
+from rag.bench_service import wait_healthy
 from rag.ingest import ingest
 from rag.store import open_store
 
@@ -27,7 +28,7 @@ def server(tmp_path_factory, settings_factory, embedder):
     process = start_serve(settings, port, MODEL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process)
+        wait_healthy(url, process)
         yield url, settings
     finally:
         process.terminate()
