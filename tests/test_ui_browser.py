@@ -237,6 +237,15 @@ def test_a_damaged_docx_fails_alone_and_the_index_stays(page, ui_server, tmp_pat
     assert_only_local_requests(page, ui_server.port)
 
 
+def test_a_page_opened_after_loading_does_not_poll(page, ui_server):
+    """The loading poll stops at once on a page opened once the app is ready: a poll answered after an upload's
+    reply would put the table from before the upload back (it did, in CI)."""
+    page.wait_for_timeout(500)  # the load event's own requests end
+    since = len(page.requests)
+    page.wait_for_timeout(3000)  # three ticks of the poll
+    assert page.requests[since:] == [], page.requests[since:]
+
+
 # Timestamps (performance.now) of what the page showed first: the evidence in the sources panel, the writing
 # state, the first streamed word of the answer (the cursor ▍ follows it), the checked answer (its timing line).
 WATCH_FIRSTS = """

@@ -263,15 +263,17 @@ def documents_table(state: AppState) -> list[list]:
     ]
 
 
-def documents_view(state: AppState, lang: str = FALLBACK) -> dict:
-    """The documents table with its column names in language `lang`."""
+def documents_view(state: AppState, lang: str = FALLBACK, **pick) -> tuple[dict, dict]:
+    """The documents table (column names in language `lang`) and the Remove dropdown's update (its choices, and
+    `pick`), from one reading of the index: both always list the same documents."""
     text = words(lang)
     headers = [text(f"column_{name}") for name in ("id", "title", "chunks", "added", "file")]
-    return {"headers": headers, "data": documents_table(state)}
+    rows = documents_table(state)
+    return {"headers": headers, "data": rows}, gr.update(choices=_doc_choices(rows), **pick)
 
 
-def _doc_choices(state: AppState) -> list[tuple[str, str]]:
-    return [(f"{row[1][:60]} ({row[0]})", row[0]) for row in documents_table(state)]
+def _doc_choices(rows: list[list]) -> list[tuple[str, str]]:
+    return [(f"{row[1][:60]} ({row[0]})", row[0]) for row in rows]
 
 
 def _swap_index(state: AppState, index) -> None:
@@ -315,7 +317,7 @@ def upload(state: AppState, files: list | None, progress=gr.Progress(), lang: st
         raise gr.Error(state.error or text("not_ready"))
     files = files or []
     if not files:
-        return text("no_file"), documents_view(state, lang), gr.update(choices=_doc_choices(state)), None
+        return text("no_file"), *documents_view(state, lang), None
     limit = state.settings.max_upload_mb * 1024 * 1024
     messages, accepted = [], []
     uploads = state.settings.uploads_dir
@@ -347,7 +349,7 @@ def upload(state: AppState, files: list | None, progress=gr.Progress(), lang: st
         messages += [f"❌ {e}" for e in report.errors]
         messages += [f"✅ {d}" for d in report.added + report.updated]
         messages += ["= " + text("unchanged", document=d) for d in report.unchanged]
-    return "\n".join(messages), documents_view(state, lang), gr.update(choices=_doc_choices(state)), None
+    return "\n".join(messages), *documents_view(state, lang), None
 
 
 def remove(state: AppState, doc_id: str | None, lang: str = FALLBACK):
@@ -356,7 +358,7 @@ def remove(state: AppState, doc_id: str | None, lang: str = FALLBACK):
 
     text = words(lang)
     if not doc_id:
-        return text("choose_document"), documents_view(state, lang), gr.update(choices=_doc_choices(state))
+        return text("choose_document"), *documents_view(state, lang)
     state.refresh_index()
     doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
     with state.write_lock, state.queue.turn():
@@ -367,7 +369,7 @@ def remove(state: AppState, doc_id: str | None, lang: str = FALLBACK):
         if source.is_file() and state.settings.uploads_dir.resolve() in source.parents:
             source.unlink()  # an uploaded copy goes with its document; files the user placed stay
     result = text("removed", documents=", ".join(removed)) if removed else text("unknown_document", document=doc_id)
-    return result, documents_view(state, lang), gr.update(choices=_doc_choices(state), value=None)
+    return result, *documents_view(state, lang, value=None)
 
 
 # ---------------------------------------------------------------- API (gradio_client)
@@ -462,7 +464,7 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
             upload_btn = gr.Button(i18n("index_files"), elem_id="index-files")
             upload_log = gr.Textbox(label=i18n("result"), interactive=False, elem_id="upload-log", lines=3)
             with gr.Row():
-                doc_pick = gr.Dropdown(choices=_doc_choices(state), value=None, label=i18n("document"), elem_id="doc-pick")  # no document chosen until the user picks one
+                doc_pick = gr.Dropdown(choices=_doc_choices(documents_table(state)), value=None, label=i18n("document"), elem_id="doc-pick")  # no document chosen until the user picks one
                 remove_btn = gr.Button(i18n("remove"), variant="stop", elem_id="remove")
         with gr.Tab(i18n("tab_settings")) as settings_tab:
             model = gr.Dropdown(
@@ -507,16 +509,21 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
         values = page_values(state.settings)
 
         # Every handler below that writes words takes the request, whose Accept-Language names the reader's language.
+        timer = gr.Timer(1.0)  # polls while the models load
+
         def on_load(request: gr.Request):
             lang = request_language(request)
             text = words(lang)
             labels = [gr.update(**{prop: markup + text.fill(key, **values)}) for _, prop, key, markup in page_words]
-            return state.status(lang), documents_view(state, lang), render.sources_panel([], text), *labels
+            # A page opened once loading is over never polls: a poll answered after an upload's reply would put
+            # the table from before the upload back.
+            polling = gr.Timer(active=not state.ready.is_set())
+            return state.status(lang), polling, *documents_view(state, lang), render.sources_panel([], text), *labels
 
         app.load(
             on_load,
             None,
-            [status, table, sources, *(component for component, *_ in page_words)],
+            [status, timer, table, doc_pick, sources, *(component for component, *_ in page_words)],
             api_visibility="private",
             queue=False,
         )
@@ -568,13 +575,12 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
             on_remove, doc_pick, [upload_log, table, doc_pick], concurrency_id="model", api_visibility="private"
         ).then(status_text, None, status, api_visibility="private", queue=False)
 
-        timer = gr.Timer(1.0)
-
         def poll(request: gr.Request):
             lang = request_language(request)
             done = state.ready.is_set()
             models = gr.update(choices=state.model_choices() or [state.settings.llm_model])
-            table_update, choices = documents_view(state, lang), gr.update(choices=_doc_choices(state))
+            # The documents only on the last poll, when loading ends: before it no index is loaded.
+            table_update, choices = documents_view(state, lang) if done else (gr.skip(), gr.skip())
             return state.status(lang), gr.Timer(active=not done), table_update, choices, models
 
         timer.tick(poll, None, [status, timer, table, doc_pick, model], api_visibility="private", queue=False)
