@@ -71,17 +71,40 @@ class Evidence:
 
 @lru_cache(maxsize=64)
 def filler_terms(lang: str) -> frozenset[str]:
-    """The analysed forms of the language's common words."""
-    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).filler)))
+    """The analysed forms of the language's common words and of its yes and no."""
+    language = languages.get(lang)
+    return frozenset(analyzer(lang).terms(" ".join(language.filler | language.answers)))
+
+
+def _negation_at(tokens: list[str], negations: frozenset[str]) -> int:
+    """Index of the first negation among the tokens ("n'" of "n'est" counts), -1 when none."""
+    for i, token in enumerate(tokens):
+        if token in negations or any(part in negations for part in token.split("'")):
+            return i
+    return -1
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower().replace("’", "'"))
 
 
 def has_negation(text: str, lang: str) -> bool:
     """The text holds one of its language's negations ("not", "doesn't", "n'" of "n'est", "kein")."""
-    negations = languages.get(lang).negations
-    for token in re.findall(r"[\w']+", text.lower().replace("’", "'")):
-        if token in negations or any(part in negations for part in token.split("'")):
-            return True
-    return False
+    return _negation_at(_tokens(text), languages.get(lang).negations) >= 0
+
+
+def condition_after_negation(text: str, lang: str) -> str:
+    """What follows a condition word after the text's negation ("they install these packages" of "not available
+    until they install these packages"), '' when there is none: such a negation states a requirement."""
+    language = languages.get(lang)
+    tokens = _tokens(text)
+    at = _negation_at(tokens, language.negations)
+    if at < 0:
+        return ""
+    for i in range(at + 1, len(tokens)):
+        if tokens[i] in language.conditions:
+            return " ".join(tokens[i + 1 :])
+    return ""
 
 
 class SupportChecker:
@@ -153,6 +176,12 @@ class SupportChecker:
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
             # must state it too.
             needed = words.terms(claim.text) - filler_terms(lang)
+        elif not needed:
+            # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
+            # question itself, so the source must state every word of it, with no synonym ("refuses to install"
+            # holds all the other words).
+            needed = words.terms(claim.text) - filler_terms(lang)
+            return {w for w in needed - stated if not _derived(w, stated)}, 0
         return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
     def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
@@ -175,7 +204,17 @@ class SupportChecker:
         mine = words.terms(claim.text) - filler_terms(lang)
         clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
         relevant = [c for c in clauses if words.terms(c) & mine] or clauses
-        return any(has_negation(c, evidence.lang) for c in relevant)
+        return any(has_negation(c, evidence.lang) and not self._states_the_condition(mine, c, evidence.lang) for c in relevant)
+
+    @staticmethod
+    def _states_the_condition(mine: set[str], clause: str, lang: str) -> bool:
+        """The claim holds what a conditional negation requires ("install man-db" of "not available until they
+        install these packages"): it states the requirement, not the denial. Without the condition's words
+        ("covers water damage" of "does not cover it unless registered") the negation stands."""
+        condition = condition_after_negation(clause, lang)
+        words = analyzer(lang)
+        required = words.terms(condition) - filler_terms(lang)
+        return bool(required) and all(w in mine or _derived(w, mine) for w in required)
 
     def about_the_subject(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """The words the claim repeats from the question (its subject: "dpkg-reconfigure", "replaced") are in what

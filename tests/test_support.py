@@ -64,6 +64,33 @@ def test_the_opposite_polarity_is_not_supported_by_words_alone():
     assert has_negation("Ce n'est pas couvert.", "fr") and not has_negation("Notes on the kernel.", "en")
 
 
+CRON = (
+    "Each entry of a crontab must end with a newline.\n"
+    "If the last entry does not end with a newline, cron rejects the crontab.\n"
+    "Manual pages are not available until you install the man-db package.\n"
+    "The warranty does not cover the battery unless the product is registered.",
+    "en",
+)
+
+
+def test_a_yes_that_only_repeats_the_question_needs_every_word_in_the_source():
+    question = "Does cron install a crontab whose last entry does not end with a newline?"
+    [claim] = check("Yes, cron installs a crontab whose last entry does not end with a newline [2].", question, "en", sources_of(CRON))
+    assert not claim.supported  # the source holds every other word: a yes rests on its verb
+    [claim] = check("No, cron rejects a crontab whose last entry does not end with a newline [2].", question, "en", sources_of(CRON))
+    assert claim.supported
+
+
+def test_a_negation_followed_by_its_condition_states_the_requirement():
+    [claim] = check("You must install the man-db package to get the manual pages [3].", "What must I install to get the manual pages?", "en", sources_of(CRON))
+    assert claim.supported and claim.support == [3]
+    # Without the condition's words, the negation stands: the claim is the opposite of the source.
+    [claim] = check("The warranty covers the battery [4].", "Does the warranty cover the battery?", "en", sources_of(CRON))
+    assert not claim.supported
+    [claim] = check("The warranty covers the battery once the product is registered [4].", "Does the warranty cover the battery?", "en", sources_of(CRON))
+    assert claim.supported
+
+
 def test_code_must_be_the_source_s_exactly():
     [claim] = check("Run journalctl -k to see the boot messages [3].", "How do I see the boot messages?", "en", sources_of(MANUAL))
     assert not claim.supported and claim.reason == "code:-k"

@@ -44,6 +44,8 @@ class Language:
     numbers: dict[str, int]
     months: tuple[str, ...]
     negations: frozenset[str]
+    conditions: frozenset[str]
+    answers: frozenset[str]
     question_words: frozenset[str]
     capitalized: frozenset[str]
     stop_words: frozenset[str]
@@ -72,6 +74,8 @@ def _from_file(path: Path) -> Language:
         numbers={k.lower(): int(v) for k, v in words.get("numbers", {}).items()},
         months=tuple(m.lower() for m in words.get("months", [])),
         negations=lower(words.get("negations", [])),
+        conditions=lower(words.get("conditions", [])),
+        answers=lower(words.get("answers", [])),
         question_words=lower(words.get("question", [])),
         capitalized=lower(words.get("capitalized", [])),
         stop_words=lower(words.get("stop", [])),
@@ -105,6 +109,8 @@ def get(code: str | None) -> Language:
         numbers={},
         months=(),
         negations=empty,
+        conditions=empty,
+        answers=empty,
         question_words=empty,
         capitalized=empty,
         stop_words=empty,
