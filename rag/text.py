@@ -11,9 +11,12 @@ WORD = re.compile(r"\w+", re.UNICODE)
 WORD_SPAN = re.compile(r"\S+")  # a word as counted for sizes: anything between spaces
 
 
+APOSTROPHES = str.maketrans("’‘ʼ＇", "''''")  # one character for one: offsets into folded text stay valid
+
+
 def fold(text: str) -> str:
-    """Lower case without accents, so 'Équipe' and 'equipe' meet."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    """Lower case without accents and with one apostrophe, so 'Équipe' and 'equipe', 'l’IA' and 'l'IA' meet."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(APOSTROPHES))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 

@@ -294,3 +294,9 @@ def test_a_list_is_read_whole_with_the_line_that_opens_it():
     sources[1].unit = dataclasses.replace(sources[1].unit, kind="item")
     [claim] = check("New users should install man-db and manpages [1].", question, "en", sources)
     assert claim.supported and claim.support == [1, 2, 3, 4], claim.reason
+
+
+def test_a_quote_meets_its_source_whatever_the_apostrophe():
+    source = ("Les trois hommes sont appelés les « parrains de l’IA » par la presse.", "fr")
+    [claim] = check("La presse appelle les trois hommes les « parrains de l'IA » [1].", "Comment la presse appelle-t-elle les trois hommes ?", "fr", sources_of(source))
+    assert claim.supported, claim.reason
