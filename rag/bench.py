@@ -195,6 +195,8 @@ class PrefillBench:
     match_questions: int  # questions the match rate is measured on (all of the file)
     prefill_match_rate: float  # share of them whose partial question finds the final question's passages
     first_token_typed_ms: Latency = field(default_factory=lambda: Latency.of([]))  # after the prefill of the partial question
+    # The match rate by characters still to type when the prefill starts (1: all but the last character)
+    match_by_chars_left: dict[int, float] = field(default_factory=dict)
 
     @property
     def prefilled_ratio(self) -> float:
@@ -824,13 +826,17 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
             f"  {q.id}: TTFT cold {cold_run.ttft_ms:.0f} ms / passages prefilled {warm_run.ttft_ms:.0f} ms "
             f"({cached} tokens) / as typed {typed_run.ttft_ms:.0f} ms"
         )
-    matches = 0
+    lead_chars = round(lead_s * chars_per_s)
+    left = sorted({1, 5, 10, lead_chars})
+    matched = dict.fromkeys(left, 0)
     for q in everything:
-        partial = typed_before(q.question, lead_s, chars_per_s)
-        try:
-            matches += same_passages(pipeline.prepare(partial, q.history), pipeline.prepare(q.question, q.history))
-        except ValueError:
-            pass  # a partial question with no word yet: no prefill, no match
+        final = pipeline.prepare(q.question, q.history)
+        for n in left:
+            try:
+                matched[n] += same_passages(pipeline.prepare(typed_before(q.question, n / chars_per_s, chars_per_s), q.history), final)
+            except ValueError:
+                pass  # a partial question with no word yet: no prefill, no match
+    matches = matched[lead_chars]
     return PrefillBench(
         questions=len(timed),
         typing_chars_per_s=chars_per_s,
@@ -842,6 +848,7 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
         same_text=same,
         match_questions=len(everything),
         prefill_match_rate=round(matches / len(everything), 3) if everything else 0.0,
+        match_by_chars_left={n: round(m / len(everything), 3) for n, m in matched.items()} if everything else {},
     )
 
 
@@ -1052,6 +1059,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("prefill", "first token p50 ms after the prefill of the question as typed", f"{f.first_token_typed_ms.p50:.0f}", ""),
             ("prefill", "same answer text cold / prefilled", f"{f.same_text} / {f.questions}", ""),
             ("prefill", f"partial question finds the same passages ({f.match_questions} questions)", f"{f.prefill_match_rate:.3f}", ""),
+            ("prefill", "same passages by characters left to type", ", ".join(f"{n}: {r:.2f}" for n, r in f.match_by_chars_left.items()), ""),
         ]
     if result.startup:
         s = result.startup

@@ -63,19 +63,20 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
     prefill = PrefillBench(
         questions=2, typing_chars_per_s=5.0, lead_s=3.0, prefill_ms=Latency.of([2800, 2900]),
         first_token_cold_ms=Latency.of([3000, 3400]), first_token_prefilled_ms=Latency.of([500, 700]),
-        same_text=2, match_questions=16, prefill_match_rate=0.75,
+        same_text=2, match_questions=16, prefill_match_rate=0.75, match_by_chars_left={1: 1.0, 5: 0.875, 15: 0.75},
     )
     assert typed_before("Qui est Yann LeCun ?", lead_s=3.0, chars_per_s=5.0) == "Qui e"
     assert typed_before("Qui ?", lead_s=10.0, chars_per_s=5.0) == "Q"
 
     result = BenchResult(quick=True, env=collect_env(1, 1), ingest=ingest, retrieval=corpora, answering=answering, prefill=prefill)
     table = format_table(result)
-    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc", "evidence shown", "cold / prefilled"):
+    for text in ("ingest", "ratio pipeline / raw", "synthetic-2k hnsw", "recall@10", "TTFT pipeline / raw", "nproc", "evidence shown", "cold / prefilled", "1: 1.00, 5: 0.88, 15: 0.75"):
         assert text in table
     data = json.loads(json.dumps(result.to_dict()))
     assert set(data) >= {"env", "ingest", "retrieval", "answering", "startup", "targets", "runtime_s", "cpu", "evidence_ms"}
     assert data["evidence_ms"] == 50.0
     assert (data["first_token_cold_ms"], data["first_token_prefilled_ms"], data["prefill_match_rate"]) == (3200.0, 600.0, 0.75)
+    assert data["prefill"]["match_by_chars_left"] == {"1": 1.0, "5": 0.875, "15": 0.75}
     assert data["cpu"].startswith(cpu_model()) and " · llama.cpp: " in data["cpu"] and data["cpu"] in table
     with open("/proc/cpuinfo") as cpuinfo:
         found = vector_extensions(cpuinfo.read())
