@@ -19,7 +19,7 @@ from rag.language import detect
 from rag.prompts import build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.support import EmbeddingJudge, SupportChecker, filler_terms
+from rag.support import EmbeddingJudge, SupportChecker, filler_terms, has_negation
 from rag.text import analyzer, fold
 from rag.types import Answer, Claim, Note, Passage, Source
 
@@ -226,8 +226,11 @@ class Pipeline:
         return answer
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
-        """The claim says something the question does not: a word or a number (else it only restates it)."""
+        """The claim says something the question does not: a word, a number or a negation ("No, it does not"),
+        else it only restates it."""
         if self.checker.added_words(claim, prepared.lang, prepared.question):
+            return True
+        if has_negation(claim.text, prepared.lang) and not has_negation(prepared.question, prepared.lang):
             return True
         asked = {q.value for q in quantities(prepared.question, prepared.lang)}
         return any(q.value not in asked for q in quantities(claim.text, prepared.lang))

@@ -84,6 +84,18 @@ def test_an_answer_that_only_repeats_the_question_is_off_target(tokenizer_pipeli
     assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
 
 
+def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):
+    """Off target is a restatement that adds nothing; a negation the question lacks is what a "no" adds (and the
+    source must then state it); a "yes" adds nothing the words can check."""
+    from rag.claims import split_claims
+
+    prepared = tokenizer_pipeline.prepare("¿Alexandr Wang fue contratado por Google?")
+    [no] = split_claims("No, Alexandr Wang no fue contratado por Google [1].", "es")
+    [yes] = split_claims("Sí, Alexandr Wang fue contratado por Google [1].", "es")
+    assert tokenizer_pipeline._adds_anything(no, prepared)
+    assert not tokenizer_pipeline._adds_anything(yes, prepared)
+
+
 def test_a_number_that_points_nowhere_is_reported(investment, tokenizer_pipeline):
     prepared, _ = investment
     k = source_holding(prepared, "14 milliards")
