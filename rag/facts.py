@@ -134,6 +134,20 @@ def quoted(text: str) -> list[str]:
     return [q for q in found if len(q) >= 2]
 
 
+def unquoted(text: str, strings: list[str] | None = None) -> str:
+    """The text without what it puts between quotation marks, nor the given strings wherever they stand: a quoted
+    message's "NOT" is the message's, not a negation of the sentence quoting it."""
+    text = _QUOTED.sub(" ", text)
+    for string in strings or []:
+        text = re.sub(r"\s+".join(map(re.escape, string.split())), " ", text, flags=re.IGNORECASE)
+    return text
+
+
+def quoted_as_written(text: str) -> list[str]:
+    """What the text puts between quotation marks, as written."""
+    return [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
+
+
 def names(text: str, lang: str) -> list[str]:
     """Words that name something: inner capitals (LeCun), acronyms (GRUB), and capitalised words after the first
     in languages that do not capitalise nouns, unless the language capitalises them anyway (months, "French")."""

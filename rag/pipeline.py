@@ -11,7 +11,7 @@ from rag import conflicts as cf
 from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
-from rag.facts import Quantity, facts, quantities
+from rag.facts import Quantity, facts, quantities, unquoted
 from rag.generation import Generator, ModelJudge, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
@@ -230,7 +230,7 @@ class Pipeline:
         else it only restates it."""
         if self.checker.added_words(claim, prepared.lang, prepared.question):
             return True
-        if has_negation(claim.text, prepared.lang) and not has_negation(prepared.question, prepared.lang):
+        if has_negation(unquoted(claim.text), prepared.lang) and not has_negation(unquoted(prepared.question), prepared.lang):
             return True
         asked = {q.value for q in quantities(prepared.question, prepared.lang)}
         return any(q.value not in asked for q in quantities(claim.text, prepared.lang))

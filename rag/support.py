@@ -174,8 +174,9 @@ class SupportChecker:
         named = set(F.names(claim.text, lang))
         if len(named) >= 2 and not named <= set(F.names(question, lang)):
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
-            # must state it too.
-            needed = words.terms(claim.text) - filler_terms(lang)
+            # must state it too; not the words of a string the question quotes, which names what it asks about.
+            quoted = set(F.facts(question, lang).quotes) & set(F.facts(claim.text, lang).quotes)
+            needed = words.terms(claim.text) - filler_terms(lang) - words.terms(" ".join(quoted))
         elif not needed:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
@@ -195,7 +196,7 @@ class SupportChecker:
             return False
         if not self.about_the_subject(claim, lang, question, evidence):
             return False
-        return has_negation(claim.text, lang) == self.negated_where(claim, lang, evidence)
+        return has_negation(F.unquoted(claim.text), lang) == self.negated_where(claim, lang, evidence)
 
     def negated_where(self, claim: Claim, lang: str, evidence: Evidence) -> bool:
         """A negation in the part of the evidence that states the claim: its clauses holding the claim's words
@@ -204,7 +205,11 @@ class SupportChecker:
         mine = words.terms(claim.text) - filler_terms(lang)
         clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
         relevant = [c for c in clauses if words.terms(c) & mine] or clauses
-        return any(has_negation(c, evidence.lang) and not self._states_the_condition(mine, c, evidence.lang) for c in relevant)
+        strings = F.quoted_as_written(claim.text)  # the claim's quotes are messages, even where the source does not quote them
+        return any(
+            has_negation(F.unquoted(c, strings), evidence.lang) and not self._states_the_condition(mine, c, evidence.lang)
+            for c in relevant
+        )
 
     @staticmethod
     def _states_the_condition(mine: set[str], clause: str, lang: str) -> bool:
