@@ -833,7 +833,8 @@ def bench_prefill(pipeline, timed: list, everything: list, debounce_s: float, ch
         final = pipeline.prepare(q.question, q.history)
         for n in left:
             try:
-                matched[n] += same_passages(pipeline.prepare(typed_before(q.question, n / chars_per_s, chars_per_s), q.history), final)
+                partial = pipeline.prepare(typed_before(q.question, n / chars_per_s, chars_per_s), q.history)
+                matched[n] += same_passages(partial, final)
             except ValueError:
                 pass  # a partial question with no word yet: no prefill, no match
     matches = matched[lead_chars]
@@ -1004,6 +1005,11 @@ def _target_cell(targets: dict[str, Target], name: str) -> str:
     return f"{sign} {target.limit:g}  {'ok' if target.ok else 'MISS'}"
 
 
+def _by_chars(rates: dict[int, float]) -> str:
+    """'1: 0.50, 5: 0.06': the match rate by characters left to type."""
+    return ", ".join(f"{n}: {r:.2f}" for n, r in rates.items())
+
+
 def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
     """(section, metric, value, target) rows of the bench table."""
     targets = {t.name: t for t in result.targets()}
@@ -1059,7 +1065,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("prefill", "first token p50 ms after the prefill of the question as typed", f"{f.first_token_typed_ms.p50:.0f}", ""),
             ("prefill", "same answer text cold / prefilled", f"{f.same_text} / {f.questions}", ""),
             ("prefill", f"partial question finds the same passages ({f.match_questions} questions)", f"{f.prefill_match_rate:.3f}", ""),
-            ("prefill", "same passages by characters left to type", ", ".join(f"{n}: {r:.2f}" for n, r in f.match_by_chars_left.items()), ""),
+            ("prefill", "same passages by characters left to type", _by_chars(f.match_by_chars_left), ""),
         ]
     if result.startup:
         s = result.startup

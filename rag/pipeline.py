@@ -230,7 +230,8 @@ class Pipeline:
         else it only restates it."""
         if self.checker.added_words(claim, prepared.lang, prepared.question):
             return True
-        if has_negation(unquoted(claim.text), prepared.lang) and not has_negation(unquoted(prepared.question), prepared.lang):
+        negated = [has_negation(unquoted(text), prepared.lang) for text in (claim.text, prepared.question)]
+        if negated == [True, False]:
             return True
         asked = {q.value for q in quantities(prepared.question, prepared.lang)}
         return any(q.value not in asked for q in quantities(claim.text, prepared.lang))

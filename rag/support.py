@@ -205,9 +205,10 @@ class SupportChecker:
         mine = words.terms(claim.text) - filler_terms(lang)
         clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
         relevant = [c for c in clauses if words.terms(c) & mine] or clauses
-        strings = F.quoted_as_written(claim.text)  # the claim's quotes are messages, even where the source does not quote them
+        strings = F.quoted_as_written(claim.text)  # messages, even where the source does not quote them
         return any(
-            has_negation(F.unquoted(c, strings), evidence.lang) and not self._states_the_condition(mine, c, evidence.lang)
+            has_negation(F.unquoted(c, strings), evidence.lang)
+            and not self._states_the_condition(mine, c, evidence.lang)
             for c in relevant
         )
 
