@@ -518,12 +518,16 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
             # A page opened once loading is over never polls: a poll answered after an upload's reply would put
             # the table from before the upload back.
             polling = gr.Timer(active=not state.ready.is_set())
-            return state.status(lang), polling, *documents_view(state, lang), render.sources_panel([], text), *labels
+            sources_panel = render.sources_panel([], text)
+            return state.status(lang), polling, *documents_view(state, lang), models(), sources_panel, *labels
+
+        def models():
+            return gr.update(choices=state.model_choices() or [state.settings.llm_model])
 
         app.load(
             on_load,
             None,
-            [status, timer, table, doc_pick, sources, *(component for component, *_ in page_words)],
+            [status, timer, table, doc_pick, model, sources, *(component for component, *_ in page_words)],
             api_visibility="private",
             queue=False,
         )
@@ -578,10 +582,9 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
         def poll(request: gr.Request):
             lang = request_language(request)
             done = state.ready.is_set()
-            models = gr.update(choices=state.model_choices() or [state.settings.llm_model])
             # The documents only on the last poll, when loading ends: before it no index is loaded.
             table_update, choices = documents_view(state, lang) if done else (gr.skip(), gr.skip())
-            return state.status(lang), gr.Timer(active=not done), table_update, choices, models
+            return state.status(lang), gr.Timer(active=not done), table_update, choices, models()
 
         timer.tick(poll, None, [status, timer, table, doc_pick, model], api_visibility="private", queue=False)
 
