@@ -130,8 +130,13 @@ def code_spans(text: str) -> list[str]:
 
 def quoted(text: str) -> list[str]:
     """What the text puts between quotation marks, folded and with its spaces normalised."""
-    found = (" ".join(fold(next(g for g in m.groups() if g)).split()) for m in _QUOTED.finditer(text))
+    found = (" ".join(fold(q).split()) for q in quoted_as_written(text))
     return [q for q in found if len(q) >= 2]
+
+
+def quoted_as_written(text: str) -> list[str]:
+    """What the text puts between quotation marks, as written."""
+    return [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
 
 
 def unquoted(text: str, strings: list[str] | None = None) -> str:
@@ -141,11 +146,6 @@ def unquoted(text: str, strings: list[str] | None = None) -> str:
     for string in strings or []:
         text = re.sub(r"\s+".join(map(re.escape, string.split())), " ", text, flags=re.IGNORECASE)
     return text
-
-
-def quoted_as_written(text: str) -> list[str]:
-    """What the text puts between quotation marks, as written."""
-    return [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
 
 
 def names(text: str, lang: str) -> list[str]:

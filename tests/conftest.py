@@ -223,8 +223,6 @@ def pipeline(docs_index, retriever, generator):
 # ---------------------------------------------------------------- the web UI, launched once in this process
 
 
-
-
 def start_serve(settings: Settings, port: int, model: str, *extra: str, env: dict | None = None, log=None):
     """`rag serve` in a child process on this index, one llama.cpp and one torch thread (a subprocess.Popen)."""
     import subprocess

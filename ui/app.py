@@ -511,6 +511,9 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
         # Every handler below that writes words takes the request, whose Accept-Language names the reader's language.
         timer = gr.Timer(1.0)  # polls while the models load
 
+        def models():
+            return gr.update(choices=state.model_choices() or [state.settings.llm_model])
+
         def on_load(request: gr.Request):
             lang = request_language(request)
             text = words(lang)
@@ -520,9 +523,6 @@ def build_app(state: AppState, i18n: gr.I18n | None = None) -> gr.Blocks:
             polling = gr.Timer(active=not state.ready.is_set())
             sources_panel = render.sources_panel([], text)
             return state.status(lang), polling, *documents_view(state, lang), models(), sources_panel, *labels
-
-        def models():
-            return gr.update(choices=state.model_choices() or [state.settings.llm_model])
 
         app.load(
             on_load,
