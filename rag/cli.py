@@ -477,9 +477,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_exposure(settings.host, auth, settings.api_key)  # before gradio is even imported
     if args.share:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
+    from ui.state import AppState
+
+    state = AppState(settings)
+    state.preload_model()  # read while Gradio imports (ui.app): ready sooner by about the model's load time
     from ui.app import launch
 
-    launch(settings, share=args.share, auth=auth)
+    launch(settings, share=args.share, auth=auth, state=state)
     return 0
 
 

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from rag.cli import main
 from rag.settings import Settings
-from ui.openai_api import ModelQueue, QueueTimeout, register_routes, split_messages
+from ui.model_queue import ModelQueue, QueueTimeout
+from ui.openai_api import register_routes, split_messages
 
 
 class _State:
@@ -73,10 +74,12 @@ def test_health_tells_loading_from_ready_and_from_a_failed_load():
 )
 def test_serve_refuses_a_network_bind_without_login_or_key(args, refused, monkeypatch, capsys):
     import ui.app
+    import ui.state
 
     started = []
     monkeypatch.delenv("RAG_API_KEY", raising=False)
-    monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None: started.append(settings))
+    monkeypatch.setattr(ui.state.AppState, "preload_model", lambda self: None)
+    monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None, state=None: started.append(settings))
     code = main(args)
     err = capsys.readouterr().err
     assert (code == 2) == refused and bool(started) != refused

@@ -466,11 +466,13 @@ def test_half_written_work_folder(index_dir, capsys, tmp_path):
 
 @pytest.fixture
 def launched(monkeypatch) -> list:
-    """Replaces ui.app.launch: records its calls instead of starting a server."""
+    """Replaces ui.app.launch: records its calls instead of starting a server (nor reading the model)."""
     import ui.app
+    import ui.state
 
     calls: list = []
-    monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None: calls.append((settings.host, auth)))
+    monkeypatch.setattr(ui.state.AppState, "preload_model", lambda self: None)
+    monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None, state=None: calls.append((settings.host, auth)))
     return calls
 
 

@@ -13,6 +13,7 @@ from rag.bench import (
     Latency,
     PrefillBench,
     QuestionRun,
+    StartupBench,
     bench_ingest,
     bench_synthetic_retrieval,
     collect_env,
@@ -83,6 +84,18 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
     assert all(name in data["cpu"] for name in found)
     assert vector_extensions("flags\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n") == ["avx2", "avx512f", "amx"]
     assert {t["name"] for t in data["targets"]} >= {"ingest chunks/s, pipeline / raw", "HNSW recall@10, synthetic-2k"}
+
+
+def test_the_ready_ratio_is_the_median_of_paired_runs():
+    """One slow pair (a burst of load on the machine) does not decide the start-up target."""
+    startup = StartupBench(10.0, 5.0, 4.0, 1.0, 3.0, 900.0, 1000.0, serve_ready_s=13.0, raw_load_s=10.0)
+    startup.ready_pairs = [(13.0, 10.0), (30.0, 10.0), (11.0, 10.0)]
+    assert startup.ready_ratio == 1.3
+    result = BenchResult(quick=True, env=collect_env(1, 1), startup=startup)
+    assert {"name": "rag serve ready / raw load", "value": 1.3} in [
+        {"name": t["name"], "value": t["value"]} for t in result.to_dict()["targets"]
+    ]
+    assert "(medians of 3)" in format_table(result)
 
 
 def test_text_like_vectors_have_neighbourhoods_that_hnsw_finds(settings_factory, tmp_path):

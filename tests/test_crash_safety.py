@@ -298,7 +298,8 @@ class Served:
 def _upload_again(settings, files: list[Path], embedder) -> str:
     """The re-run: the same files through the app's upload handler, with the session's embedder."""
     from rag.retrieval import Retriever
-    from ui.app import AppState, upload
+    from ui.app import upload
+    from ui.state import AppState
 
     state = AppState(settings)
     state.retriever = Retriever(load_index(settings.index_dir), embedder, settings)

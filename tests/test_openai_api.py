@@ -154,3 +154,24 @@ def test_the_web_chat_is_still_served_at_the_root(server):
     page = httpx.get(f"{url}/", timeout=30)
     assert page.status_code == 200 and "gradio" in page.text.lower()
     assert "fonts.googleapis" not in page.text and "cdn." not in page.text
+
+
+def test_a_model_that_cannot_be_read_is_reported_and_the_server_stays_up(server, tmp_path):
+    """The model is read while the page's libraries import: a failure there still reaches /health, the API and the
+    terminal, and the server keeps serving (the page shows the error)."""
+    _, settings = server
+    missing = tmp_path / "absent.gguf"
+    port, log = _free_port(), tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = start_serve(settings, port, str(missing), log=stderr)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with pytest.raises(RuntimeError, match="failed to load"):
+            wait_healthy(url, process, timeout=300)
+        reply = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}]})
+        assert reply.status_code == 503 and str(missing) in reply.json()["error"]["message"]
+        assert process.poll() is None and httpx.get(url).status_code == 200
+        assert f"error: model file {missing} not found" in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -15,12 +15,13 @@ import pytest
 
 import rag.embeddings
 import rag.retrieval
-import ui.app
+import ui.state
 from conftest import DEVELOPPEZ, FUTURISM, ROOT, sentences
 from rag.index import CURRENT, load_index
 from rag.ingest import ingest
 from rag.retrieval import Retriever
-from ui.app import AppState, api_documents
+from ui.app import api_documents
+from ui.state import AppState
 
 BEFORE = {DEVELOPPEZ, FUTURISM}
 
@@ -55,13 +56,13 @@ def served(tmp_path, docs_index, embedder, monkeypatch):
 
 def _count_loads(monkeypatch) -> list[str]:
     calls: list[str] = []
-    real = ui.app.load_index
+    real = ui.state.load_index
 
     def counting(index_dir, *args, **kwargs):
         calls.append(str(index_dir))
         return real(index_dir, *args, **kwargs)
 
-    monkeypatch.setattr(ui.app, "load_index", counting)
+    monkeypatch.setattr(ui.state, "load_index", counting)
     return calls
 
 

@@ -205,7 +205,8 @@ def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(pg_docs, embed
 
 def test_two_servers_on_one_database_see_each_others_documents(postgres, settings_factory, embedder, tmp_path, small_docs):
     """What two `rag serve` processes do: each its own store object and connection, one database."""
-    from ui.app import AppState, api_documents, upload
+    from ui.app import api_documents, upload
+    from ui.state import AppState
 
     url = postgres.create_database("two_servers")
     settings = settings_factory(tmp_path / "unused").resolved(store=url, uploads_dir=tmp_path / "uploads")

@@ -99,7 +99,7 @@ def test_two_concurrent_questions_are_queued_and_both_answered(ui_server):
 def test_the_fast_model_is_loaded_on_its_first_question_not_at_start(client, ui_server):
     """Start-up loads the default model only; the fast one is offered, then loaded when a question picks it."""
     from rag.gguf import PACKAGED_MODELS, models_dir
-    from ui.app import FAST_MODEL
+    from ui.state import FAST_MODEL
 
     state = ui_server.state
     if not (models_dir(state.settings.cache_dir) / PACKAGED_MODELS[FAST_MODEL].filename).is_file():

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import gradio as gr
+from typing import TYPE_CHECKING
 
 from rag import languages
+
+if TYPE_CHECKING:  # imported where the page is built: `rag serve` reads its model while Gradio imports
+    import gradio as gr
 
 FALLBACK = languages.FALLBACK
 
@@ -86,6 +88,8 @@ def request_language(request: gr.Request | None) -> str:
 def page_i18n(**values: str) -> gr.I18n:
     """The page's text in every language it speaks, for Gradio to show in the browser's language; `{name}` is
     replaced by values[name] (see Words.fill)."""
+    import gradio as gr
+
     tables = {}
     for code in page_languages():
         text = words(code)
