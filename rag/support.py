@@ -25,7 +25,7 @@ import numpy as np
 from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
-from rag.text import WORD, analyzer, fold
+from rag.text import APOSTROPHES, WORD, analyzer, fold
 from rag.types import Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
@@ -85,7 +85,7 @@ def _negation_at(tokens: list[str], negations: frozenset[str]) -> int:
 
 
 def _tokens(text: str) -> list[str]:
-    return re.findall(r"[\w']+", text.lower().replace("’", "'"))
+    return re.findall(r"[\w']+", text.lower().translate(APOSTROPHES))
 
 
 def has_negation(text: str, lang: str) -> bool:

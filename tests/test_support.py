@@ -62,6 +62,8 @@ def test_the_opposite_polarity_is_not_supported_by_words_alone():
     assert not claim.supported
     assert has_negation("The warranty does not include it.", "en") and has_negation("Das ist nicht so.", "de")
     assert has_negation("Ce n'est pas couvert.", "fr") and not has_negation("Notes on the kernel.", "en")
+    # every apostrophe a text may be typed with reads as one: "doesnʼt" (U+02BC) and "doesn‘t" are "doesn't"
+    assert all(has_negation(f"The warranty doesn{mark}t include it.", "en") for mark in "'’‘ʼ＇")
 
 
 CRON = (
