@@ -89,6 +89,7 @@ class EnvInfo:
     load_average: str
     python: str
     cpu: str = ""  # model name, vector extensions, llama.cpp's CPU features: what decides the figures below
+    llama_repack: str = ""  # whether llama.cpp repacked the weights (Settings.llm_repack, and its choice)
 
 
 @dataclass
@@ -327,10 +328,10 @@ def collect_env(torch_threads: int, llama_threads: int) -> EnvInfo:
     import faiss
     import llama_cpp
 
+    from rag.generation import llama_features
+
     try:
-        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-        features = [part.split("=")[0].strip() for part in system_info.split("|") if part.strip().endswith("= 1")]
-        system_info = " ".join(f.replace("CPU : ", "") for f in features)
+        system_info = " ".join(llama_features())
     except Exception:  # noqa: BLE001 - informative only
         system_info = "unknown"
     try:
@@ -1038,6 +1039,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         ("env", "load average (1/5/15 min) at start; at end", f"{e.load_average}; {result.load_average_end or '-'}", ""),
         ("env", "llama.cpp build flags", e.llama_build_flags, ""),
         ("env", "llama.cpp CPU features", e.llama_system_info, ""),
+        ("env", "llama.cpp repacked weights", e.llama_repack, ""),
         ("env", "cpu (model · vector extensions · llama.cpp)", e.cpu, ""),
         ("env", "llama_cpp (python) / Python", f"{e.llama_cpp_version} / {e.python}", ""),
         ("env", "threads torch / llama.cpp / faiss", f"{e.torch_threads} / {e.llama_threads} / {e.faiss_threads}", ""),
@@ -1133,7 +1135,7 @@ def run_bench(
     import torch
 
     from rag.evaluation import load_questions
-    from rag.generation import default_threads, load_generator
+    from rag.generation import default_threads, load_generator, repack_weights
     from rag.ingest import dense_params
     from rag.pipeline import Pipeline
     from rag.retrieval import load_retriever
@@ -1151,6 +1153,7 @@ def run_bench(
     retriever = load_retriever(settings)
     embedder = retriever.embedder
     result = BenchResult(quick=quick, env=collect_env(torch.get_num_threads(), default_threads(settings)))
+    result.env.llama_repack = f"{'on' if repack_weights(settings.llm_repack) else 'off'} ({settings.llm_repack})"
 
     meter = CpuMeter()
     if "ingest" in wanted:

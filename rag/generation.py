@@ -1,9 +1,11 @@
 """The local GGUF model: loaded once, prompted with numbered passages, streamed token by token."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -156,18 +158,57 @@ def load_generator(settings: Settings, model: str | None = None) -> Generator:
 
     threads = default_threads(settings)
     try:
-        llm = Llama(
-            model_path=str(path),
-            n_ctx=settings.n_ctx,
-            n_batch=settings.n_batch,
-            n_threads=threads,
-            n_threads_batch=threads,
-            use_mmap=settings.llm_mmap,
-            verbose=False,
-        )
+        with model_params(use_extra_bufts=repack_weights(settings.llm_repack)):
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                use_mmap=settings.llm_mmap,
+                verbose=False,
+            )
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelUnavailable(f"model {path} could not be loaded ({exc}): the file may be corrupt") from None
     return Generator(llm, name, path, settings.max_tokens, settings.temperature)
+
+
+def llama_features() -> list[str]:
+    """The CPU features llama.cpp was built with and uses ("AVX2", "AVX512", "OPENMP", "REPACK", ...)."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return [part.split("=")[0].replace("CPU :", "").strip() for part in info.split("|") if part.strip().endswith("= 1")]
+
+
+def repack_weights(choice: str) -> bool:
+    """Whether llama.cpp repacks the weights for its CPU kernels: 'on', 'off', or 'auto' (off with AVX-512)."""
+    return choice == "on" or (choice == "auto" and "AVX512" not in llama_features())
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def model_params(**fields: object) -> Iterator[None]:
+    """Llama() loads with these of llama.cpp's model parameters set, which it takes no argument for: the defaults
+    it starts from are changed for the duration of the load (one such load at a time)."""
+    import llama_cpp.llama_cpp as low
+
+    default = low.llama_model_default_params
+
+    def params():
+        value = default()
+        for name, setting in fields.items():
+            setattr(value, name, setting)
+        return value
+
+    with _PARAMS_LOCK:
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = default
 
 
 _SMOKE = """

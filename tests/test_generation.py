@@ -15,7 +15,7 @@ import pytest
 import llama_cpp
 
 from conftest import DEFAULT_LLM
-from rag.generation import Generator, default_threads, load_generator, smoke_test
+from rag.generation import Generator, default_threads, llama_features, load_generator, repack_weights, smoke_test
 from rag.gguf import PACKAGED_MODELS, ModelUnavailable, PackagedModel, assemble, check_gguf_header, models_dir, resolve_gguf, verify
 from rag.settings import Settings
 
@@ -171,6 +171,21 @@ def test_load_generator_uses_the_configured_model(smollm):
     assert gen.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_NONE
     mapped = load_generator(Settings().resolved(llm_model=str(smollm), n_ctx=256, llm_mmap=True))
     assert mapped.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_MMAP
+
+
+def test_the_repacked_weights_follow_the_setting(smollm):
+    """Llama() has no argument for llama.cpp's repacking: it is set on the load's parameters, and the library's
+    defaults are left as they were."""
+    default = llama_cpp.llama_cpp.llama_model_default_params
+    for choice, repacked in (("on", True), ("off", False)):
+        gen = load_generator(Settings().resolved(llm_model=str(smollm), n_ctx=256, llm_repack=choice))
+        assert bool(gen.llm.model_params.use_extra_bufts) is repacked
+        assert list(gen.stream_chat([{"role": "user", "content": "Say hello."}], max_tokens=4))
+    assert llama_cpp.llama_cpp.llama_model_default_params is default and default().use_extra_bufts
+    features = llama_features()
+    assert features and all(name == name.upper() and "=" not in name for name in features)
+    assert repack_weights("auto") is ("AVX512" not in features)
+    assert repack_weights("on") and not repack_weights("off")
 
 
 def test_default_threads():

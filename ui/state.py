@@ -19,7 +19,6 @@ from rag.settings import Settings
 from ui.i18n import FALLBACK, words
 from ui.model_queue import ModelQueue
 
-
 FAST_MODEL = "qwen2.5-0.5b"
 
 
@@ -146,7 +145,8 @@ class AppState:
 
 
 def load_parts(state: AppState) -> None:
-    """Load index, embedder and model(s) once, say ready, then warm up; the page shows the status meanwhile."""
+    """Load index, embedder and model once (the model read by preload_model, when it ran), say ready, then warm
+    up; the page shows the status meanwhile."""
     from rag.generation import load_generator
     from rag.retrieval import load_retriever
 
