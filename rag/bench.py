@@ -925,9 +925,16 @@ def bench_startup(settings: Settings, question: str, timeout: float = 600) -> St
 _RAW_LOAD_SCRIPT = r"""
 import json, sys, time
 spawned = float(sys.argv[1])
+import llama_cpp.llama_cpp as low
 from llama_cpp import Llama
 from sentence_transformers import SentenceTransformer
 args = json.loads(sys.argv[2])
+default = low.llama_model_default_params
+def params():  # the same repacking choice as the served model (Llama() takes no argument for it)
+    value = default()
+    value.use_extra_bufts = args["repack"]
+    return value
+low.llama_model_default_params = params
 Llama(model_path=args["gguf"], n_ctx=args["n_ctx"], n_batch=args["n_batch"], n_threads=args["threads"], verbose=False)
 SentenceTransformer(args["embedder"], device="cpu", local_files_only=True)
 print(json.dumps({"raw_load_s": time.time() - spawned}))
@@ -937,13 +944,14 @@ print(json.dumps({"raw_load_s": time.time() - spawned}))
 def bench_raw_load(settings: Settings, timeout: float = 600) -> float:
     """Seconds for a bare process to import llama-cpp-python and sentence-transformers and load the two models."""
     from rag.embeddings import resolve_embedding_model
-    from rag.generation import default_threads
+    from rag.generation import default_threads, repack_weights
     from rag.gguf import resolve_gguf
 
     args = {
         "gguf": str(resolve_gguf(settings.llm_model, settings.cache_dir)),
         "embedder": str(resolve_embedding_model(settings.embedding_model, settings.cache_dir)),
         "n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": default_threads(settings),
+        "repack": repack_weights(settings.llm_repack),
     }
     spawned = time.time()
     result = subprocess.run(

@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     llm_threads: int = Field(0, ge=0, le=256, description="llama.cpp threads (0: the number of cores)")
     n_ctx: int = Field(4096, ge=512, le=131072, description="the model's context window in tokens")
     n_batch: int = Field(512, ge=8, le=8192, description="prompt tokens llama.cpp reads per batch")
-    # Reading the GGUF into memory instead of mapping it: llama.cpp repacks most weights for the CPU anyway, and
-    # with a mapping the file's pages stay resident next to the repacked copy (measured by `rag bench`).
+    # Reading the GGUF into memory instead of mapping it: where llama.cpp repacks the weights (llm_repack), a
+    # mapping keeps the file's pages resident next to the repacked copy (measured by `rag bench`).
     llm_mmap: bool = Field(False, description="map the GGUF file instead of reading it into memory")
     # Measured with scripts/llama_options.py on one Xeon (README): llama.cpp's AVX-512 build reads prompts 1.7
     # times faster with its plain matrix kernels than with the repacked weights, its AVX2-only build 1.2 times

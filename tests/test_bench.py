@@ -1,10 +1,12 @@
 """`rag bench` building blocks on tiny inputs: the ingest comparison on docs/, a 2,000-vector synthetic corpus,
-the answering summary on hand-made runs, and the table / JSON. The generation model is not loaded here."""
+the answering summary on hand-made runs, the table / JSON, and the bare load of the start-up ratio (with the
+smallest packaged model). The generation model is not loaded here."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from conftest import DOCS
 from rag.bench import (
@@ -96,6 +98,15 @@ def test_the_ready_ratio_is_the_median_of_paired_runs():
         {"name": t["name"], "value": t["value"]} for t in result.to_dict()["targets"]
     ]
     assert "(medians of 3)" in format_table(result)
+
+
+@pytest.mark.parametrize("repack", ["on", "off"])
+def test_the_bare_load_reads_both_models_with_the_served_repacking(settings_factory, tmp_path, repack):
+    """The bare process of the start-up ratio loads the model as `rag serve` does, repacked or not."""
+    from rag.bench import bench_raw_load
+
+    settings = settings_factory(tmp_path / "i", llm_model="smollm2-135m", n_ctx=256, llm_repack=repack)
+    assert 0 < bench_raw_load(settings) < 300
 
 
 def test_text_like_vectors_have_neighbourhoods_that_hnsw_finds(settings_factory, tmp_path):
