@@ -15,6 +15,7 @@ from pathlib import Path
 import llama_cpp
 from llama_cpp import Llama
 
+from rag.generation import model_params
 from rag.gguf import resolve_gguf
 from rag.prompts import SYSTEM
 from rag.settings import Settings
@@ -30,27 +31,10 @@ OPTION_SETS = [
 ]
 
 
-def _model_params(use_extra_bufts: bool):
-    """llama.cpp's default model parameters with its repacked CPU buffer types on or off (Llama() has no argument
-    for it)."""
-    default = llama_cpp.llama_cpp.llama_model_default_params
-
-    def params():
-        value = default()
-        value.use_extra_bufts = use_extra_bufts
-        return value
-
-    return params
-
-
 def speeds(model: Path, prompt: str, **options) -> tuple[float, float]:
     """(prompt tokens read per second, tokens written per second) for one fresh load with these options."""
-    default = llama_cpp.llama_cpp.llama_model_default_params
-    llama_cpp.llama_cpp.llama_model_default_params = _model_params(options.pop("use_extra_bufts", True))
-    try:
+    with model_params(use_extra_bufts=options.pop("use_extra_bufts", True)):
         llm = Llama(model_path=str(model), n_ctx=4096, verbose=False, **options)
-    finally:
-        llama_cpp.llama_cpp.llama_model_default_params = default
     text = llm.detokenize(llm.tokenize(prompt.encode())[:880]).decode(errors="ignore")
     text += "\nWrite a long detailed summary of the text above:\n"
     n_prompt = len(llm.tokenize(text.encode()))
@@ -70,7 +54,7 @@ def main() -> None:
     print(llama_cpp.llama_print_system_info().decode(), flush=True)
     chosen = [OPTION_SETS[int(n)] for n in sys.argv[1:]] or OPTION_SETS
     for options in chosen:
-        runs = [speeds(model, prompt, **dict(options)) for _ in range(2)]
+        runs = [speeds(model, prompt, **options) for _ in range(2)]
         reading = " ".join(f"{r:.1f}" for r, _ in runs)
         writing = " ".join(f"{w:.1f}" for _, w in runs)
         print(f"{json.dumps(options)}  read tok/s {reading}  write tok/s {writing}", flush=True)
