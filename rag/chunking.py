@@ -62,6 +62,26 @@ def heading_text(doc: Document, unit: Unit) -> str:
     return " › ".join(" ".join(doc.text[s:e].split()) for s, e in unit.context)
 
 
+def chunk_embedding_text(chunk: Chunk) -> str:
+    """What the dense side embeds of a chunk: the headings above it, then its text ("Specifications" explains "0 to 40 °C")."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+def unit_embedding_text(doc: Document, unit: Unit) -> str:
+    """What the dense side embeds of a unit: its nearest heading (or table head, or defined term), then the unit;
+    a table row or a definition means little without it."""
+    text = doc.text[unit.start : unit.end]
+    if not unit.context:
+        return text
+    start, end = unit.context[-1]
+    return f"{' '.join(doc.text[start:end].split())}: {text}"
+
+
+def chunk_units_texts(doc: Document, chunks: list[Chunk]) -> list[str]:
+    """The embedding texts of every unit of these chunks, chunk after chunk (the rows an index stores)."""
+    return [unit_embedding_text(doc, unit) for chunk in chunks for unit in chunk.units]
+
+
 def chunk_document(doc: Document, min_words: int = 60, max_words: int = 100, overlap: int = 1) -> list[Chunk]:
     """Chunks of whole units, min_words..max_words long, sharing `overlap` units, never across labels or headings.
 

@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 
+from rag.chunking import unit_embedding_text
 from rag.embeddings import Embedder
 from rag.index import Index
 from rag.retrieval import Hit
@@ -53,23 +54,26 @@ def score_units(queries: list[str], cands: list[Candidate], index: Index, embedd
     """
     if not cands:
         return [], np.zeros((0, embedder.dim), dtype=np.float32)
-    texts = [_with_context(index, c) for c in cands]
-    vectors = embedder.embed_units(texts)
+    vectors = unit_vectors(cands, index, embedder)
     sims = (vectors @ embedder.embed_queries(queries).T).mean(axis=1)
     # Retrieval saw the whole chunk (and BM25): keep a trace of its opinion so a strong chunk is not emptied.
     scored = [Candidate(c.rank, c.hit, c.unit, float(sim) + 0.02 / (1 + c.rank)) for c, sim in zip(cands, sims)]
     return scored, vectors
 
 
-def _with_context(index: Index, cand: Candidate) -> str:
-    """The unit as the dense side reads it, after its nearest heading (or table head, or defined term): a table
-    row or a definition means little without it."""
-    doc = index.documents[cand.hit.chunk.doc_id]
-    text = doc.text[cand.unit.start : cand.unit.end]
-    if not cand.unit.context:
-        return text
-    start, end = cand.unit.context[-1]
-    return f"{' '.join(doc.text[start:end].split())}: {text}"
+def unit_vectors(cands: list[Candidate], index: Index, embedder: Embedder) -> np.ndarray:
+    """The units' vectors as the index stored them at ingest, else encoded now (an index that stores none)."""
+    rows: list[np.ndarray | None] = []
+    for cand in cands:
+        stored = index.stored_unit_vectors(cand.hit.chunk.chunk_id)
+        rows.append(None if stored is None else stored[cand.hit.chunk.units.index(cand.unit)])
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if missing:
+        docs = index.documents
+        encoded = embedder.embed_units([unit_embedding_text(docs[cands[i].hit.chunk.doc_id], cands[i].unit) for i in missing])
+        for i, vector in zip(missing, encoded):
+            rows[i] = vector
+    return np.stack(rows).astype(np.float32, copy=False)
 
 
 def _neighbour(cand: Candidate, by_chunk: dict[str, list[Candidate]], step: int) -> Candidate | None:

@@ -22,6 +22,7 @@ FORMAT_VERSION = 2  # 2: documents carry blocks and languages, chunks their unit
 ANALYZER_VERSION = 3  # bump when chunk_terms changes, so old indexes are rebuilt rather than mixed
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+UNITS_FILE = "unit_vectors.npy"
 REBUILD_HINT = "rebuild it with `rag ingest --rebuild`"
 
 
@@ -105,6 +106,9 @@ class Index:
     bm25: object
     version_dir: Path
     chunk_rows: dict[str, int] = field(default_factory=dict)
+    # Vectors of every chunk's units, chunk after chunk (None: not stored, they are encoded at question time)
+    unit_vectors: np.ndarray | None = None
+    unit_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     # Why CURRENT could not be used, when an older intact version was loaded instead ("" normally)
     fallback_from: str = ""
     # False when a version newer than this one exists but is damaged: a writer building on it could lose documents.
@@ -122,6 +126,14 @@ class Index:
 
     def __post_init__(self) -> None:
         self.chunk_rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self.unit_offsets = np.concatenate([[0], np.cumsum([len(c.units) for c in self.chunks], dtype=np.int64)])
+
+    def stored_unit_vectors(self, chunk_id: str) -> np.ndarray | None:
+        """The vectors of the chunk's units, in its order, when the index stores them."""
+        row = self.chunk_rows.get(chunk_id)
+        if self.unit_vectors is None or row is None:
+            return None
+        return self.unit_vectors[self.unit_offsets[row] : self.unit_offsets[row + 1]]
 
     @property
     def build_info(self) -> BuildInfo:
@@ -319,6 +331,7 @@ def save_index(
     params: DenseParams,
     doc_dates: dict[str, dict] | None = None,
     retention: Retention = Retention(),
+    unit_vectors: np.ndarray | None = None,
 ) -> Index:
     """Write a complete new version beside the old one, then switch CURRENT to it in one rename.
 
@@ -336,6 +349,11 @@ def save_index(
     dense = build_dense(vectors, params)
     bm25 = build_bm25(chunks)
     np.save(work / "vectors.npy", vectors)
+    if unit_vectors is not None:
+        unit_vectors = np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(-1, info.dim)
+        if len(unit_vectors) != sum(len(c.units) for c in chunks):
+            raise ValueError("units and unit vectors differ in length")
+        np.save(work / UNITS_FILE, unit_vectors)
     if dense_kind(dense) == "hnsw":
         faiss.write_index(dense, str(work / "dense.faiss"))
     bm25.save(str(work / "bm25"), show_progress=False)
@@ -371,7 +389,7 @@ def save_index(
     os.rename(work, final)
     _switch_pointer(index_dir, name)
     _remove_superseded(index_dir, name, retention)
-    return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, final)
+    return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, final, unit_vectors=unit_vectors)
 
 
 def _switch_pointer(index_dir: Path, name: str) -> None:
@@ -486,6 +504,8 @@ def _load_version(index_dir: Path, version: Path, verify: bool) -> Index:
         else:
             dense = build_dense(np.ascontiguousarray(vectors), DenseParams(ann_threshold=len(vectors) + 1))
         bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False)
+        # An index written before units were stored has none: its units are encoded at question time.
+        units = np.load(version / UNITS_FILE, mmap_mode="r") if (version / UNITS_FILE).is_file() else None
     except IndexProblem:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
@@ -494,7 +514,9 @@ def _load_version(index_dir: Path, version: Path, verify: bool) -> Index:
         raise IndexCorrupt(f"index version {version} is unreadable ({type(exc).__name__}: {detail}): {REBUILD_HINT}") from None
     if len(chunks) != len(vectors) or len(chunks) != manifest.get("n_chunks"):
         raise IndexCorrupt(f"index version {version} is inconsistent (chunks and vectors differ): {REBUILD_HINT}")
-    return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, version)
+    if units is not None and units.shape != (sum(len(c.units) for c in chunks), vectors.shape[1]):
+        raise IndexCorrupt(f"index version {version} is inconsistent (units and their vectors differ): {REBUILD_HINT}")
+    return Index(manifest, {d.doc_id: d for d in documents}, chunks, vectors, dense, bm25, version, unit_vectors=units)
 
 
 def _verify_files(version: Path, manifest: dict) -> None:

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from rag.chunking import chunk_document
+from rag.chunking import chunk_document, chunk_embedding_text, chunk_units_texts
 from rag.documents import display_path, file_digest, find_files, load_document, slugify
 from rag.embeddings import Embedder
 from rag.index import (
@@ -43,6 +43,7 @@ class IngestReport:
     rebuilt: str = ""
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    units_embedded: int = 0  # distinct unit texts embedded beside the chunks (stored for question time)
 
     @property
     def changed(self) -> bool:
@@ -59,7 +60,8 @@ class IngestReport:
         if self.rebuilt:
             parts.insert(0, f"{len(self.reembedded)} re-embedded")
         head = f"rebuilt ({self.rebuilt}); " if self.rebuilt else ("index pointer repaired; " if self.repaired else "")
-        return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded, {self.total_chunks} in index ({self.seconds:.1f} s)"
+        units = f" (and {self.units_embedded} sentences)" if self.units_embedded else ""
+        return f"{head}{', '.join(parts)}; {self.chunks_embedded} chunks embedded{units}, {self.total_chunks} in index ({self.seconds:.1f} s)"
 
 
 def dense_params(settings: Settings) -> DenseParams:
@@ -74,10 +76,6 @@ def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
     return chunk_document(doc, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
 
 
-def embedding_text(chunk: Chunk) -> str:
-    """What the dense side embeds: the headings above the chunk, then its text ("Specifications" explains "0 to 40 °C")."""
-    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
-
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -91,9 +89,16 @@ class _Plan:
     chunks: dict[str, list[Chunk]] = field(default_factory=dict)
     vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: kept in the store as they are
     dates: dict[str, dict] = field(default_factory=dict)
+    unit_vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: not known
 
     def commit(self, info, changed=(), removed=(), full: bool = False) -> Commit:
-        return Commit(self.documents, self.chunks, self.vectors, self.dates, info, set(changed), set(removed), full)
+        return Commit(
+            self.documents, self.chunks, self.vectors, self.dates, info, set(changed), set(removed), full, self.unit_vectors
+        )
+
+    def without_unit_vectors(self) -> list[str]:
+        """Documents kept from an index that stored no unit vectors."""
+        return [d for d in self.documents if self.unit_vectors.get(d) is None]
 
 
 def _existing_plan(index: Index | None) -> _Plan:
@@ -109,9 +114,17 @@ def _existing_plan(index: Index | None) -> _Plan:
         plan.documents[doc_id] = doc
         plan.chunks[doc_id] = [index.chunks[r] for r in rows]
         plan.vectors[doc_id] = stored_vectors(index, rows, index.build_info.dim)
+        plan.unit_vectors[doc_id] = _stored_unit_vectors(index, rows)
         meta = index.manifest["documents"].get(doc_id, {})
         plan.dates[doc_id] = {k: meta[k] for k in ("added_at", "updated_at") if k in meta}
     return plan
+
+
+def _stored_unit_vectors(index: Index, rows: list[int]) -> np.ndarray | None:
+    if index.unit_vectors is None:
+        return None
+    parts = [index.unit_vectors[index.unit_offsets[r] : index.unit_offsets[r + 1]] for r in rows]
+    return np.concatenate(parts) if parts else np.zeros((0, index.build_info.dim), np.float32)
 
 
 def _open_existing(
@@ -215,11 +228,18 @@ def ingest(
                 to_embed.setdefault(doc_id, doc)
             fresh = set(report.added) | set(report.updated)
             report.reembedded = [d for d in sorted(to_embed) if d not in fresh]
-        if not report.changed and existing is not None:
+        # Documents indexed before units were stored get their unit vectors now (once): a store change, not a document change.
+        keep_units = store.stores_unit_vectors and settings.index_unit_vectors
+        units_missing = [d for d in plan.without_unit_vectors() if d not in to_embed] if keep_units else []
+        # An index holding unit vectors the settings no longer want is written again without them.
+        units_unwanted = not keep_units and existing is not None and existing.unit_vectors is not None
+        if not report.changed and not units_missing and not units_unwanted and existing is not None:
             report.total_chunks = len(existing.chunks)
             report.seconds = time.perf_counter() - started
             return report, existing
-        _embed_documents(to_embed, plan, settings, embedder, report, progress)
+        if not keep_units:
+            plan.unit_vectors.clear()
+        _embed_documents(to_embed, plan, settings, embedder, report, progress, units_missing if keep_units else None)
         # A rebuild, or a first ingest after a damaged index, writes every document again.
         full = stale or existing is None
         index = store.save(plan.commit(info, to_embed, report.removed, full))
@@ -265,7 +285,7 @@ def _prune_missing(plan: _Plan, report: IngestReport) -> None:
 
 
 def _drop(plan: _Plan, doc_id: str) -> None:
-    for part in (plan.documents, plan.chunks, plan.vectors, plan.dates):
+    for part in (plan.documents, plan.chunks, plan.vectors, plan.dates, plan.unit_vectors):
         part.pop(doc_id, None)
 
 
@@ -276,41 +296,66 @@ def _embed_documents(
     embedder: Embedder,
     report: IngestReport,
     progress: Progress | None,
+    units_of: list[str] | None = None,
 ) -> None:
-    """Chunk and embed the new or changed documents, reporting progress.
+    """Chunk the new or changed documents and embed their chunks and units, reporting progress.
 
-    All pending chunks are embedded together, longest first: per-document calls would pad short batches and
-    leave the encoder under-used (measured: 0.55x raw encode speed instead of ~1x). Sorted globally, a slice
-    of a few batches pads no more than a large one, and progress comes every few seconds.
+    `units_of` lists kept documents whose unit vectors are to be added; None: the store keeps no unit vectors.
     """
-    threads = _AdaptiveThreads() if settings.torch_threads == 0 else None  # chunking is its first measurement
     pending = {doc_id: chunk_with(settings, doc) for doc_id, doc in to_embed.items()}
-    flat = [(doc_id, i, chunk) for doc_id, chunks in pending.items() for i, chunk in enumerate(chunks)]
-    order = sorted(range(len(flat)), key=lambda k: -len(flat[k][2].text))
-    vectors = np.zeros((len(flat), embedder.dim), dtype=np.float32)
-    total = len(flat)
-    slice_size = max(1, settings.embed_batch_size * 4)
+    chunk_texts = {doc_id: [chunk_embedding_text(c) for c in chunks] for doc_id, chunks in pending.items()}
+    unit_texts: dict[str, list[str]] = {}
+    if units_of is not None:
+        for doc_id in units_of:
+            unit_texts[doc_id] = chunk_units_texts(plan.documents[doc_id], plan.chunks[doc_id])
+        for doc_id, chunks in pending.items():
+            unit_texts[doc_id] = chunk_units_texts(to_embed[doc_id], chunks)
+    # Overlapping chunks share units: each distinct text is encoded once, and named by its document for progress.
+    texts: dict[str, str] = {}
+    for doc_id, some in [*chunk_texts.items(), *unit_texts.items()]:
+        for text in some:
+            texts.setdefault(text, doc_id)
     started = time.perf_counter()
-    if progress and total:
-        progress(0, total, "")
+    encoded = _encode_all(texts, settings, embedder, progress)
+    report.embed_seconds = time.perf_counter() - started
+    for doc_id, chunks in pending.items():
+        plan.chunks[doc_id] = chunks
+        plan.vectors[doc_id] = _stacked(chunk_texts[doc_id], encoded, embedder.dim)
+    for doc_id, some in unit_texts.items():
+        plan.unit_vectors[doc_id] = _stacked(some, encoded, embedder.dim)
+    report.chunks_embedded = sum(len(c) for c in pending.values())
+    report.units_embedded = len(texts) - len({t for some in chunk_texts.values() for t in some})
+
+
+def _stacked(texts: list[str], encoded: dict[str, np.ndarray], dim: int) -> np.ndarray:
+    return np.stack([encoded[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
+
+
+def _encode_all(texts: dict[str, str], settings: Settings, embedder: Embedder, progress: Progress | None) -> dict[str, np.ndarray]:
+    """The vector of each text (mapped to the document progress names), in slices, longest first.
+
+    All pending texts are embedded together: per-document calls would pad short batches and leave the encoder
+    under-used (measured: 0.55x raw encode speed instead of ~1x). Sorted globally, a slice of a few batches pads
+    no more than a large one, and progress comes every few seconds.
+    """
+    threads = _AdaptiveThreads() if settings.torch_threads == 0 else None
+    order = sorted(texts, key=len, reverse=True)
+    out: dict[str, np.ndarray] = {}
+    slice_size = max(1, settings.embed_batch_size * 4)
+    if progress and order:
+        progress(0, len(order), "")
     try:
-        for begin in range(0, total, slice_size):
+        for begin in range(0, len(order), slice_size):
             if threads:
                 threads.adjust()
-            rows = order[begin : begin + slice_size]
-            vectors[rows] = embedder.embed_passages([embedding_text(flat[k][2]) for k in rows])
+            some = order[begin : begin + slice_size]
+            out.update(zip(some, embedder.embed_passages(some)))
             if progress:
-                progress(min(begin + slice_size, total), total, flat[rows[-1]][0])
+                progress(begin + len(some), len(order), texts[some[-1]])
     finally:
         if threads:
             threads.restore()
-    offset = 0
-    for doc_id, chunks in pending.items():
-        plan.chunks[doc_id] = chunks
-        plan.vectors[doc_id] = vectors[offset : offset + len(chunks)]
-        offset += len(chunks)
-    report.chunks_embedded = total
-    report.embed_seconds = time.perf_counter() - started
+    return out
 
 
 class _AdaptiveThreads:

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(16, ge=1, le=1024, description="texts embedded together while ingesting")
     torch_threads: int = Field(0, ge=0, le=256, description="torch threads (0: the cores other processes leave free)")
+    index_unit_vectors: bool = Field(
+        True,
+        description="store every sentence's vector at ingest (FAISS store): ingest takes about twice as long, "
+        "the evidence of each question comes 0.2-0.3 s sooner",
+    )
 
     # Chunking: 60-100 words with one unit of overlap measured best on the public questions
     chunk_min_words: int = Field(60, ge=5, le=2000, description="a chunk grows to at least this many words")

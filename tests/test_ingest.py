@@ -117,6 +117,68 @@ def test_same_file_name_in_two_folders_gets_two_ids(tmp_path, settings, embedder
     assert sorted(report.unchanged) == ["note", "note-2"]
 
 
+def units_of(index, doc_id: str) -> np.ndarray:
+    return np.concatenate([index.stored_unit_vectors(c.chunk_id) for c in index.chunks if c.doc_id == doc_id])
+
+
+def test_the_units_are_embedded_at_ingest_and_carried_over(small_docs, settings, embedder):
+    """Each unit's vector is stored as question time would encode it; an unchanged document keeps its own."""
+    from rag.chunking import chunk_units_texts
+
+    paths = small_docs(alpha=8, beta=8)
+    first, before = ingest(list(paths.values()), settings, embedder)
+    assert before.unit_vectors is not None and len(before.unit_vectors) == sum(len(c.units) for c in before.chunks)
+    assert 0 < first.units_embedded <= len(before.unit_vectors)  # overlapping chunks share units: encoded once
+    alpha = [c for c in before.chunks if c.doc_id == "alpha"]
+    expected = embedder.embed_units(chunk_units_texts(before.documents["alpha"], alpha))
+    assert np.abs(units_of(before, "alpha") - expected).max() < 1e-4
+
+    paths["alpha"].write_text("Titre alpha\n" + " ".join(f"Le point {i} change." for i in range(12)) + "\n", encoding="utf-8")
+    report, after = ingest(list(paths.values()), settings, embedder)
+    assert report.updated == ["alpha"]
+    assert np.array_equal(units_of(after, "beta"), units_of(before, "beta"))
+    assert np.array_equal(units_of(load_index(settings.index_dir), "alpha"), units_of(after, "alpha"))
+
+
+def test_an_index_without_unit_vectors_answers_and_the_next_ingest_adds_them(small_docs, settings, embedder):
+    """An index written before units were stored still loads (its units are encoded at question time), and a
+    plain ingest with no changed file stores them."""
+    from rag import context as ctx
+    from rag.retrieval import Retriever
+
+    paths = small_docs(alpha=8, beta=8)
+    _, built = ingest(list(paths.values()), settings, embedder)
+    (built.version_dir / "unit_vectors.npy").unlink()
+    manifest_path = built.version_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["files"]["unit_vectors.npy"]
+    manifest_path.write_text(json.dumps(manifest))
+    old = load_index(settings.index_dir)
+    assert old.unit_vectors is None and old.stored_unit_vectors(old.chunks[0].chunk_id) is None
+    cands = ctx.candidates(Retriever(old, embedder, settings).search("alpha point", k=2))
+    encoded = ctx.unit_vectors(cands, old, embedder)
+    assert encoded.shape == (len(cands), embedder.dim)
+
+    report, upgraded = ingest(list(paths.values()), settings, embedder)
+    assert report.chunks_embedded == 0 and report.units_embedded > 0
+    assert upgraded.version_dir != old.version_dir and upgraded.unit_vectors is not None
+    stored = ctx.unit_vectors(cands, load_index(settings.index_dir), embedder)
+    assert np.abs(stored - encoded).max() < 1e-4
+    again, _ = ingest(list(paths.values()), settings, embedder)
+    assert not again.changed and again.units_embedded == 0
+
+
+def test_the_unit_vectors_follow_the_setting(small_docs, settings_factory, index_dir, embedder):
+    paths = list(small_docs(alpha=8, beta=8).values())
+    report, without = ingest(paths, settings_factory(index_dir, index_unit_vectors=False), embedder)
+    assert report.units_embedded == 0 and without.unit_vectors is None
+    assert not (without.version_dir / "unit_vectors.npy").exists()
+    report, with_units = ingest(paths, settings_factory(index_dir), embedder)
+    assert report.chunks_embedded == 0 and report.units_embedded > 0 and with_units.unit_vectors is not None
+    report, dropped = ingest(paths, settings_factory(index_dir, index_unit_vectors=False), embedder)
+    assert report.units_embedded == 0 and dropped.unit_vectors is None and load_index(index_dir).unit_vectors is None
+
+
 # ---------------------------------------------------------------- remove
 
 

@@ -103,6 +103,18 @@ def test_question_made_mostly_of_ubiquitous_words_finds_the_article_not_the_comm
     assert hits[0].chunk.label == "article"
 
 
+def test_the_units_of_the_retrieved_chunks_are_read_from_the_index_not_encoded(tokenizer_pipeline, monkeypatch):
+    """The evidence costs no encoding of passages at question time: the index stored every unit's vector."""
+    embedder = tokenizer_pipeline.retriever.embedder
+
+    def refuse(texts):
+        raise AssertionError(f"encoded at question time: {texts[:2]}")
+
+    monkeypatch.setattr(embedder, "embed_units", refuse)
+    prepared = tokenizer_pipeline.prepare("Pourquoi Yann LeCun quitte-t-il Meta ?")
+    assert prepared.sources
+
+
 def test_units_and_queries_are_encoded_once_and_the_memory_is_bounded(embedder, monkeypatch):
     import dataclasses
 

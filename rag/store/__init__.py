@@ -38,6 +38,8 @@ class Commit:
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     full: bool = False
+    # The vectors of every chunk's units, chunk after chunk (None or absent: not known; the FAISS store then keeps none)
+    unit_vectors: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     @property
     def order(self) -> list[str]:
@@ -46,6 +48,7 @@ class Commit:
 
 class Store(Protocol):
     kind: str  # "faiss" or "postgresql"
+    stores_unit_vectors: bool  # whether the vectors of the chunks' units are kept for question time
 
     def describe(self) -> str:
         """Where the index is, for messages (a folder, or the database without its password)."""

@@ -11,6 +11,7 @@ from rag.store import Commit
 
 class FaissStore:
     kind = "faiss"
+    stores_unit_vectors = True
 
     def __init__(self, settings) -> None:
         from rag.ingest import dense_params, retention
@@ -36,6 +37,9 @@ class FaissStore:
             raise ValueError(f"the FAISS store needs the vectors of every document (missing: {', '.join(missing[:3])})")
         chunks = [c for d in order for c in commit.chunks[d]]
         vectors = np.concatenate([commit.vectors[d] for d in order]) if order else np.zeros((0, commit.info.dim), np.float32)
+        units = [commit.unit_vectors.get(d) for d in order]
+        # All or none: a document carried over from an index that stored no units leaves them to question time.
+        unit_vectors = np.concatenate(units) if order and all(u is not None for u in units) else None
         return save_index(
             self.index_dir,
             [commit.documents[d] for d in order],
@@ -45,6 +49,7 @@ class FaissStore:
             self.params,
             commit.dates,
             self.retention,
+            unit_vectors,
         )
 
     def signature(self) -> object:

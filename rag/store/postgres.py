@@ -188,6 +188,7 @@ def _tsquery(terms: Iterable[str]) -> str:
 
 class PostgresStore:
     kind = "postgresql"
+    stores_unit_vectors = False  # units are encoded at question time (and remembered by the embedder)
 
     def __init__(self, settings) -> None:
         self.settings = settings
