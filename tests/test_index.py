@@ -62,7 +62,7 @@ def test_layout_one_version_with_manifest_and_checksums(built):
     assert manifest["chunking"] == {"min_words": 60, "max_words": 100, "overlap_sentences": 1}
     assert manifest["model"]["name"] == "multilingual-e5-small" and manifest["model"]["dim"] == 384
     assert manifest["dense"]["kind"] == "flat"
-    for name in ("vectors.npy", "documents.json", "chunks.json"):
+    for name in ("vectors.npy", "unit_vectors.npy", "documents.json", "chunks.json"):
         assert name in manifest["files"]
     assert any(name.startswith("bm25/") for name in manifest["files"])
 
@@ -73,6 +73,7 @@ def test_load_gives_back_what_was_saved(built):
     assert loaded.version_dir == index.version_dir
     assert snapshot(loaded) == snapshot(index)
     assert np.array_equal(np.asarray(loaded.vectors), np.asarray(index.vectors))
+    assert np.array_equal(np.asarray(loaded.unit_vectors), np.asarray(index.unit_vectors))
     assert loaded.documents == index.documents
     assert loaded.dense.ntotal == len(index.chunks)
     # Offsets survive the round trip: each chunk is its document's text at its offsets.
@@ -257,6 +258,13 @@ def test_vectors_and_chunks_of_different_length_are_detected(built):
     _, settings, index = built
     np.save(index.version_dir / "vectors.npy", np.asarray(index.vectors)[:-1])
     with pytest.raises(IndexCorrupt, match="chunks and vectors differ.*rag ingest --rebuild"):
+        load_index(settings.index_dir, verify=False)
+
+
+def test_units_and_their_vectors_of_different_length_are_detected(built):
+    _, settings, index = built
+    np.save(index.version_dir / "unit_vectors.npy", np.asarray(index.unit_vectors)[:-1])
+    with pytest.raises(IndexCorrupt, match="units and their vectors differ.*rag ingest --rebuild"):
         load_index(settings.index_dir, verify=False)
 
 
