@@ -461,7 +461,7 @@ def bench_ingest(docs_dir: Path, settings: Settings, embedder: Embedder, copies:
                 else:
                     vectors, elapsed = raw_encode(embedder, texts)
                     best_raw = min(best_raw, elapsed)
-                log(f"  ingest {arm:8s}: {len(chunk_texts)} chunks and their sentences ({len(texts)} texts) in {elapsed:.2f} s")
+                log(f"  ingest {arm:8s}: {len(chunk_texts)} chunks and their sentences ({len(texts)} distinct texts) in {elapsed:.2f} s")
             rows = {t: i for i, t in enumerate(texts)}
             max_diff = max(max_diff, float(np.abs(vectors[[rows[t] for t in chunk_texts + unit_texts]] - stored).max()))
     pipeline_rate = len(chunk_texts) / best_pipeline

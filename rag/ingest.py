@@ -76,7 +76,6 @@ def chunk_with(settings: Settings, doc: Document) -> list[Chunk]:
     return chunk_document(doc, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
 
 
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -302,6 +301,7 @@ def _embed_documents(
 
     `units_of` lists kept documents whose unit vectors are to be added; None: the store keeps no unit vectors.
     """
+    threads = _AdaptiveThreads() if settings.torch_threads == 0 else None  # chunking is its first measurement
     pending = {doc_id: chunk_with(settings, doc) for doc_id, doc in to_embed.items()}
     chunk_texts = {doc_id: [chunk_embedding_text(c) for c in chunks] for doc_id, chunks in pending.items()}
     unit_texts: dict[str, list[str]] = {}
@@ -316,7 +316,7 @@ def _embed_documents(
         for text in some:
             texts.setdefault(text, doc_id)
     started = time.perf_counter()
-    encoded = _encode_all(texts, settings, embedder, progress)
+    encoded = _encode_all(texts, settings, embedder, progress, threads)
     report.embed_seconds = time.perf_counter() - started
     for doc_id, chunks in pending.items():
         plan.chunks[doc_id] = chunks
@@ -331,14 +331,15 @@ def _stacked(texts: list[str], encoded: dict[str, np.ndarray], dim: int) -> np.n
     return np.stack([encoded[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
 
 
-def _encode_all(texts: dict[str, str], settings: Settings, embedder: Embedder, progress: Progress | None) -> dict[str, np.ndarray]:
+def _encode_all(
+    texts: dict[str, str], settings: Settings, embedder: Embedder, progress: Progress | None, threads: "_AdaptiveThreads | None"
+) -> dict[str, np.ndarray]:
     """The vector of each text (mapped to the document progress names), in slices, longest first.
 
     All pending texts are embedded together: per-document calls would pad short batches and leave the encoder
     under-used (measured: 0.55x raw encode speed instead of ~1x). Sorted globally, a slice of a few batches pads
     no more than a large one, and progress comes every few seconds.
     """
-    threads = _AdaptiveThreads() if settings.torch_threads == 0 else None
     order = sorted(texts, key=len, reverse=True)
     out: dict[str, np.ndarray] = {}
     slice_size = max(1, settings.embed_batch_size * 4)
