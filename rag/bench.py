@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from rag.cpu import cpu_model
 from rag.embeddings import Embedder
 from rag.index import DenseParams, build_dense
 from rag.settings import Settings
@@ -281,16 +282,6 @@ class BenchResult:
 
 
 # ---------------------------------------------------------------- environment
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # /proc/cpuinfo flags that decide how fast llama.cpp and torch run here, and the names the bench reports them by.
@@ -959,7 +950,7 @@ def bench_raw_load(settings: Settings, timeout: float = 600) -> float:
         "gguf": str(resolve_gguf(settings.llm_model, settings.cache_dir)),
         "embedder": str(resolve_embedding_model(settings.embedding_model, settings.cache_dir)),
         "n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": default_threads(settings),
-        "repack": repack_weights(settings.llm_repack),
+        "repack": repack_weights(settings.llm_repack, settings.cache_dir),
     }
     spawned = time.time()
     result = subprocess.run(
@@ -1169,7 +1160,7 @@ def run_bench(
     retriever = load_retriever(settings)
     embedder = retriever.embedder
     result = BenchResult(quick=quick, env=collect_env(torch.get_num_threads(), default_threads(settings)))
-    result.env.llama_repack = f"{'on' if repack_weights(settings.llm_repack) else 'off'} ({settings.llm_repack})"
+    result.env.llama_repack = f"{'on' if repack_weights(settings.llm_repack, settings.cache_dir) else 'off'} ({settings.llm_repack})"
 
     meter = CpuMeter()
     if "ingest" in wanted:

@@ -467,7 +467,21 @@ def cmd_setup(args: argparse.Namespace) -> int:
         path = assemble(PACKAGED_MODELS[name], settings.cache_dir)
         print(f"generation model {name}: {path}")
         print(f"llama.cpp smoke test: {smoke_test(path)}")
+        if name == settings.llm_model:
+            print(f"llama.cpp repacked weights: {_calibrated(path, settings)}")
     return 0
+
+
+def _calibrated(path: Path, settings: Settings) -> str:
+    """Time llama.cpp's repacked and plain weight layouts here once (auto follows the faster), unless already done."""
+    from rag.generation import default_threads
+    from rag.llama_tuning import CALIBRATION_FILE, calibrate, measured_repack
+
+    if measured_repack(settings.cache_dir) is not None:
+        return f"measured before on this CPU and build ({settings.cache_dir / CALIBRATION_FILE})"
+    record = calibrate(path, default_threads(settings), settings.cache_dir)
+    speeds = ", ".join(f"{name} read {s['read_tok_s']:.0f} / write {s['write_tok_s']:.0f} tok/s" for name, s in record["measured"].items())
+    return f"{speeds}; auto takes '{record['choice']}'"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -6,10 +6,22 @@ and 6 chunks/s on two (OpenMP threads wait for each other at every layer, and on
 from __future__ import annotations
 
 import os
+import platform
 import time
 from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC", "Intel(R) Xeon(R) Processor")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _cores() -> int:

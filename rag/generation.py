@@ -158,7 +158,7 @@ def load_generator(settings: Settings, model: str | None = None) -> Generator:
 
     threads = default_threads(settings)
     try:
-        with model_params(use_extra_bufts=repack_weights(settings.llm_repack)):
+        with model_params(use_extra_bufts=repack_weights(settings.llm_repack, settings.cache_dir)):
             llm = Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
@@ -181,9 +181,15 @@ def llama_features() -> list[str]:
     return [part.split("=")[0].replace("CPU :", "").strip() for part in info.split("|") if part.strip().endswith("= 1")]
 
 
-def repack_weights(choice: str) -> bool:
-    """Whether llama.cpp repacks the weights for its CPU kernels: 'on', 'off', or 'auto' (off with AVX-512)."""
-    return choice == "on" or (choice == "auto" and "AVX512" not in llama_features())
+def repack_weights(choice: str, cache_dir: Path | None = None) -> bool:
+    """Whether llama.cpp repacks the weights for its CPU kernels: 'on', 'off', or 'auto': what `rag setup` measured
+    faster on this CPU and build (rag.llama_tuning), and where it has not, off with AVX-512 (measured on one Xeon)."""
+    if choice != "auto":
+        return choice == "on"
+    from rag.llama_tuning import measured_repack
+
+    measured = measured_repack(cache_dir) if cache_dir else None
+    return measured if measured is not None else "AVX512" not in llama_features()
 
 
 _PARAMS_LOCK = threading.Lock()

@@ -86,11 +86,11 @@ class Settings(BaseSettings):
     # Reading the GGUF into memory instead of mapping it: where llama.cpp repacks the weights (llm_repack), a
     # mapping keeps the file's pages resident next to the repacked copy (measured by `rag bench`).
     llm_mmap: bool = Field(False, description="map the GGUF file instead of reading it into memory")
-    # Measured with scripts/llama_options.py on one Xeon (README): llama.cpp's AVX-512 build reads prompts 1.7
-    # times faster with its plain matrix kernels than with the repacked weights, its AVX2-only build 1.2 times
-    # slower; writing is the same either way.
+    # Which is faster depends on the CPU and the build, not on a flag (rag/llama_tuning.py): `rag setup` measures it.
     llm_repack: Literal["auto", "on", "off"] = Field(
-        "auto", description="llama.cpp's repacked CPU weight layouts (auto: off where llama.cpp uses AVX-512, else on)"
+        "auto",
+        description="llama.cpp's repacked CPU weight layouts (auto: what `rag setup` measured faster on this CPU, "
+        "else off where llama.cpp uses AVX-512)",
     )
     max_tokens: int = Field(
         200, ge=16, le=4096, description="tokens the model may write (an answer is one or two sentences)"

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import llama_cpp
-from llama_cpp import Llama
 
-from rag.generation import model_params
 from rag.gguf import resolve_gguf
+from rag.llama_tuning import speeds
 from rag.prompts import SYSTEM
 from rag.settings import Settings
 
@@ -31,21 +29,6 @@ OPTION_SETS = [
 ]
 
 
-def speeds(model: Path, prompt: str, **options) -> tuple[float, float]:
-    """(prompt tokens read per second, tokens written per second) for one fresh load with these options."""
-    with model_params(use_extra_bufts=options.pop("use_extra_bufts", True)):
-        llm = Llama(model_path=str(model), n_ctx=4096, verbose=False, **options)
-    text = llm.detokenize(llm.tokenize(prompt.encode())[:880]).decode(errors="ignore")
-    text += "\nWrite a long detailed summary of the text above:\n"
-    n_prompt = len(llm.tokenize(text.encode()))
-    started, first, written = time.perf_counter(), 0.0, 0
-    for _ in llm.create_completion(text, max_tokens=40, temperature=0.0, stream=True):
-        written += 1
-        first = first or time.perf_counter()
-    ended = time.perf_counter()
-    return n_prompt / (first - started), (written - 1) / (ended - first) if written > 1 else 0.0
-
-
 def main() -> None:
     settings = Settings()
     model = resolve_gguf(settings.llm_model, settings.cache_dir)
@@ -54,10 +37,12 @@ def main() -> None:
     print(llama_cpp.llama_print_system_info().decode(), flush=True)
     chosen = [OPTION_SETS[int(n)] for n in sys.argv[1:]] or OPTION_SETS
     for options in chosen:
-        runs = [speeds(model, prompt, **options) for _ in range(2)]
-        reading = " ".join(f"{r:.1f}" for r, _ in runs)
-        writing = " ".join(f"{w:.1f}" for _, w in runs)
-        print(f"{json.dumps(options)}  read tok/s {reading}  write tok/s {writing}", flush=True)
+        shown, options = json.dumps(options), dict(options)
+        repack = options.pop("use_extra_bufts", True)
+        runs = [speeds(model, prompt, 880, 40, repack, n_ctx=4096, **options) for _ in range(2)]
+        reading = " ".join(f"{r.read_tok_s:.1f}" for r in runs)
+        writing = " ".join(f"{r.write_tok_s:.1f}" for r in runs)
+        print(f"{shown}  read tok/s {reading}  write tok/s {writing}", flush=True)
 
 
 if __name__ == "__main__":

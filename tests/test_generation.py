@@ -188,6 +188,31 @@ def test_the_repacked_weights_follow_the_setting(smollm):
     assert repack_weights("on") and not repack_weights("off")
 
 
+def test_auto_follows_what_setup_measured_on_this_cpu_and_build(smollm, tmp_path):
+    """`rag setup` times both weight layouts with the model; auto then takes the faster one, for this CPU and this
+    llama.cpp build only, and where nothing (or something unreadable) was measured, the AVX-512 rule."""
+    import json
+
+    from rag.llama_tuning import CALIBRATION_FILE, Speeds, calibrate, machine_key, measured_repack
+
+    rule = "AVX512" not in llama_features()
+    assert measured_repack(tmp_path) is None and repack_weights("auto", tmp_path) is rule
+    record = calibrate(smollm, 2, tmp_path)
+    on, off = (Speeds(**record["measured"][name]) for name in ("on", "off"))
+    assert all(s.read_tok_s > 0 and s.write_tok_s > 0 for s in (on, off)) and record["key"] == machine_key()
+    assert record["choice"] == ("on" if on.seconds() < off.seconds() else "off")
+    gen = load_generator(Settings().resolved(llm_model=str(smollm), n_ctx=256, cache_dir=tmp_path))
+    assert bool(gen.llm.model_params.use_extra_bufts) is (record["choice"] == "on")
+    path = tmp_path / CALIBRATION_FILE
+    for choice in ("on", "off"):
+        path.write_text(json.dumps({**record, "choice": choice}))
+        assert repack_weights("auto", tmp_path) is (choice == "on") and repack_weights("on", tmp_path)
+        path.write_text(json.dumps({**record, "choice": choice, "key": "another CPU | another build"}))
+        assert repack_weights("auto", tmp_path) is rule
+    path.write_text("{")
+    assert repack_weights("auto", tmp_path) is rule
+
+
 def test_default_threads():
     assert default_threads(Settings().resolved(llm_threads=3)) == 3
     assert default_threads(Settings().resolved(llm_threads=0)) >= 1
