@@ -110,9 +110,9 @@ class PlainProgress:
         if done == 0:
             self.started = now
         self.last_time, self.last_tenth = now, tenth
-        line = f"embedding: {done}/{total} chunks ({100 * done // max(total, 1)} %)"
+        line = f"embedding: {done}/{total} texts ({100 * done // max(total, 1)} %)"
         if done:
-            line += f", {done / max(now - self.started, 1e-9):.1f} chunks/s"
+            line += f", {done / max(now - self.started, 1e-9):.1f} texts/s"
         if done == total:
             line += "; writing the index"
         print(line, file=self.stream, flush=True)
@@ -161,7 +161,7 @@ def _ingest_progress(quiet: bool, settings: Settings):
         return PlainProgress(settings.progress_interval_seconds), None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
+    bar = tqdm(total=0, unit="text", desc="embedding chunks and sentences", file=sys.stderr)
 
     def progress(done: int, total: int, doc_id: str) -> None:
         bar.total = total
