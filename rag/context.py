@@ -63,10 +63,11 @@ def score_units(queries: list[str], cands: list[Candidate], index: Index, embedd
 
 def unit_vectors(cands: list[Candidate], index: Index, embedder: Embedder) -> np.ndarray:
     """The units' vectors as the index stored them at ingest, else encoded now (an index that stores none)."""
+    stored = index.units_of([c.hit.chunk.chunk_id for c in cands])
     rows: list[np.ndarray | None] = []
     for cand in cands:
-        stored = index.stored_unit_vectors(cand.hit.chunk.chunk_id)
-        rows.append(None if stored is None else stored[cand.hit.chunk.units.index(cand.unit)])
+        vectors = stored.get(cand.hit.chunk.chunk_id)
+        rows.append(None if vectors is None else vectors[cand.hit.chunk.units.index(cand.unit)])
     missing = [i for i, row in enumerate(rows) if row is None]
     if missing:
         docs = index.documents

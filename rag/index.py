@@ -135,6 +135,15 @@ class Index:
             return None
         return self.unit_vectors[self.unit_offsets[row] : self.unit_offsets[row + 1]]
 
+    def units_of(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunks' units, by chunk id; chunks stored without them are left out."""
+        found = {cid: self.stored_unit_vectors(cid) for cid in dict.fromkeys(chunk_ids)}
+        return {cid: vectors for cid, vectors in found.items() if vectors is not None}
+
+    def documents_with_unit_vectors(self) -> set[str]:
+        """Documents whose units' vectors are stored (an index written before they were has none)."""
+        return set(self.documents) if self.unit_vectors is not None else set()
+
     @property
     def build_info(self) -> BuildInfo:
         return BuildInfo.from_manifest(self.manifest)

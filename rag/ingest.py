@@ -88,16 +88,12 @@ class _Plan:
     chunks: dict[str, list[Chunk]] = field(default_factory=dict)
     vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: kept in the store as they are
     dates: dict[str, dict] = field(default_factory=dict)
-    unit_vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: not known
+    unit_vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # None: kept in the store as they are, or none
 
     def commit(self, info, changed=(), removed=(), full: bool = False) -> Commit:
         return Commit(
             self.documents, self.chunks, self.vectors, self.dates, info, set(changed), set(removed), full, self.unit_vectors
         )
-
-    def without_unit_vectors(self) -> list[str]:
-        """Documents kept from an index that stored no unit vectors."""
-        return [d for d in self.documents if self.unit_vectors.get(d) is None]
 
 
 def _existing_plan(index: Index | None) -> _Plan:
@@ -228,9 +224,10 @@ def ingest(
             fresh = set(report.added) | set(report.updated)
             report.reembedded = [d for d in sorted(to_embed) if d not in fresh]
         # Documents indexed before units were stored get their unit vectors now (once): a store change, not a document change.
-        keep_units = store.stores_unit_vectors and settings.index_unit_vectors
-        units_missing = [d for d in plan.without_unit_vectors() if d not in to_embed] if keep_units else []
-        # An index holding unit vectors the settings no longer want is written again without them.
+        keep_units = settings.index_unit_vectors
+        stored_units = existing.documents_with_unit_vectors() if existing is not None else set()
+        units_missing = [d for d in plan.documents if d not in to_embed and d not in stored_units] if keep_units else []
+        # A FAISS index holding unit vectors the settings no longer want is written again without them.
         units_unwanted = not keep_units and existing is not None and existing.unit_vectors is not None
         if not report.changed and not units_missing and not units_unwanted and existing is not None:
             report.total_chunks = len(existing.chunks)

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, le=256, description="torch threads (0: the cores other processes leave free)")
     index_unit_vectors: bool = Field(
         True,
-        description="store every sentence's vector at ingest (FAISS store): ingest takes about twice as long, "
+        description="store every sentence's vector at ingest: ingest takes about twice as long, "
         "the evidence of each question comes 0.2-0.3 s sooner",
     )
 

@@ -51,6 +51,58 @@ def test_ingest_stores_documents_chunks_and_exact_offsets(store_settings, embedd
     assert loaded.documents[DEVELOPPEZ].metadata["publisher"] == "developpez.com"
 
 
+def test_the_units_vectors_are_stored_read_back_and_added_to_an_older_store(store_settings, embedder, small_docs, monkeypatch):
+    """Both stores keep each chunk's units' vectors from ingest, so that choosing the evidence encodes nothing; a
+    store written before they were kept still answers (encoding them) and the next plain ingest adds them."""
+    from rag import context as ctx
+    from rag.chunking import chunk_units_texts
+
+    paths = list(small_docs(alpha=8, beta=8).values())
+    report, _ = ingest(paths, store_settings, embedder)
+    assert report.units_embedded > 0
+    index = open_store(store_settings).load()
+    chunk_ids = [c.chunk_id for c in index.chunks]
+    stored = index.units_of(chunk_ids)
+    assert set(stored) == set(chunk_ids) and index.documents_with_unit_vectors() == {"alpha", "beta"}
+    alpha = [c for c in index.chunks if c.doc_id == "alpha"]
+    expected = embedder.embed_units(chunk_units_texts(index.documents["alpha"], alpha))
+    assert np.abs(np.concatenate([stored[c.chunk_id] for c in alpha]) - expected).max() < 1e-4
+    cands = ctx.candidates(Retriever(index, embedder, store_settings).search("alpha point", k=2))
+
+    def refuse(texts):
+        raise AssertionError("encoded at question time")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(embedder, "embed_units", refuse)
+        from_store = ctx.unit_vectors(cands, index, embedder)
+
+    _forget_unit_vectors(store_settings, index)
+    older = open_store(store_settings).load()
+    assert older.units_of(chunk_ids) == {} and older.documents_with_unit_vectors() == set()
+    assert np.abs(ctx.unit_vectors(cands, older, embedder) - from_store).max() < 1e-4  # encoded now, the same vectors
+    report, _ = ingest(paths, store_settings, embedder)
+    assert report.chunks_embedded == 0 and report.units_embedded > 0
+    upgraded = open_store(store_settings).load()
+    assert set(upgraded.units_of(chunk_ids)) == set(chunk_ids)
+    again, _ = ingest(paths, store_settings, embedder)
+    assert not again.changed and again.units_embedded == 0
+
+
+def _forget_unit_vectors(settings, index) -> None:
+    """Make the store look as one written before the units' vectors were kept."""
+    if settings.store == "faiss":
+        (index.version_dir / "unit_vectors.npy").unlink()
+        manifest_path = index.version_dir / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        del manifest["files"]["unit_vectors.npy"]
+        manifest_path.write_text(json.dumps(manifest))
+        return
+    import psycopg
+
+    with psycopg.connect(settings.store) as conn:
+        conn.execute("ALTER TABLE rag_chunks DROP COLUMN unit_vectors")
+
+
 def test_search_finds_the_investment_by_both_sides(store_settings, embedder):
     ingest([DOCS], store_settings, embedder)
     retriever = _retriever(store_settings, embedder)

@@ -38,7 +38,8 @@ class Commit:
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     full: bool = False
-    # The vectors of every chunk's units, chunk after chunk (None or absent: not known; the FAISS store then keeps none)
+    # The vectors of every chunk's units, chunk after chunk. None or absent: PostgreSQL keeps what it stored, the
+    # FAISS store (which rewrites every document) keeps none unless every document has them.
     unit_vectors: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     @property
@@ -48,7 +49,6 @@ class Commit:
 
 class Store(Protocol):
     kind: str  # "faiss" or "postgresql"
-    stores_unit_vectors: bool  # whether the vectors of the chunks' units are kept for question time
 
     def describe(self) -> str:
         """Where the index is, for messages (a folder, or the database without its password)."""

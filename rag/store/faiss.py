@@ -11,7 +11,6 @@ from rag.store import Commit
 
 class FaissStore:
     kind = "faiss"
-    stores_unit_vectors = True
 
     def __init__(self, settings) -> None:
         from rag.ingest import dense_params, retention

@@ -134,7 +134,8 @@ CREATE TABLE IF NOT EXISTS rag_chunks (
     data jsonb NOT NULL,
     embedding vector({int(dim)}) NOT NULL,
     tsv tsvector NOT NULL,
-    n_terms int NOT NULL
+    n_terms int NOT NULL,
+    unit_vectors bytea
 );
 CREATE INDEX IF NOT EXISTS rag_chunks_doc ON rag_chunks (doc_id, ord);
 CREATE INDEX IF NOT EXISTS rag_chunks_tsv ON rag_chunks USING gin (tsv);
@@ -188,7 +189,6 @@ def _tsquery(terms: Iterable[str]) -> str:
 
 class PostgresStore:
     kind = "postgresql"
-    stores_unit_vectors = False  # units are encoded at question time (and remembered by the embedder)
 
     def __init__(self, settings) -> None:
         self.settings = settings
@@ -263,6 +263,9 @@ class PostgresStore:
                 conn.execute(FUNCTIONS_SQL)
                 conn.execute(TABLES_SQL)
                 conn.execute(_chunks_table_sql(dim))
+                if not self._has_unit_vectors(conn):
+                    # A store made before the units' vectors were kept: its rows stay NULL until an ingest fills them.
+                    conn.execute("ALTER TABLE rag_chunks ADD COLUMN unit_vectors bytea")
                 conn.execute(_hnsw_sql(self.settings.hnsw_m, self.settings.hnsw_ef_construction))
         except psycopg.errors.FeatureNotSupported as exc:
             raise StoreUnavailable(f"PostgreSQL at {redact(self.url)} lacks pgvector or unaccent: {_first_line(exc)}") from None
@@ -272,6 +275,13 @@ class PostgresStore:
                 "CREATE EXTENSION vector; CREATE EXTENSION unaccent; once in this database)"
             ) from None
         self._register(conn)
+
+    @staticmethod
+    def _has_unit_vectors(conn) -> bool:
+        """False for a store made before the units' vectors were kept, until its next write adds the column."""
+        return conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('rag_chunks') AND attname = 'unit_vectors'"
+        ).fetchone() is not None
 
     @staticmethod
     def _stored_dim(conn) -> int | None:
@@ -312,6 +322,9 @@ class PostgresStore:
                         "SELECT data, n_chunks, added_at, updated_at FROM rag_documents ORDER BY doc_id"
                     ).fetchall()
                     rows = conn.execute("SELECT id, data FROM rag_chunks ORDER BY doc_id, ord").fetchall()
+                    with_units = conn.execute(
+                        "SELECT doc_id FROM rag_chunks GROUP BY doc_id HAVING bool_and(unit_vectors IS NOT NULL)"
+                    ).fetchall() if self._has_unit_vectors(conn) else []
             except psycopg.errors.UndefinedTable:
                 raise IndexMissing(f"no index in {self.describe()}: build it with `rag ingest`") from None
         generation, manifest, n_chunks, total_terms, schema_version = meta
@@ -339,6 +352,7 @@ class PostgresStore:
         }
         index = PgIndex(manifest, {d.doc_id: d for d in documents}, chunks, None, None, None, Path(_version_name(generation)))
         index.attach(self, [int(r[0]) for r in rows], int(total_terms))
+        index.with_units = {r[0] for r in with_units}
         return index
 
     def lexemes(self, text: str, codes: list[str]) -> list[list[str]]:
@@ -403,6 +417,7 @@ class PostgresStore:
                 self._count_lexemes(conn, gone, -1)
                 conn.execute("DELETE FROM rag_documents WHERE doc_id = ANY(%s)", (gone,))
             self._insert(conn, commit, write)
+            self._add_unit_vectors(conn, commit, [d for d in commit.order if d not in write])
             self._count_lexemes(conn, write, +1)
             conn.execute("DELETE FROM rag_lexemes WHERE df <= 0")
             if commit.full:
@@ -465,17 +480,44 @@ class PostgresStore:
                 chunks = commit.chunks.get(doc_id, [])
                 if vectors is None or len(vectors) != len(chunks):
                     raise ValueError(f"{doc_id}: chunks and vectors differ")
-                for chunk, vector in zip(chunks, vectors):
+                for chunk, vector, units in zip(chunks, vectors, _per_chunk(commit, doc_id)):
                     cfgs, texts = chunk_parts(chunk)
                     rows.append(
                         (chunk.chunk_id, doc_id, chunk.ord, chunk.label, chunk.lang, json.dumps(chunk.to_dict()),
-                         np.asarray(vector, dtype=np.float32), cfgs, texts)
+                         np.asarray(vector, dtype=np.float32), units, cfgs, texts)
                     )
             cur.executemany(
-                """INSERT INTO rag_chunks (chunk_id, doc_id, ord, label, lang, data, embedding, tsv, n_terms)
-                   SELECT %s, %s, %s, %s, %s, %s, %s, t.v, rag_len(t.v) FROM (SELECT rag_tsv(%s, %s) AS v) t""",
+                """INSERT INTO rag_chunks (chunk_id, doc_id, ord, label, lang, data, embedding, unit_vectors, tsv, n_terms)
+                   SELECT %s, %s, %s, %s, %s, %s, %s, %s, t.v, rag_len(t.v) FROM (SELECT rag_tsv(%s, %s) AS v) t""",
                 rows,
             )
+
+    @staticmethod
+    def _add_unit_vectors(conn, commit: Commit, doc_ids: list[str]) -> None:
+        """Store the unit vectors computed now for documents kept as they are (indexed before units were stored)."""
+        rows = [
+            (units, chunk.chunk_id)
+            for doc_id in doc_ids
+            if commit.unit_vectors.get(doc_id) is not None
+            for chunk, units in zip(commit.chunks.get(doc_id, []), _per_chunk(commit, doc_id))
+        ]
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE rag_chunks SET unit_vectors = %s WHERE chunk_id = %s", rows)
+
+
+def _per_chunk(commit: Commit, doc_id: str) -> list[bytes | None]:
+    """Each chunk's unit vectors as little-endian float32 bytes (None for every chunk when they are not known)."""
+    chunks = commit.chunks.get(doc_id, [])
+    vectors = commit.unit_vectors.get(doc_id)
+    if vectors is None:
+        return [None] * len(chunks)
+    if len(vectors) != sum(len(c.units) for c in chunks):
+        raise ValueError(f"{doc_id}: units and unit vectors differ")
+    out, offset = [], 0
+    for chunk in chunks:
+        out.append(np.ascontiguousarray(vectors[offset : offset + len(chunk.units)], dtype="<f4").tobytes())
+        offset += len(chunk.units)
+    return out
 
 
 def _version_name(generation: int) -> str:
@@ -491,6 +533,29 @@ class PgIndex(Index):
         self.id_rows = {cid: row for row, cid in enumerate(ids)}
         self.total_terms = total_terms
         self._analyzed: dict[tuple, list[str]] = {}
+        self.with_units: set[str] = set()
+
+    def documents_with_unit_vectors(self) -> set[str]:
+        return set(self.with_units)
+
+    def units_of(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored unit vectors of these chunks, read by the row ids of this loaded state (never reused: a row
+        replaced by a later commit is not found, and its units are then encoded)."""
+        rows = {self.ids[self.chunk_rows[cid]]: cid for cid in dict.fromkeys(chunk_ids) if cid in self.chunk_rows}
+        if not rows or not self.with_units:
+            return {}
+        with self.store.reading() as conn:
+            found = conn.execute(
+                "SELECT id, unit_vectors FROM rag_chunks WHERE id = ANY(%s) AND unit_vectors IS NOT NULL", (list(rows),)
+            ).fetchall()
+        dim = int(self.manifest["model"]["dim"])
+        out = {}
+        for row_id, data in found:
+            cid = rows[int(row_id)]
+            vectors = np.frombuffer(bytes(data), dtype="<f4").reshape(-1, dim)
+            if len(vectors) == len(self.chunks[self.chunk_rows[cid]].units):
+                out[cid] = vectors
+        return out
 
     @property
     def exact(self) -> bool:
