@@ -296,7 +296,7 @@ def _embed_documents(
 ) -> None:
     """Chunk the new or changed documents and embed their chunks and units, reporting progress.
 
-    `units_of` lists kept documents whose unit vectors are to be added; None: the store keeps no unit vectors.
+    `units_of` lists kept documents whose unit vectors are to be added; None: no unit vectors (the setting is off).
     """
     threads = _AdaptiveThreads() if settings.torch_threads == 0 else None  # chunking is its first measurement
     pending = {doc_id: chunk_with(settings, doc) for doc_id, doc in to_embed.items()}
