@@ -116,9 +116,10 @@ def _existing_plan(index: Index | None) -> _Plan:
 
 
 def _stored_unit_vectors(index: Index, rows: list[int]) -> np.ndarray | None:
+    """The stored unit vectors of these chunk rows, one after the other; None when the index keeps none in memory."""
     if index.unit_vectors is None:
         return None
-    parts = [index.unit_vectors[index.unit_offsets[r] : index.unit_offsets[r + 1]] for r in rows]
+    parts = [index.stored_unit_vectors(index.chunks[r].chunk_id) for r in rows]
     return np.concatenate(parts) if parts else np.zeros((0, index.build_info.dim), np.float32)
 
 
