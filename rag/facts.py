@@ -179,9 +179,13 @@ def facts(text: str, lang: str) -> Facts:
 
 
 def contains_word(word: str, folded_text: str) -> bool:
-    """The word is a whole word of the (folded) text, or its singular is ("LLMs" for "LLM")."""
+    """The word is a whole word of the (folded) text, or its singular is ("LLMs" for "LLM"), or it is without a
+    clitic of one or two letters after an apostrophe ("LeCun's" for "LeCun")."""
     key = fold(word)
     keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]
+    stem, apostrophe, clitic = key.rpartition("'")
+    if apostrophe and stem and 0 < len(clitic) <= 2:
+        keys.append(stem)
     return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_text) for k in keys)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
+from rag.prompts import source_name
 from rag.text import APOSTROPHES, WORD, analyzer, fold
 from rag.types import Claim, Source
 
@@ -51,10 +52,11 @@ class Evidence:
 
     @property
     def context(self) -> str:
-        """Headings above the units: read by the model beside them, so their words count."""
+        """The passage's header: the source's name and the headings above the units, read by the model beside
+        them, so their words count ("According to Futurism, ...")."""
         doc = self.sources[0].passage.doc
         spans = dict.fromkeys(span for s in self.sources for span in s.unit.context)
-        return " ".join(doc.text[a:b] for a, b in spans)
+        return " ".join([source_name(doc.metadata, doc.title), *(doc.text[a:b] for a, b in spans)])
 
     @property
     def surroundings(self) -> str:
@@ -133,7 +135,10 @@ class SupportChecker:
         text = evidence.text + " " + evidence.context
         stated = F.facts(text, evidence.lang)
         everywhere = _facts_of(read, evidence.lang)
-        missing = mine.numbers - stated.numbers - (asked.numbers & everywhere.numbers)
+        allowed = stated.numbers | (asked.numbers & everywhere.numbers)
+        missing = mine.numbers - allowed
+        if missing and lang != evidence.lang and F.facts(claim.text, evidence.lang).numbers <= allowed:
+            missing = set()  # the claim keeps its source's scale words ("3 milliards" in an English sentence)
         if missing:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):

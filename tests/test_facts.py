@@ -76,6 +76,9 @@ def test_whole_words_only():
     assert contains_word("LeCun", "yann lecun a dit")
     assert not contains_word("Cun", "yann lecun a dit")
     assert contains_word("LLMs", "les llm actuels")
+    # A possessive or other one- or two-letter clitic after an apostrophe leaves the name it follows.
+    assert contains_word("LeCun's", "yann lecun a dit") and contains_word("LeCun’s", "yann lecun a dit")
+    assert not contains_word("LeCun's", "yann lecunx a dit") and not contains_word("Cun's", "yann lecun a dit")
 
 
 def test_code_must_stand_exactly():
