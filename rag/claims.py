@@ -39,7 +39,8 @@ def strip_markers(text: str) -> str:
     # A run of markers goes with the spaces before it ("ChatGPT [2] est sorti" keeps one space, "[1], [2]" goes
     # whole); a period or comma left after a space closes up, while French spacing before ! ? : ; » stays.
     text = re.sub(r"[ \t]+([.,])(?=\s|$)", r"\1", _MARKER_RUN.sub("", text))
-    return re.sub(r"([.!?…])\.", r"\1", text).strip()
+    # "done. [1]." closes up as "done."; not the dots of a path ("dpkg -i ../*.deb") or of an ellipsis ("...").
+    return re.sub(r"(?<!\.)([.!?…])\.(?=\s|$)", r"\1", text).strip()
 
 
 def split_claims(answer: str, lang: str) -> list[Claim]:

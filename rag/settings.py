@@ -132,7 +132,9 @@ class Settings(BaseSettings):
     support_paraphrase_words: int = Field(
         7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
     )
-    support_max_cited: int = Field(3, ge=1, le=20, description="source lines one answer sentence may rest on together")
+    support_max_cited: int = Field(
+        3, ge=1, le=20, description="source lines one answer sentence may rest on together (more only for a list: one line per item it quotes)"
+    )
     strict: bool = Field(True, description="withhold an answer whose first sentence no source states (flag it when false)")
 
     # Progress lines of `rag ingest` when standard error is not a terminal (a log file, a pipe)

@@ -11,7 +11,8 @@ For each claim, in this order:
    on the dev questions, neither tells an invented claim from a faithful one (README), so a judge never overrules
    a missing fact or, within one language, missing words.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
-then two lines of one section, one of them a list item, table row, definition or code line.
+then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
+lines than `max_cited` rests on the cited lines holding its items (commands, numbers, quoted strings), else on none.
 """
 from __future__ import annotations
 
@@ -251,7 +252,7 @@ class SupportChecker:
         for claim in claims:
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
-                cited = []  # a sentence citing every line cites none in particular
+                cited = self._item_lines(claim, lang, cited)
             options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             viable = []
             for evidence in options:
@@ -273,6 +274,26 @@ class SupportChecker:
             else:
                 claim.reason = claim.reason or "words"
         _judge(pending, judge)
+
+    def _item_lines(self, claim: Claim, lang: str, cited: list[Source]) -> list[Source]:
+        """Of the many lines a claim cites, those stating its items, when it lists code, numbers or quoted strings
+        that lines under one heading of one document hold ("apt-get source foo, cd foo-*, debuild -us -uc" rests
+        on three command lines); else none: a sentence citing every line cites none in particular."""
+        mine = F.facts(claim.text, lang)
+        wanted: list[Callable[[Source], bool]] = [
+            *(lambda s, t=t: F.contains_code(t, s.text) for t in mine.code),
+            *(lambda s, v=v: v in F.facts(s.text, s.unit.lang).numbers for v in mine.numbers),
+            *(lambda s, q=q: q in _folded(s.text) for q in mine.quotes),
+        ]
+        found: dict[int, Source] = {}
+        for holds in wanted:
+            line = next((s for s in cited if holds(s)), None)
+            if line is None:
+                return []
+            found[line.k] = line
+        if len({(s.passage.doc.doc_id, s.unit.context) for s in found.values()}) != 1:
+            return []  # lines of different documents or sections may speak of different things
+        return [found[k] for k in sorted(found)]
 
     def _two_lines(self, claim: Claim, lang: str, question: str, cited: list[Source], sources: dict[int, Source], read: str) -> None:
         """Accept a claim that two lines under the same heading state together, one of them a list item, table row,

@@ -32,6 +32,9 @@ def test_a_bare_marker_line_joins_the_previous_claim():
 def test_markers_parse_lists_and_strip_cleanly():
     assert parse_markers("a [2, 3] b [3] c [1;4]") == [2, 3, 1, 4]
     assert strip_markers("ChatGPT [2] est sorti en 2022 [1].") == "ChatGPT est sorti en 2022."
+    # the period closing up after a marker is not a dot of a path or of an ellipsis
+    assert strip_markers("Install it with `dpkg -i ../*.deb` [3].") == "Install it with `dpkg -i ../*.deb`."
+    assert strip_markers("It is done! [2].") == "It is done!" and strip_markers("Wait... [1]") == "Wait..."
 
 
 def test_the_live_view_numbers_citations_in_order_of_appearance():

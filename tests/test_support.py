@@ -337,3 +337,22 @@ def test_a_claim_may_keep_the_scale_words_of_its_source_language():
     assert checker.facts_hold(Claim("The company aims for a valuation of 3 billion dollars.", [1]), "en", Evidence([sources[1]]), question) == ""
     wrong = Claim("The company aims for a valuation of 3 millions of dollars.", [1])
     assert checker.facts_hold(wrong, "en", Evidence([sources[1]]), question).startswith("number:")
+
+
+STEPS = (
+    "Download the source package:\napt-get source foo\nthen enter its tree:\ncd foo-*\nsudo apt-get build-dep foo\n"
+    "Build it with:\ndebuild -us -uc\nsudo dpkg -i ../*.deb",
+    "en",
+)
+
+
+def test_a_list_claim_rests_on_the_lines_of_its_items_however_many_it_cites():
+    question = "Which commands build a binary package from a source package?"
+    answer = "Run `apt-get source foo`, `cd foo-*`, `sudo apt-get build-dep foo`, `debuild -us -uc` and `sudo dpkg -i ../*.deb` [1][2][3][4][5][6][7][8][9]."
+    [claim] = check(answer, question, "en", sources_of(STEPS))
+    assert claim.supported and claim.support == [2, 4, 5, 7, 8]
+    # an item no cited line holds, or a sentence citing every line without items, rests on nothing
+    [claim] = check(answer.replace("debuild -us -uc", "debuild -b"), question, "en", sources_of(STEPS))
+    assert not claim.supported
+    [claim] = check("Sign the package with your GPG key [1][2][3][4][5][6][7][8][9].", question, "en", sources_of(STEPS))
+    assert not claim.supported
