@@ -453,7 +453,8 @@ def _resembles(name: str, words: set[str]) -> bool:
 
 
 class EmbeddingJudge:
-    """Stated when the e5 similarity of claim and evidence reaches the threshold (cheap, blind to relations)."""
+    """Stated when the e5 similarity of the claim and its evidence, or one clause of it, reaches the threshold
+    (cheap, blind to relations)."""
 
     def __init__(self, checker_similarity: Callable[[list[str], list[str]], np.ndarray], threshold: float) -> None:
         self.similarity = checker_similarity
@@ -462,7 +463,17 @@ class EmbeddingJudge:
     def __call__(self, items: list[tuple[Claim, list[Source]]]) -> list[bool]:
         if not items:
             return []
-        claims = [c.text for c, _ in items]
-        texts = [" ".join(s.text for s in ev) for _, ev in items]
-        scores = self.similarity(claims, texts)
-        return [bool(scores[i, i] >= self.threshold) for i in range(len(items))]
+        parts = [clauses(" ".join(s.text for s in ev)) for _, ev in items]
+        scores = self.similarity([c.text for c, _ in items], [p for group in parts for p in group])
+        verdicts, at = [], 0
+        for i, group in enumerate(parts):
+            verdicts.append(bool(scores[i, at : at + len(group)].max() >= self.threshold))
+            at += len(group)
+        return verdicts
+
+
+def clauses(text: str, shortest: int = 4) -> list[str]:
+    """The text, then each of its clauses of at least `shortest` words: a long line may state a claim in one clause
+    ("Wang, aged 29, had the experience...") that the rest of the line drowns in a whole-line similarity."""
+    parts = [part.strip() for part in CLAUSE.split(text) if len(part.split()) >= shortest]
+    return [text] + [part for part in parts if part != text.strip()]

@@ -11,7 +11,7 @@ import pytest
 
 from rag.claims import split_claims
 from rag.prompts import build_messages, number_sources
-from rag.support import Evidence, SupportChecker, has_negation
+from rag.support import EmbeddingJudge, Evidence, SupportChecker, clauses, has_negation
 from rag.types import Claim, Document, Passage, Source, Unit
 
 
@@ -200,6 +200,22 @@ def test_a_judge_never_rescues_a_claim_whose_words_the_source_mostly_lacks():
     judge = _Always(True)
     [claim] = check("dpkg-reconfigure asks again every debconf question of an installed package [1].", "What does dpkg-reconfigure do?", "en", sources_of(("Configure a package which already has been unpacked: dpkg --configure foo.", "en")), judge)
     assert not claim.supported and not judge.asked
+
+
+def test_the_embedding_judge_finds_the_clause_of_a_long_line_that_states_a_claim(embedder):
+    line = (
+        "La décision a suscité des questions dès le départ, notamment si Wang, âgé de 29 ans, avait l’expérience et le "
+        "bagage pour construire des modèles d’IA massifs, ce que son entreprise ne faisait pas, selon plusieurs anciens "
+        "chercheurs du laboratoire interrogés par le journal."
+    )
+    sources = sources_of((line, "fr"))
+    checker = SupportChecker(embedder)
+    judge = EmbeddingJudge(checker.similarity, 0.5)
+    stated, invented = Claim("Wang is 29 years old.", [1]), Claim("Wang is a chief financial officer.", [1])
+    assert checker.similarity([stated.text], [line])[0, 0] < 0.5, "the whole line drowns the clause"
+    assert judge([(stated, [sources[1]]), (invented, [sources[1]])]) == [True, False]
+    # a clause too short to state anything ("notamment si Wang") is not compared on its own
+    assert "notamment si Wang" not in clauses(line)
 
 
 # ---------------------------------------------------------------- the real model as judge
