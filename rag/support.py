@@ -138,8 +138,12 @@ class SupportChecker:
         everywhere = _facts_of(read, evidence.lang)
         allowed = stated.numbers | (asked.numbers & everywhere.numbers)
         missing = mine.numbers - allowed
-        if missing and lang != evidence.lang and F.facts(claim.text, evidence.lang).numbers <= allowed:
-            missing = set()  # the claim keeps its source's scale words ("3 milliards" in an English sentence)
+        if missing and lang != evidence.lang:
+            # The claim may keep its source's scale words ("3 milliards" in an English sentence); read in the
+            # source's language it must still give as many numbers ("twelve" is none in French).
+            kept = F.facts(claim.text, evidence.lang).numbers
+            if len(kept) >= len(mine.numbers) and kept <= allowed:
+                missing = set()
         if missing:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):

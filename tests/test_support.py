@@ -353,6 +353,10 @@ def test_a_claim_may_keep_the_scale_words_of_its_source_language():
     assert checker.facts_hold(Claim("The company aims for a valuation of 3 billion dollars.", [1]), "en", Evidence([sources[1]]), question) == ""
     wrong = Claim("The company aims for a valuation of 3 millions of dollars.", [1])
     assert checker.facts_hold(wrong, "en", Evidence([sources[1]]), question).startswith("number:")
+    # a number word of the claim's language is not read away as no number at all in the source's language
+    hired = sources_of(("Dix personnes ont été embauchées.", "fr"))
+    twelve = Claim("Twelve people were hired.", [1])
+    assert checker.facts_hold(twelve, "en", Evidence([hired[1]]), "How many people were hired?") == "number:12"
 
 
 STEPS = (
