@@ -184,7 +184,7 @@ def contains_word(word: str, folded_text: str) -> bool:
     key = fold(word)
     keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]
     stem, apostrophe, clitic = key.rpartition("'")
-    if apostrophe and stem and 0 < len(clitic) <= 2:
+    if apostrophe and len(stem) > 2 and 0 < len(clitic) <= 2:  # not the elided article of "l'IA" or "qu'il"
         keys.append(stem)
     return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_text) for k in keys)
 

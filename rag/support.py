@@ -173,8 +173,7 @@ class SupportChecker:
         source holds (Turing Award/prix Turing)."""
         if lang == source_lang:
             return False
-        words = set(WORD.findall(folded_source))
-        return name.isupper() or _resembles(name, words) or _named_beside(name, claim.text, folded_source)
+        return name.isupper() or _resembles(name, _word_set(folded_source)) or _named_beside(name, claim.text, folded_source)
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
         """The claim's words that the question (and the conversation before it) does not already hold: what the
@@ -459,11 +458,33 @@ def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:
 def _named_beside(name: str, claim: str, folded_source: str) -> bool:
     """The name is one word of a name of several capitalised words, another of which the source holds: a translation
     keeps the proper part of "Turing Award" ("prix Turing")."""
-    for run in re.finditer(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)+", claim):
-        words = run.group(0).split()
-        if name in words and any(w != name and F.contains_word(w, folded_source) for w in words):
-            return True
-    return False
+    return any(
+        name in run and any(w != name and F.contains_word(w, folded_source) for w in run) for run in _capitalised_runs(claim)
+    )
+
+
+def _capitalised_runs(text: str) -> list[list[str]]:
+    """Runs of two or more consecutive capitalised words, in any script that has capitals; punctuation ends a run."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for token in text.split():
+        word = token.strip(_PUNCTUATION)
+        capital = word[:1].isupper()
+        if capital:
+            run.append(word)
+        if not capital or token[-1:] in _PUNCTUATION:
+            if len(run) > 1:
+                runs.append(run)
+            run = []
+    return runs + ([run] if len(run) > 1 else [])
+
+
+_PUNCTUATION = ".,;:!?()[]«»\"“”„"
+
+
+@lru_cache(maxsize=8)
+def _word_set(folded: str) -> frozenset[str]:
+    return frozenset(WORD.findall(folded))
 
 
 def _resembles(name: str, words: set[str]) -> bool:

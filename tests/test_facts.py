@@ -79,6 +79,7 @@ def test_whole_words_only():
     # A possessive or other one- or two-letter clitic after an apostrophe leaves the name it follows.
     assert contains_word("LeCun's", "yann lecun a dit") and contains_word("LeCun’s", "yann lecun a dit")
     assert not contains_word("LeCun's", "yann lecunx a dit") and not contains_word("Cun's", "yann lecun a dit")
+    assert not contains_word("l'IA", "l'entreprise a dit") and not contains_word("qu'il", "qu'elle")
 
 
 def test_code_must_stand_exactly():
