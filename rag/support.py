@@ -157,23 +157,16 @@ class SupportChecker:
                 return f"quote:{quote}"
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
-        unread = [n for n in copied if not F.contains_word(n, _folded(read)) and not self._translated(n, claim, lang, evidence.lang, _folded(read))]
+        unread = [n for n in copied if not F.contains_word(n, _folded(read))]
         if len(unread) > len(copied) // 3:  # the question's subject is not what the model read about
             return f"name:{unread[0]}"
         for name in mine.names:
-            if name in copied or F.contains_word(name, around) or self._translated(name, claim, lang, evidence.lang, around):
+            if name in copied or F.contains_word(name, around):
                 continue
+            if lang != evidence.lang and (name.isupper() or _resembles(name, _word_set(around))):
+                continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
             return f"name:{name}"
         return ""
-
-    @staticmethod
-    def _translated(name: str, claim: Claim, lang: str, source_lang: str, folded_source: str) -> bool:
-        """Across languages, a name the source may write translated: an acronym (CEO/PDG, AI/IA), a word that
-        resembles one of the source's (Fundamental/fondamentale), a word of a longer name whose proper part the
-        source holds (Turing Award/prix Turing)."""
-        if lang == source_lang:
-            return False
-        return name.isupper() or _resembles(name, _word_set(folded_source)) or _named_beside(name, claim.text, folded_source)
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
         """The claim's words that the question (and the conversation before it) does not already hold: what the
@@ -453,33 +446,6 @@ def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:
     """One stem begins the other (found/founder, fondé/fondateur, install/installation): Snowball leaves derived
     words apart, and a claim may say with a verb what its source says with a noun."""
     return len(term) >= shortest and any(len(t) >= shortest and (t.startswith(term) or term.startswith(t)) for t in stated)
-
-
-def _named_beside(name: str, claim: str, folded_source: str) -> bool:
-    """The name is one word of a name of several capitalised words, another of which the source holds: a translation
-    keeps the proper part of "Turing Award" ("prix Turing")."""
-    return any(
-        name in run and any(w != name and F.contains_word(w, folded_source) for w in run) for run in _capitalised_runs(claim)
-    )
-
-
-def _capitalised_runs(text: str) -> list[list[str]]:
-    """Runs of two or more consecutive capitalised words, in any script that has capitals; punctuation ends a run."""
-    runs: list[list[str]] = []
-    run: list[str] = []
-    for token in text.split():
-        word = token.strip(_PUNCTUATION)
-        capital = word[:1].isupper()
-        if capital:
-            run.append(word)
-        if not capital or token[-1:] in _PUNCTUATION:
-            if len(run) > 1:
-                runs.append(run)
-            run = []
-    return runs + ([run] if len(run) > 1 else [])
-
-
-_PUNCTUATION = ".,;:!?()[]«»\"“”„"
 
 
 @lru_cache(maxsize=8)
