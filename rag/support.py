@@ -141,7 +141,7 @@ class SupportChecker:
         if missing and lang != evidence.lang:
             # The claim may keep its source's scale words ("3 milliards" in an English sentence); read in the
             # source's language it must still give as many numbers ("twelve" is none in French).
-            kept = F.facts(claim.text, evidence.lang).numbers
+            kept = {q.value for q in F.quantities(claim.text, evidence.lang)}
             if len(kept) >= len(mine.numbers) and kept <= allowed:
                 missing = set()
         if missing:
@@ -155,6 +155,7 @@ class SupportChecker:
         for quote in mine.quotes:
             if quote not in folded and not (quote in asked.quotes and quote in _folded(read)):
                 return f"quote:{quote}"
+        words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
         unread = [n for n in copied if not F.contains_word(n, _folded(read))]
@@ -163,7 +164,7 @@ class SupportChecker:
         for name in mine.names:
             if name in copied or F.contains_word(name, around):
                 continue
-            if lang != evidence.lang and (name.isupper() or _resembles(name, _word_set(around))):
+            if lang != evidence.lang and (name.isupper() or _resembles(name, words)):
                 continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
             return f"name:{name}"
         return ""
@@ -285,7 +286,7 @@ class SupportChecker:
         mine = F.facts(claim.text, lang)
         wanted: list[Callable[[Source], bool]] = [
             *(lambda s, t=t: F.contains_code(t, s.text) for t in mine.code),
-            *(lambda s, v=v: v in F.facts(s.text, s.unit.lang).numbers for v in mine.numbers),
+            *(lambda s, v=v: any(q.value == v for q in F.quantities(s.text, s.unit.lang)) for v in mine.numbers),
             *(lambda s, q=q: q in _folded(s.text) for q in mine.quotes),
         ]
         found: dict[int, Source] = {}
@@ -446,11 +447,6 @@ def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:
     """One stem begins the other (found/founder, fondé/fondateur, install/installation): Snowball leaves derived
     words apart, and a claim may say with a verb what its source says with a noun."""
     return len(term) >= shortest and any(len(t) >= shortest and (t.startswith(term) or term.startswith(t)) for t in stated)
-
-
-@lru_cache(maxsize=8)
-def _word_set(folded: str) -> frozenset[str]:
-    return frozenset(WORD.findall(folded))
 
 
 def _resembles(name: str, words: set[str]) -> bool:
