@@ -225,6 +225,7 @@ class StartupBench:
     # medians of the runs in ready_pairs, (serve, raw) run one after the other
     serve_ready_s: float = 0.0
     raw_load_s: float = 0.0
+    serve_rss_ready_mb: float = 0.0  # largest over the runs: `rag serve` and its children (the embedder) at ready
     ready_pairs: list[tuple[float, float]] = field(default_factory=list)
 
     @property
@@ -962,9 +963,9 @@ def bench_raw_load(settings: Settings, timeout: float = 600) -> float:
     return round(json.loads(result.stdout.strip().splitlines()[-1])["raw_load_s"], 2)
 
 
-def bench_serve_ready(settings: Settings, timeout: float = 600) -> float:
-    """Seconds from spawning `rag serve` to its GET /health answering 200 (index, embedder and model loaded), with
-    the bench's own thread counts, as the bare process of bench_raw_load has them."""
+def bench_serve_ready(settings: Settings, timeout: float = 600) -> tuple[float, float]:
+    """(seconds from spawning `rag serve` to its GET /health answering 200 (index, embedder and model loaded),
+    resident MB of it and its children then), with the bench's own thread counts, as bench_raw_load has them."""
     from rag.bench_service import ServeProcess, serve_env
 
     env = {**serve_env(settings), "RAG_LLM_THREADS": str(settings.llm_threads), "RAG_TORCH_THREADS": str(settings.torch_threads)}
@@ -973,23 +974,25 @@ def bench_serve_ready(settings: Settings, timeout: float = 600) -> float:
         server = ServeProcess(env, Path(tmp), "ready")
         try:
             server.wait_healthy(timeout)
-            return round(time.monotonic() - spawned, 2)
+            return round(time.monotonic() - spawned, 2), round(server.resident_mb(), 1)
         finally:
             server.close()
 
 
-def bench_ready_pairs(settings: Settings, pairs: int) -> list[tuple[float, float]]:
-    """(rag serve ready s, raw load s) of `pairs` pairs of runs, which of the two goes first alternating."""
-    out = []
+def bench_ready_pairs(settings: Settings, pairs: int) -> tuple[list[tuple[float, float]], float]:
+    """(rag serve ready s, raw load s) of `pairs` pairs of runs, which of the two goes first alternating, and the
+    largest resident MB of a serving process tree at ready."""
+    out, resident = [], 0.0
     for n in range(pairs):
         if n % 2:
             raw = bench_raw_load(settings)
-            serve = bench_serve_ready(settings)
+            serve, mb = bench_serve_ready(settings)
         else:
-            serve = bench_serve_ready(settings)
+            serve, mb = bench_serve_ready(settings)
             raw = bench_raw_load(settings)
         out.append((serve, raw))
-    return out
+        resident = max(resident, mb)
+    return out, resident
 
 
 # ---------------------------------------------------------------- targets and the table
@@ -1016,6 +1019,8 @@ def check_targets(result: BenchResult) -> list[Target]:
         if result.startup.raw_load_s:
             out.append(Target("rag serve ready / raw load", result.startup.ready_ratio, t["ready_ratio"], False))
         out.append(Target("peak RSS after one answer, GB", round(result.startup.peak_rss_mb / 1024, 2), t["peak_rss_gb"], False))
+        if result.startup.serve_rss_ready_mb:
+            out.append(Target("rag serve resident at ready, GB", round(result.startup.serve_rss_ready_mb / 1024, 2), t["peak_rss_gb"], False))
     return out
 
 
@@ -1103,6 +1108,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
             ("startup", "rag serve ready / raw load (median of the pairs)", f"{s.ready_ratio:.3f}", _target_cell(targets, "rag serve ready / raw load")),
             ("startup", "peak RSS MB at ready / after one answer", _pair(s.peak_rss_ready_mb, s.peak_rss_mb, 0), _target_cell(targets, "peak RSS after one answer, GB") + " (GB)"),
             ("startup", "resident after answer: private / file-backed MB", _pair(s.rss_anon_mb, s.rss_file_mb, 0), ""),
+            ("startup", "rag serve resident at ready, with its embedding process, MB", f"{s.serve_rss_ready_mb:.0f}", _target_cell(targets, "rag serve resident at ready, GB") + " (GB)"),
         ]
     if result.service is not None:
         from rag.bench_service import service_rows
@@ -1203,7 +1209,7 @@ def run_bench(
     if "startup" in wanted:
         log("4/4 start-up of a fresh serving process")
         result.startup = bench_startup(settings, questions[0].question)
-        pairs = bench_ready_pairs(settings, 3 if quick else 5)
+        pairs, result.startup.serve_rss_ready_mb = bench_ready_pairs(settings, 3 if quick else 5)
         result.startup.ready_pairs = pairs
         result.startup.serve_ready_s = round(statistics.median(serve for serve, _ in pairs), 2)
         result.startup.raw_load_s = round(statistics.median(raw for _, raw in pairs), 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -493,11 +494,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("warning: --share exposes the app through a public tunnel (needs the internet)", file=sys.stderr)
     from ui.state import AppState
 
+    # uvicorn re-raises SIGTERM once it has shut down: exit through Python then, so that the finally below stops
+    # the embedding process and waits for it instead of leaving it to notice its parent is gone.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     state = AppState(settings)
-    state.preload_model()  # read while Gradio imports (ui.app): ready sooner by about the model's load time
-    from ui.app import launch
+    state.preload_models()  # loading while Gradio imports (ui.app): ready sooner by about the models' load time
+    try:
+        from ui.app import launch
 
-    launch(settings, share=args.share, auth=auth, state=state)
+        launch(settings, share=args.share, auth=auth, state=state)
+    finally:
+        state.close()
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

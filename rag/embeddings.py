@@ -62,8 +62,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(getter())
+        return embedding_dimension(self.model)
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, progress)
@@ -117,6 +116,12 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def embedding_dimension(model: object) -> int:
+    """The vector size of a sentence-transformers model (the method's name changed in sentence-transformers 5)."""
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
 def model_fingerprint(folder: Path) -> str:
     """Identity of a model folder from its configuration files (cheap: weights are not hashed)."""
     digest = hashlib.sha256()
@@ -140,20 +145,22 @@ def set_torch_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads or os.cpu_count() or 1))
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """Load the configured embedding model once; raise ModelNotFound with a clear message."""
-    folder = resolve_embedding_model(settings.embedding_model, settings.cache_dir)
-    set_torch_threads(settings.torch_threads)
+def open_sentence_transformer(folder: Path, torch_threads: int):
+    """The sentence-transformers model in `folder`, on the CPU; ModelNotFound with a clear message."""
+    set_torch_threads(torch_threads)
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-
     try:
-        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelNotFound(f"embedding model at {folder} could not be loaded: {exc}") from None
+
+
+def embedder_for(model: object, folder: Path, settings: Settings) -> Embedder:
+    """An Embedder over a loaded model (or a stand-in with its encode()), with its folder's prompts and identity."""
     query_prompt, passage_prompt = _prompts(folder)
     return Embedder(
         model=model,
@@ -163,3 +170,9 @@ def load_embedder(settings: Settings) -> Embedder:
         passage_prompt=passage_prompt,
         batch_size=settings.embed_batch_size,
     )
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """Load the configured embedding model once, in this process; raise ModelNotFound with a clear message."""
+    folder = resolve_embedding_model(settings.embedding_model, settings.cache_dir)
+    return embedder_for(open_sentence_transformer(folder, settings.torch_threads), folder, settings)

@@ -130,13 +130,14 @@ class Retriever:
         return hits + alone[: self.settings.followup_extra]
 
 
-def load_retriever(settings: Settings, store=None) -> Retriever:
-    """Load the index from its store, then the embedding model it was built with (refusing a different one)."""
+def load_retriever(settings: Settings, store=None, embedder: Embedder | None = None) -> Retriever:
+    """Load the index from its store, then the embedding model it was built with (refusing a different one); an
+    embedder already loaded (the serving process loads it in a child process) is checked instead of loading one."""
     from rag.store import open_store
 
     store = store or open_store(settings)
     index = store.load()
-    embedder = load_embedder(settings)
+    embedder = embedder if embedder is not None else load_embedder(settings)
     built, current = index.build_info, current_build_info(settings, embedder)
     if (built.model_fingerprint, built.dim) != (current.model_fingerprint, current.dim):
         raise IndexMismatch(

@@ -78,7 +78,7 @@ def test_serve_refuses_a_network_bind_without_login_or_key(args, refused, monkey
 
     started = []
     monkeypatch.delenv("RAG_API_KEY", raising=False)
-    monkeypatch.setattr(ui.state.AppState, "preload_model", lambda self: None)
+    monkeypatch.setattr(ui.state.AppState, "preload_models", lambda self: None)
     monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None, state=None: started.append(settings))
     code = main(args)
     err = capsys.readouterr().err

@@ -472,7 +472,7 @@ def launched(monkeypatch) -> list:
     import ui.state
 
     calls: list = []
-    monkeypatch.setattr(ui.state.AppState, "preload_model", lambda self: None)
+    monkeypatch.setattr(ui.state.AppState, "preload_models", lambda self: None)
     monkeypatch.setattr(ui.app, "launch", lambda settings, share=False, auth=None, state=None: calls.append((settings.host, auth)))
     return calls
 

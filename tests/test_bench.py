@@ -4,6 +4,8 @@ smallest packaged model). The generation model is not loaded here."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -90,7 +92,8 @@ def test_quick_bench_functions(tmp_path, settings_factory, embedder):
 
 def test_the_ready_ratio_is_the_median_of_paired_runs():
     """One slow pair (a burst of load on the machine) does not decide the start-up target."""
-    startup = StartupBench(10.0, 5.0, 4.0, 1.0, 3.0, 900.0, 1000.0, serve_ready_s=13.0, raw_load_s=10.0)
+    startup = StartupBench(10.0, 5.0, 4.0, 1.0, 3.0, 900.0, 1000.0, serve_ready_s=13.0, raw_load_s=10.0,
+                           serve_rss_ready_mb=2600.0)
     startup.ready_pairs = [(13.0, 10.0), (30.0, 10.0), (11.0, 10.0)]
     assert startup.ready_ratio == 1.3
     result = BenchResult(quick=True, env=collect_env(1, 1), startup=startup)
@@ -98,6 +101,8 @@ def test_the_ready_ratio_is_the_median_of_paired_runs():
         {"name": t["name"], "value": t["value"]} for t in result.to_dict()["targets"]
     ]
     assert "(medians of 3)" in format_table(result)
+    memory = next(t for t in result.to_dict()["targets"] if t["name"] == "rag serve resident at ready, GB")
+    assert (memory["value"], memory["ok"]) == (2.54, False)  # the embedding process counts with the server
 
 
 @pytest.mark.parametrize("repack", ["on", "off"])
@@ -138,3 +143,23 @@ def test_prompt_parts_add_up_to_the_prompt_the_model_reads(tokenizer_pipeline):
     assert sum(parts.values()) == total
     assert parts["system"] > 300 and parts["sources"] > parts["question"] > 5 and parts["history"] > 5
     assert 0 <= parts["markup"] < 20, parts  # the chat template's few tokens, not a part left uncounted
+
+
+def test_the_resident_memory_of_a_server_counts_its_child_processes():
+    """rag serve's embedder runs in a child: the memory figure sums the whole tree."""
+    import subprocess
+    import sys
+
+    from rag.bench_service import tree_resident_mb
+
+    alone = tree_resident_mb(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while tree_resident_mb(child.pid) < 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tree_resident_mb(os.getpid()) >= alone + 200
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_resident_mb(child.pid + 10**7) == 0.0  # no such process
