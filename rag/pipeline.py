@@ -11,7 +11,7 @@ from rag import conflicts as cf
 from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
-from rag.facts import Quantity, facts, quantities, unquoted
+from rag.facts import Quantity, code_spans, facts, quantities, unquoted
 from rag.generation import Generator, ModelJudge, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
@@ -226,15 +226,18 @@ class Pipeline:
         return answer
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
-        """The claim says something the question does not: a word, a number or a negation ("No, it does not"),
-        else it only restates it."""
-        if self.checker.added_words(claim, prepared.lang, prepared.question):
+        """The claim says something that neither the question nor the answer before it said: a word, a number or
+        a negation ("No, it does not"), else it only restates them (a follow-up answered with the last answer)."""
+        said = f"{prepared.question} {last_said(prepared.turns, 'assistant')}"
+        if self.checker.added_words(claim, prepared.lang, said):
             return True
         negated = [has_negation(unquoted(text), prepared.lang) for text in (claim.text, prepared.question)]
         if negated == [True, False]:
             return True
-        asked = {q.value for q in quantities(prepared.question, prepared.lang)}
-        return any(q.value not in asked for q in quantities(claim.text, prepared.lang))
+        if set(code_spans(claim.text)) - set(code_spans(said)):
+            return True  # "crontab -l" after "crontab -e": the option is the answer, the words are not
+        given = {q.value for q in quantities(said, prepared.lang)}
+        return any(q.value not in given for q in quantities(claim.text, prepared.lang))
 
     def _state_conflicts(self, prepared: Prepared, claims: list[Claim]) -> list[Claim]:
         """Sentences stating that sources disagree about a value the answer gives, citing both (a small model

@@ -60,6 +60,17 @@ class Evidence:
         return " ".join([source_name(doc.metadata, doc.title), *(doc.text[a:b] for a, b in spans)])
 
     @property
+    def lead_in(self) -> str:
+        """The line right before each unit in its document, when the model read it too: "dpkg-deb" above "This
+        program manipulates archives" names what the sentence speaks of."""
+        lines = []
+        for source in self.sources:
+            doc, unit = source.passage.doc, source.unit
+            before = [u for u in source.passage.units if u.end <= unit.start and not doc.text[u.end : unit.start].strip()]
+            lines.extend(doc.text[u.start : u.end] for u in before)
+        return " ".join(lines)
+
+    @property
     def surroundings(self) -> str:
         """Where a claim's names may come from: the passages of the units, their headings and their document's title."""
         passages = {id(s.passage): s.passage for s in self.sources}
@@ -125,7 +136,8 @@ class SupportChecker:
         """'' when every fact the claim adds to the question is in the evidence, else what is missing.
 
         A fact copied from the question (a name, a file, a number it asks about) need only be somewhere in what
-        the model read: the claim does not assert it, the question did.
+        the model read: the claim does not assert it, the question did; but an option (-i) must be in the cited
+        line, the headings above it or the line before it: it says which thing the line speaks of.
         """
         mine = F.facts(claim.text, lang)
         if mine.empty:
@@ -150,6 +162,12 @@ class SupportChecker:
             return "month"
         for token in mine.code:
             if not F.contains_code(token, text) and not (token in asked.code and F.contains_code(token, read)):
+                return f"code:{token}"
+        # An option is what its line speaks of, and lines that differ only in theirs are alike: one the claim copies
+        # from the question must stand in the cited line, the headings above it or the line before it ("-i asks
+        # for confirmation" is not stated by the line about -l, though the model read -i elsewhere).
+        for token in mine.code & asked.code:
+            if token.startswith("-") and not F.contains_code(token, text + " " + evidence.lead_in):
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
         for quote in mine.quotes:

@@ -84,6 +84,25 @@ def test_an_answer_that_only_repeats_the_question_is_off_target(tokenizer_pipeli
     assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
 
 
+def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipeline):
+    """The model repeating what it said before answers the earlier question, not this one; a new option is new."""
+    from rag.claims import split_claims
+
+    history = [
+        {"role": "user", "content": "Où Yann LeCun va-t-il travailler ?"},
+        {"role": "assistant", "content": "Il va fonder une start-up, AMI Labs, après avoir quitté Meta."},
+    ]
+    prepared = tokenizer_pipeline.prepare("Et avec quel argent ?", history)
+    [again] = split_claims("Il va fonder une start-up, AMI Labs, après avoir quitté Meta [1].", "fr")
+    [new] = split_claims("Il va fonder une start-up financée par Meta [1].", "fr")
+    assert not tokenizer_pipeline._adds_anything(again, prepared)
+    assert tokenizer_pipeline._adds_anything(new, prepared)
+    shell = [{"role": "user", "content": "How do I edit my crontab?"}, {"role": "assistant", "content": "Run crontab -e."}]
+    prepared = tokenizer_pipeline.prepare("And how do I just display it?", shell)
+    [option] = split_claims("To display the crontab, run crontab -l [1].", "en")
+    assert tokenizer_pipeline._adds_anything(option, prepared)
+
+
 def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):
     """Off target is a restatement that adds nothing; a negation the question lacks is what a "no" adds (and the
     source must then state it); a "yes" adds nothing the words can check."""

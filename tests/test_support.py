@@ -98,6 +98,29 @@ def test_code_must_be_the_source_s_exactly():
     assert not claim.supported and claim.reason == "code:-k"
 
 
+OPTIONS = (
+    "The -l option displays the current crontab on standard output.\n"
+    "The -i option modifies the -r option to prompt the user for a confirmation before removing the crontab.\n"
+    "crontab [ -u user ] [ -i ] { -e | -l | -r }",
+    "en",
+)
+
+
+def test_code_the_claim_copies_from_the_question_names_what_its_line_must_speak_of():
+    """"-i" is anywhere in what the model read, but the cited line speaks of -l: it does not say what -i does."""
+    question = "What does the -i option of crontab do?"
+    [claim] = check("The -i option displays the current crontab on standard output [1].", question, "en", sources_of(OPTIONS))
+    assert not claim.supported and claim.reason == "code:-i"
+    [claim] = check("The -i option prompts the user for a confirmation before removing the crontab [2].", question, "en", sources_of(OPTIONS))
+    assert claim.supported and claim.support == [2]
+
+
+def test_code_from_the_question_may_stand_in_the_line_before_the_cited_one():
+    tool = ("dpkg-deb\nThis program manipulates Debian archive files.", "en")
+    [claim] = check("dpkg-deb manipulates Debian archive files [2].", "What does dpkg-deb do?", "en", sources_of(tool))
+    assert claim.supported and claim.support == [2]
+
+
 def test_a_table_line_answers_with_its_numbers():
     [claim] = check("The operating temperature is 0 to 40 °C [4].", "What is the operating temperature?", "en", sources_of(MANUAL))
     assert claim.supported
