@@ -115,9 +115,9 @@ def test_code_the_claim_copies_from_the_question_names_what_its_line_must_speak_
     assert claim.supported and claim.support == [2]
 
 
-def test_code_from_the_question_may_stand_in_the_line_before_the_cited_one():
-    tool = ("dpkg-deb\nThis program manipulates Debian archive files.", "en")
-    [claim] = check("dpkg-deb manipulates Debian archive files [2].", "What does dpkg-deb do?", "en", sources_of(tool))
+def test_an_option_from_the_question_may_stand_in_the_line_before_the_cited_one():
+    manual = ("-l:\nDisplays the current crontab on standard output.", "en")
+    [claim] = check("-l displays the current crontab [2].", "What does -l do?", "en", sources_of(manual))
     assert claim.supported and claim.support == [2]
 
 
