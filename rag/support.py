@@ -61,8 +61,8 @@ class Evidence:
 
     @property
     def lead_in(self) -> str:
-        """The line right before each unit in its document, when the model read it too: "dpkg-deb" above "This
-        program manipulates archives" names what the sentence speaks of."""
+        """The line right before each unit in its document, when the model read it too: "-l:" above "Displays the
+        current crontab" names what the sentence speaks of."""
         lines = []
         for source in self.sources:
             doc, unit = source.passage.doc, source.unit
@@ -161,13 +161,13 @@ class SupportChecker:
         if not mine.months <= stated.months | (asked.months & everywhere.months):
             return "month"
         for token in mine.code:
-            if not F.contains_code(token, text) and not (token in asked.code and F.contains_code(token, read)):
-                return f"code:{token}"
-        # An option is what its line speaks of, and lines that differ only in theirs are alike: one the claim copies
-        # from the question must stand in the cited line, the headings above it or the line before it ("-i asks
-        # for confirmation" is not stated by the line about -l, though the model read -i elsewhere).
-        for token in mine.code & asked.code:
-            if token.startswith("-") and not F.contains_code(token, text + " " + evidence.lead_in):
+            if F.contains_code(token, text):
+                continue
+            # An option is what its line speaks of, and lines that differ only in theirs are alike: copied from the
+            # question, it must stand in the line before the cited one, not just anywhere the model read ("-i asks
+            # for confirmation" is not stated by the line about -l).
+            where = evidence.lead_in if token.startswith("-") else read
+            if not (token in asked.code and F.contains_code(token, where)):
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
         for quote in mine.quotes:
