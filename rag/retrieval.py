@@ -76,10 +76,15 @@ class Retriever:
         qualifie-t-il les LLM ?" is not about "qualifie" alone.
         """
         words = query.split()
-        kept = [w for w in words if not (set(self.analyze(w, lang)) & self.common_terms)]
+        kept = [w for w in words if not self._ubiquitous(w, lang)]
         if len(kept) == len(words) or len(self._content_terms(" ".join(kept), lang)) < 2:
             return None
         return " ".join(kept)
+
+    def _ubiquitous(self, word: str, lang: str | None) -> bool:
+        """Every term of the word is common in the corpus ("Info-System" is not, though "system" is)."""
+        terms = set(self.analyze(word, lang))
+        return bool(terms) and terms <= self.common_terms
 
     def _content_terms(self, text: str, lang: str | None = None) -> list[str]:
         """Analyzed terms that say what is asked about, in the question's own language: not the interrogatives."""

@@ -93,6 +93,9 @@ def test_focused_query_drops_ubiquitous_words_only_when_enough_is_left(retriever
     # Without "LeCun" and "LLM" the question would be about "qualifie" alone: it is searched whole.
     assert retriever.focused_query("Comment LeCun qualifie-t-il les LLM ?") is None
     assert retriever.focused_query("Quand ChatGPT est-il sorti ?") is None  # nothing ubiquitous to drop
+    # A compound is ubiquitous only when each of its parts is: "Info-System" stays though "system" is everywhere.
+    focused = retriever.focused_query("What did Yann LeCun say about Meta-Superintelligence?")
+    assert focused == "What did Yann say about Meta-Superintelligence?"
 
 
 @pytest.mark.parametrize("question", ["Comment LeCun qualifie-t-il les LLM ?", "How does LeCun describe LLMs?"])
