@@ -255,12 +255,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _print_json(result)
             return 0
         k = result["k"]
-        print(f"{'lang':6s} {'n':>3s} {'recall@1':>9s} {f'recall@{k}':>9s} {'MRR':>6s}")
+        print(f"{'lang':6s} {'n':>3s} {'recall@1':>9s} {f'recall@{k}':>9s} {'MRR':>6s} {'given':>6s}")
         for lang, m in result["by_language"].items():
-            print(f"{lang:6s} {m['n']:3d} {m['recall@1']:9.3f} {m[f'recall@{k}']:9.3f} {m['mrr']:6.3f}")
-        missed = [r["id"] for r in result["questions"] if not r["rank"] or r["rank"] > k]
+            print(f"{lang:6s} {m['n']:3d} {m['recall@1']:9.3f} {m[f'recall@{k}']:9.3f} {m['mrr']:6.3f} {m['given']:6.3f}")
+        missed = [r["id"] for r in result["questions"] if not r["given"]]
         if missed:
-            print(f"evidence not in top {k}: {', '.join(missed)}")
+            print(f"evidence not given to the model: {', '.join(missed)}")
+        print("given: the evidence is among the chunks the model reads (the top k, and a follow-up's own best chunks)")
         return 0
     return _answer_eval(args, settings, questions, retriever)
 

@@ -78,7 +78,8 @@ def is_evidence(chunk_text: str, question: Question) -> bool:
 
 
 def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) -> dict:
-    """recall@1, recall@k and MRR (over the top 10) per language, on answerable questions."""
+    """recall@1, recall@k and MRR (over the top 10) per language, on answerable questions; `given`: the evidence is
+    among the chunks the model is given for k (the top k, and a follow-up's own best chunks)."""
     rows = []
     for q in questions:
         if not q.answerable:
@@ -87,7 +88,8 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
         hits = retriever.search(q.question, k=max(10, k), lang=q.lang, context=context)
         ranks = [i for i, h in enumerate(hits, start=1) if is_evidence(h.chunk.text, q)]
         first = ranks[0] if ranks else None
-        rows.append({"id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "top": hits[0].chunk.chunk_id if hits else None})
+        given = any(is_evidence(h.chunk.text, q) for h in retriever.search(q.question, k=k, lang=q.lang, context=context))
+        rows.append({"id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "given": given, "top": hits[0].chunk.chunk_id if hits else None})
     by_lang: dict[str, dict] = {}
     for lang in sorted({r["lang"] for r in rows}) + ["all"]:
         subset = [r for r in rows if lang == "all" or r["lang"] == lang]
@@ -96,6 +98,7 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
             "recall@1": _mean(r["rank"] == 1 for r in subset),
             f"recall@{k}": _mean(r["rank"] is not None and r["rank"] <= k for r in subset),
             "mrr": _mean((1.0 / r["rank"]) if r["rank"] else 0.0 for r in subset),
+            "given": _mean(r["given"] for r in subset),
         }
     return {"k": k, "by_language": by_lang, "questions": rows}
 

@@ -178,10 +178,9 @@ def _salvaged_plan(store: Store, report: IngestReport, log: Callable[[str], None
 
 
 def _doc_id_for(path: Path, plan: _Plan) -> str:
-    """Stable id: the existing id of this source, else the file name made unique."""
-    source = display_path(path)
+    """Stable id: the existing id of this file, else the file name made unique."""
     for doc_id, doc in plan.documents.items():
-        if doc.source == source:
+        if _same_file(doc, path):
             return doc_id
     base = slugify(path.stem)
     doc_id, n = base, 2
@@ -252,6 +251,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
         return
     seen.add(source)
     doc_id = _doc_id_for(path, plan)
+    # One file, one document: an index written before identity was by absolute path may hold it twice.
+    for twin in [d for d, doc in plan.documents.items() if d != doc_id and _same_file(doc, path)]:
+        report.removed.append(twin)
+        _drop(plan, twin)
     known = plan.documents.get(doc_id)
     try:
         if known is not None and file_digest(path) == known.sha256:
@@ -272,11 +275,20 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
     to_embed[doc_id] = doc
 
 
+def _file_of(doc: Document) -> Path:
+    """The document's file by absolute path (its `source` is relative to the folder it was ingested from)."""
+    return Path(doc.metadata["path"]) if doc.metadata.get("path") else Path(doc.source).resolve()
+
+
+def _same_file(doc: Document, path: Path) -> bool:
+    """Whether the document was read from this file, whichever folder either ingest ran from."""
+    return _file_of(doc) == path.resolve() or doc.source == display_path(path)
+
+
 def _prune_missing(plan: _Plan, report: IngestReport) -> None:
     """Drop documents whose file is gone (checked by absolute path, so the working folder does not matter)."""
     for doc_id, doc in list(plan.documents.items()):
-        candidates = [Path(doc.metadata["path"])] if doc.metadata.get("path") else [Path(doc.source)]
-        if not any(p.exists() for p in candidates):
+        if not _file_of(doc).exists():
             report.removed.append(doc_id)
             _drop(plan, doc_id)
 

@@ -35,13 +35,13 @@ def test_eval_retrieval_prints_recall_per_language(tmp_path, index_arg, capsys):
     assert main([*index_arg, "eval", str(questions), "--retrieval"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["lang", "n", "recall@1", "recall@4", "MRR"]
-    table = {parts[0]: parts[1:] for parts in (line.split() for line in lines[1:]) if parts}
+    assert lines[0].split() == ["lang", "n", "recall@1", "recall@4", "MRR", "given"]
+    table = {parts[0]: parts[1:] for parts in (line.split() for line in lines[1:-1]) if parts}
     assert table["fr"][0] == "1" and table["en"][0] == "2" and table["all"][0] == "3"  # the unanswerable one is left out
     for lang in ("fr", "en", "all"):
-        recall_at_4 = float(table[lang][2])
-        assert recall_at_4 == 1.0, out
-    assert "evidence not in top" not in out
+        recall_at_4, given = float(table[lang][2]), float(table[lang][4])
+        assert recall_at_4 == given == 1.0, out
+    assert "evidence not given" not in out
 
 
 def test_eval_retrieval_json(tmp_path, index_arg, capsys):

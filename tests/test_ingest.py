@@ -90,6 +90,19 @@ def test_new_file_is_added_without_touching_the_others(small_docs, settings, emb
     assert rows(after, "alpha") == rows(before, "alpha")
 
 
+def test_the_same_files_from_another_working_folder_are_the_same_documents(tmp_path, small_docs, settings, embedder, monkeypatch):
+    """`rag ingest docs` in the project, then `rag ingest ../docs` from a subfolder: nothing is added twice."""
+    paths = small_docs(alpha=8, beta=8)
+    folder = paths["alpha"].parent
+    monkeypatch.chdir(folder.parent)
+    first, index1 = ingest([Path(folder.name)], settings, embedder)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    second, index2 = ingest([folder], settings, embedder, prune=True)
+    assert sorted(second.unchanged) == ["alpha", "beta"] and second.added == second.removed == []
+    assert len(index2.chunks) == len(index1.chunks)
+
+
 def test_deleted_file_stays_without_prune_and_goes_with_prune(small_docs, settings, embedder):
     paths = small_docs(alpha=8, beta=8)
     folder = paths["alpha"].parent
