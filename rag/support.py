@@ -271,11 +271,13 @@ class SupportChecker:
         """
         pending: list[tuple[Claim, list[list[Source]]]] = []
         read = _everything_read(sources)
+        others = _other_definitions(question, sources)
         for claim in claims:
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = self._item_lines(claim, lang, cited)
             options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
+            options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
             viable = []
             for evidence in options:
                 missing = self.facts_hold(claim, lang, Evidence(evidence, read), question)
@@ -288,7 +290,8 @@ class SupportChecker:
                 elif evidence[0].unit.lang != lang:
                     viable.append(evidence)  # across languages the words cannot tell: a judge decides
             if not claim.supported and not viable:
-                self._two_lines(claim, lang, question, cited, sources, read)
+                asked = {k: s for k, s in sources.items() if k not in others}
+                self._two_lines(claim, lang, question, [s for s in cited if s.k in asked], asked, read)
             if claim.supported:
                 continue
             if viable:
@@ -403,6 +406,30 @@ def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[li
     if len(block) > 2 and block not in out:
         out.append(block)
     return out
+
+
+def _other_definitions(question: str, sources: dict[int, Source]) -> set[int]:
+    """The lines defining the terms a question does not ask about, when it asks about a sibling term: "What does
+    nofail do?" is not answered by the line under "owner" ("permits the owner of the device to mount it"), alone
+    or joined to the list it belongs to. Siblings are definitions under the same headings of one document."""
+    siblings: dict[tuple, list[Source]] = {}
+    for source in sources.values():
+        if source.unit.kind == "definition" and source.unit.context:
+            siblings.setdefault((source.passage.doc.doc_id, source.unit.context[:-1]), []).append(source)
+    others: set[int] = set()
+    for group in siblings.values():
+        terms = {s.k: _defined_term(s) for s in group}
+        shared = set.intersection(*terms.values())
+        named = {s.k for s in group if (terms[s.k] - shared) & analyzer(s.unit.lang).terms(question)}
+        if named:
+            others |= {s.k for s in group if s.k not in named}
+    return others
+
+
+def _defined_term(source: Source) -> set[str]:
+    """The analysed words of the term a definition line defines: the innermost heading above it."""
+    start, end = source.unit.context[-1]
+    return set(analyzer(source.unit.lang).terms(source.passage.doc.text[start:end]))
 
 
 def _runs_on(text: str) -> bool:

@@ -337,6 +337,41 @@ def test_a_list_is_read_whole_with_the_line_that_opens_it():
     assert claim.supported and claim.support == [1, 2, 3, 4], claim.reason
 
 
+def option_list(lang: str = "en") -> dict[int, Source]:
+    """A man page's option list: a line opening it, then each option's definition under its term (as extracted)."""
+    text = (
+        "The basic options are the following:\n"
+        "owner\n"
+        "permits the owner of the device to mount it\n"
+        "nofail\n"
+        "does not report errors for this device if it does not exist"
+    )
+    doc = Document("fstab", "fstab.txt", "fstab", text, "0" * 64)
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        lines.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    units = [
+        Unit(*lines[0], "paragraph", lang),
+        Unit(*lines[2], "definition", lang, (lines[1],)),
+        Unit(*lines[4], "definition", lang, (lines[3],)),
+    ]
+    return {s.k: s for s in number_sources([Passage(1, doc, "fstab#0", 0.0, units)])}
+
+
+def test_a_definition_answers_for_its_own_term_not_for_the_one_asked_about():
+    """Asked what nofail does, the line under "owner" states nothing about nofail, alone or with its list."""
+    sources = option_list()
+    [claim] = check("The nofail option permits the owner of the device to mount it [2].", "What does the nofail option do?", "en", sources)
+    assert not claim.supported, claim.support
+    [claim] = check("The nofail option permits the owner of the device to mount it [1].", "What does the nofail option do?", "en", sources)
+    assert not claim.supported, claim.support  # nor with the line that opens the list
+    [claim] = check("It does not report errors for the device if it does not exist [3].", "What does the nofail option do?", "en", sources)
+    assert claim.supported and claim.support == [3], claim.reason
+    [claim] = check("It permits the owner of the device to mount it [2].", "What does the owner option do?", "en", sources)
+    assert claim.supported and claim.support == [2], claim.reason
+
+
 def test_a_quote_meets_its_source_whatever_the_apostrophe():
     source = ("Les trois hommes sont appelés les « parrains de l’IA » par la presse.", "fr")
     [claim] = check("La presse appelle les trois hommes les « parrains de l'IA » [1].", "Comment la presse appelle-t-elle les trois hommes ?", "fr", sources_of(source))
