@@ -282,13 +282,15 @@ def _file_of(doc: Document) -> Path:
 
 def _same_file(doc: Document, path: Path) -> bool:
     """Whether the document was read from this file, whichever folder either ingest ran from."""
-    return _file_of(doc) == path.resolve() or doc.source == display_path(path)
+    known = _file_of(doc)
+    # A project moved since: the file's old absolute path is gone, its path inside the project still names it.
+    return known == path.resolve() or (not known.exists() and doc.source == display_path(path))
 
 
 def _prune_missing(plan: _Plan, report: IngestReport) -> None:
     """Drop documents whose file is gone (checked by absolute path, so the working folder does not matter)."""
     for doc_id, doc in list(plan.documents.items()):
-        if not _file_of(doc).exists():
+        if not (_file_of(doc).exists() or Path(doc.source).exists()):
             report.removed.append(doc_id)
             _drop(plan, doc_id)
 

@@ -103,6 +103,23 @@ def test_the_same_files_from_another_working_folder_are_the_same_documents(tmp_p
     assert len(index2.chunks) == len(index1.chunks)
 
 
+def test_a_moved_project_keeps_its_documents(tmp_path, small_docs, settings, embedder, monkeypatch):
+    """The project folder renamed: its files are the same documents, and pruning does not drop them."""
+    paths = small_docs(alpha=8, beta=8)
+    folder = paths["alpha"].parent
+    old = tmp_path / "project"
+    old.mkdir()
+    folder.rename(old / folder.name)
+    monkeypatch.chdir(old)
+    ingest([Path(folder.name)], settings, embedder)
+    new = tmp_path / "moved"
+    old.rename(new)
+    monkeypatch.chdir(new)
+    report, index = ingest([Path(folder.name)], settings, embedder, prune=True)
+    assert sorted(report.unchanged) == ["alpha", "beta"] and report.added == report.removed == []
+    assert set(index.documents) == {"alpha", "beta"}
+
+
 def test_deleted_file_stays_without_prune_and_goes_with_prune(small_docs, settings, embedder):
     paths = small_docs(alpha=8, beta=8)
     folder = paths["alpha"].parent
