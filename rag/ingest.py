@@ -179,9 +179,9 @@ def _salvaged_plan(store: Store, report: IngestReport, log: Callable[[str], None
 
 def _doc_id_for(path: Path, plan: _Plan) -> str:
     """Stable id: the existing id of this file, else the file name made unique."""
-    for doc_id, doc in plan.documents.items():
-        if _same_file(doc, path):
-            return doc_id
+    found = _ids_of_file(path, plan)
+    if found:
+        return found[0]
     base = slugify(path.stem)
     doc_id, n = base, 2
     while doc_id in plan.documents:
@@ -252,7 +252,7 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
     seen.add(source)
     doc_id = _doc_id_for(path, plan)
     # One file, one document: an index written before identity was by absolute path may hold it twice.
-    for twin in [d for d, doc in plan.documents.items() if d != doc_id and _same_file(doc, path)]:
+    for twin in [d for d in _ids_of_file(path, plan) if d != doc_id]:
         report.removed.append(twin)
         _drop(plan, twin)
     known = plan.documents.get(doc_id)
@@ -280,11 +280,16 @@ def _file_of(doc: Document) -> Path:
     return Path(doc.metadata["path"]) if doc.metadata.get("path") else Path(doc.source).resolve()
 
 
-def _same_file(doc: Document, path: Path) -> bool:
-    """Whether the document was read from this file, whichever folder either ingest ran from."""
-    known = _file_of(doc)
-    # A project moved since: the file's old absolute path is gone, its path inside the project still names it.
-    return known == path.resolve() or (not known.exists() and doc.source == display_path(path))
+def _ids_of_file(path: Path, plan: _Plan) -> list[str]:
+    """The documents read from this file, whichever folder each ingest ran from."""
+    resolved, shown = path.resolve(), display_path(path)
+    found = []
+    for doc_id, doc in plan.documents.items():
+        known = _file_of(doc)
+        # A project moved since: the file's old absolute path is gone, its path inside the project still names it.
+        if known == resolved or (doc.source == shown and not known.exists()):
+            found.append(doc_id)
+    return found
 
 
 def _prune_missing(plan: _Plan, report: IngestReport) -> None:
