@@ -293,7 +293,8 @@ def _ids_of_file(path: Path, plan: _Plan) -> list[str]:
 
 
 def _prune_missing(plan: _Plan, report: IngestReport) -> None:
-    """Drop documents whose file is gone (checked by absolute path, so the working folder does not matter)."""
+    """Drop documents whose file is gone: neither at its absolute path nor, for a moved project, at its path inside
+    the project."""
     for doc_id, doc in list(plan.documents.items()):
         if not (_file_of(doc).exists() or Path(doc.source).exists()):
             report.removed.append(doc_id)
