@@ -250,7 +250,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     retriever = _load_retriever(settings)
     _warn_fallback(retriever.index)
     if args.retrieval:
-        result = retrieval_eval(questions, retriever, k=args.k or 4)
+        result = retrieval_eval(questions, retriever, k=settings.top_k)
         if args.json:
             _print_json(result)
             return 0
@@ -578,7 +578,7 @@ def _add_answer_parsers(sub) -> None:
     p.add_argument("question")
     p.add_argument("--model", help="generation model: a packaged name or a GGUF path")
     p.add_argument("--llm-url", help="generate on this OpenAI-compatible server instead of the local model")
-    p.add_argument("-k", type=int, help="number of retrieved chunks (default 4)")
+    p.add_argument("-k", type=int, help="number of retrieved chunks (default: RAG_TOP_K, 4)")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     p.set_defaults(func=cmd_ask)
 
@@ -636,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="print the passages that best match a question")
     p.add_argument("question")
-    p.add_argument("-k", type=int, help="number of passages (default 4)")
+    p.add_argument("-k", type=int, help="number of passages (default: RAG_TOP_K, 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -645,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="index this folder into a scratch index and evaluate on it (default: the index)")
     p.add_argument("--judge", choices=["model", "embedding", "none"], help="support judge (default from settings)")
     p.add_argument("--retrieval", action="store_true", help="retrieval only: recall@1, recall@k, MRR")
-    p.add_argument("-k", type=int)
+    p.add_argument("-k", type=int, help="chunks retrieved per question (default: RAG_TOP_K, 4)")
     p.add_argument("--model", help="generation model name or GGUF path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

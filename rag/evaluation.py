@@ -88,7 +88,10 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
         hits = retriever.search(q.question, k=max(10, k), lang=q.lang, context=context)
         ranks = [i for i, h in enumerate(hits, start=1) if is_evidence(h.chunk.text, q)]
         first = ranks[0] if ranks else None
-        given = any(is_evidence(h.chunk.text, q) for h in retriever.search(q.question, k=k, lang=q.lang, context=context))
+        # Without a conversation the top k are the first k of the same search; a follow-up's search for k differs.
+        given = first is not None and first <= k
+        if context:
+            given = any(is_evidence(h.chunk.text, q) for h in retriever.search(q.question, k=k, lang=q.lang, context=context))
         rows.append({"id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "given": given, "top": hits[0].chunk.chunk_id if hits else None})
     by_lang: dict[str, dict] = {}
     for lang in sorted({r["lang"] for r in rows}) + ["all"]:

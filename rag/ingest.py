@@ -177,9 +177,8 @@ def _salvaged_plan(store: Store, report: IngestReport, log: Callable[[str], None
     return plan
 
 
-def _doc_id_for(path: Path, plan: _Plan) -> str:
-    """Stable id: the existing id of this file, else the file name made unique."""
-    found = _ids_of_file(path, plan)
+def _doc_id_for(path: Path, plan: _Plan, found: list[str]) -> str:
+    """Stable id: the existing id of this file (`found`: its documents in the index), else the file name made unique."""
     if found:
         return found[0]
     base = slugify(path.stem)
@@ -250,9 +249,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
     if source in seen:
         return
     seen.add(source)
-    doc_id = _doc_id_for(path, plan)
+    found = _ids_of_file(path, plan)
+    doc_id = _doc_id_for(path, plan, found)
     # One file, one document: an index written before identity was by absolute path may hold it twice.
-    for twin in [d for d in _ids_of_file(path, plan) if d != doc_id]:
+    for twin in found[1:]:
         report.removed.append(twin)
         _drop(plan, twin)
     known = plan.documents.get(doc_id)
