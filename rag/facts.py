@@ -31,6 +31,7 @@ _ABBREVIATION = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")  # "i.e", "e.g.", "U.S
 # A one-letter quote ("N") is matched too, then dropped: skipping it would pair its closing mark with the next opening.
 _QUOTED = re.compile(r"\"([^\"\n]+)\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
 _CLOSERS = ".,;:!?)]}»”\"'’"
+_LINKED_SCALE = 1e6
 
 
 @dataclass(frozen=True)
@@ -86,20 +87,23 @@ def quantities(text: str, lang: str) -> list[Quantity]:
             found.append(_scaled(text, value, match.group(0), match.start(), match.end(), resources))
     for match in _WORD.finditer(text):
         number = resources.numbers.get(match.group(0).lower())
-        if number is not None:
-            found.append(_scaled(text, float(number), match.group(0), match.start(), match.end(), resources))
+        if number is None or any(q.start <= match.start() < q.end for q in found):
+            continue  # "hundred" of "two hundred million" is part of 2e8, not a number of its own
+        found.append(_scaled(text, float(number), match.group(0), match.start(), match.end(), resources))
     return sorted(found, key=lambda q: q.start)
 
 
 def _scaled(text: str, value: float, raw: str, start: int, end: int, resources: languages.Language) -> Quantity:
-    """Apply the scale words that follow a number ("14 milliards", "3 mil millones") and note its unit."""
+    """Apply the scale words that follow a number ("14 milliards", "3 mil millones", "two hundred million") and
+    note its unit."""
     pos, unit = end, ""
     for token in _TOKEN.finditer(text, end):
         if text[pos : token.start()].strip():
             break
         word = token.group(0).lower().rstrip(_CLOSERS)
         scale = resources.scales.get(word)
-        if scale is not None and not unit:
+        # Across a function word only a large scale applies: "centaines de millions" is 1e8, "50 pour cent" is not 5000.
+        if scale is not None and not unit and (pos == end or scale >= _LINKED_SCALE):
             value *= scale
             end = pos = token.end()
             continue

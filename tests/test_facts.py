@@ -17,6 +17,14 @@ from rag.facts import code_spans, contains_code, contains_word, facts, months, n
         ("1,500 packages and 2 mirrors", "en", [1500, 2]),
         ("1.500 Pakete und drei Regeln", "de", [1500, 3]),
         ("three ways to hold a package", "en", [3]),
+        ("two hundred million users", "en", [2e8]),
+        ("deux cents millions d'utilisateurs", "fr", [2e8]),
+        ("several hundred million euros", "en", [1e8]),
+        ("plusieurs centaines de millions d'euros", "fr", [1e8]),
+        ("Hunderte von Millionen Euro", "de", [1e8]),
+        ("cientos de millones de euros", "es", [1e8]),
+        ("centinaia di milioni di euro", "it", [1e8]),
+        ("ce lot pèse 5 pour mille", "fr", [5]),
     ],
 )
 def test_quantities_read_with_the_language_s_separators_and_scale_words(text, lang, values):

@@ -416,6 +416,13 @@ def test_a_claim_may_keep_the_scale_words_of_its_source_language():
     twelve = Claim("Twelve people were hired.", [1])
     assert checker.facts_hold(twelve, "en", Evidence([hired[1]]), "How many people were hired?") == "number:12"
 
+    # number words with a scale are one number in every language: "hundreds of millions" is "plusieurs centaines de millions"
+    funded = sources_of(("Le projet a reçu plusieurs centaines de millions d'euros.", "fr"))
+    hundreds = Claim("The project received several hundred million euros.", [1])
+    assert checker.facts_hold(hundreds, "en", Evidence([funded[1]]), "How much did the project receive?") == ""
+    billions = Claim("The project received several hundred billion euros.", [1])
+    assert checker.facts_hold(billions, "en", Evidence([funded[1]]), "How much did the project receive?").startswith("number:")
+
 
 STEPS = (
     "Download the source package:\napt-get source foo\nthen enter its tree:\ncd foo-*\nsudo apt-get build-dep foo\n"
