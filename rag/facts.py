@@ -106,13 +106,13 @@ def _scaled(text: str, value: float, raw: str, start: int, end: int, resources: 
         if scale is not None and not unit and (pos == end or scale >= _LINKED_SCALE):
             value *= scale
             end = pos = token.end()
-            continue
-        pos = token.end()
-        if word and word not in resources.stop_words:
-            unit = fold(token.group(0).strip(_CLOSERS + "([{«“\"'"))[:12]
-            break
-        if word.endswith(tuple(_CLOSERS)) or unit:
-            break
+        else:
+            pos = token.end()
+            if word and word not in resources.stop_words:
+                unit = fold(token.group(0).strip(_CLOSERS + "([{«“\"'"))[:12]
+                break
+        if token.group(0).endswith(tuple(_CLOSERS)):
+            break  # "about 40 of. Users said", "3 million. Users": scale and unit stop at the clause's end
     return Quantity(round(value, 6), raw, start, end, unit)
 
 

@@ -44,6 +44,11 @@ def test_units_of_quantities_skip_function_words():
     ]
 
 
+def test_a_unit_is_not_read_past_the_end_of_its_clause():
+    assert [(q.value, q.unit) for q in quantities("It fell to about 40 of. Users noticed.", "en")] == [(40, "")]
+    assert [(q.value, q.unit) for q in quantities("Il a levé 3 millions. Les salariés sont partis.", "fr")] == [(3e6, "")]
+
+
 def test_months_in_any_language_are_month_numbers():
     assert months("released in November 2022", "en") == {11}
     assert months("sorti en novembre 2022", "fr") == {11}
