@@ -103,7 +103,7 @@ def _scaled(text: str, value: float, raw: str, start: int, end: int, resources: 
         word = token.group(0).lower().rstrip(_CLOSERS)
         scale = resources.scales.get(word)
         # Across a function word only a large scale applies: "centaines de millions" is 1e8, "50 pour cent" is not 5000.
-        if scale is not None and not unit and (pos == end or scale >= _LINKED_SCALE):
+        if scale is not None and (pos == end or scale >= _LINKED_SCALE):
             value *= scale
             end = pos = token.end()
         else:
