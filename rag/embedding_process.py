@@ -125,10 +125,17 @@ def _serve(conn, name: str, cache_dir: str, torch_threads: int) -> None:
         except (EOFError, OSError):
             return  # the server is gone
         try:
-            reply = ("ok", model.encode(texts, **options))
+            reply = ("ok", _plain(model.encode(texts, **options)))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it for the request that asked
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
             conn.send(reply)
         except OSError:
             return  # the server died while this was encoding
+
+
+def _plain(output):
+    """Token vectors come back as one torch tensor per text: sent as numpy, the parent never imports torch."""
+    if isinstance(output, list):
+        return [np.asarray(item, dtype=np.float32) for item in output]
+    return output

@@ -7,6 +7,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ class Embedder:
     passage_prompt: str
     batch_size: int = 16
     memory_size: int = 8192  # vectors of recent questions and units kept (3 MB at 384 dimensions)
+    folder: Path | None = None  # where its tokenizer.json is: token offsets for token_vectors()
     _memory: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -77,6 +79,26 @@ class Embedder:
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._remembered(texts, self.query_prompt)
+
+    def token_vectors(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """For each text, its tokens' (start, end) offsets and their last-layer vectors (unit length), read with
+        the query prompt; ([], empty) for a text whose tokens cannot be mapped back to it."""
+        tokenizer = _tokenizer(self.folder)
+        if tokenizer is None or not texts:
+            return [([], np.zeros((0, self.dim), dtype=np.float32)) for _ in texts]
+        prompt = self.query_prompt
+        outputs = self.model.encode([prompt + t for t in texts], output_value="token_embeddings", batch_size=self.batch_size)
+        result = []
+        for text, vectors in zip(texts, outputs):
+            vectors = np.asarray(vectors, dtype=np.float32)
+            skip = len(prompt)  # the prompt's tokens get (0, 0), as special tokens do: no span of the text
+            offsets = [(max(a - skip, 0), b - skip) if b > skip else (0, 0) for a, b in tokenizer.encode(prompt + text).offsets]
+            if len(offsets) != len(vectors):  # truncated, or a tokenizer that differs from the model's
+                result.append(([], np.zeros((0, self.dim), dtype=np.float32)))
+                continue
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            result.append((offsets, vectors / np.maximum(norms, 1e-9)))
+        return result
 
     def forget(self) -> None:
         """Drop the remembered vectors (a benchmark's cold start)."""
@@ -114,6 +136,16 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(folder: Path | None):
+    """The model folder's fast tokenizer (Rust `tokenizers`, no torch), None when it has no tokenizer.json."""
+    if folder is None or not (folder / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
 def embedding_dimension(model: object) -> int:
@@ -169,6 +201,7 @@ def embedder_for(model: object, folder: Path, settings: Settings) -> Embedder:
         query_prompt=query_prompt,
         passage_prompt=passage_prompt,
         batch_size=settings.embed_batch_size,
+        folder=folder,
     )
 
 

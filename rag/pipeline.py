@@ -84,7 +84,13 @@ class Pipeline:
         self.settings = settings
         self.retriever = retriever
         self.generator = generator
-        self.checker = SupportChecker(retriever.embedder, settings.support_paraphrase_words, settings.support_max_cited)
+        self.checker = SupportChecker(
+            retriever.embedder,
+            settings.support_paraphrase_words,
+            settings.support_max_cited,
+            settings.support_align_similarity,
+            settings.support_align_share,
+        )
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
         """Retrieve, pick the units that matter within the token budget, and build the prompt."""

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     support_paraphrase_words: int = Field(
         7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
     )
+    support_align_similarity: float = Field(
+        0.80, ge=0, le=1,
+        description="across languages, the e5 cosine at which a word of the source counts as the counterpart of a word of the claim",
+    )
+    support_align_share: float = Field(
+        0.5, ge=0, le=1,
+        description="across languages, the share of the words a claim adds to the question that need a counterpart in its source (0 turns the test off)",
+    )
     support_max_cited: int = Field(
         3, ge=1, le=20, description="source lines one answer sentence may rest on together (more only for a list: one line per item it quotes)"
     )

@@ -6,10 +6,12 @@ For each claim, in this order:
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them.
-3. Across languages words cannot tell, so a judge decides (`Settings.support_judge`): e5 similarity (the default),
-   or the loaded model asked whether the source line states the sentence, read from llama.cpp's cache. Measured
-   on the dev questions, neither tells an invented claim from a faithful one (README), so a judge never overrules
-   a missing fact or, within one language, missing words.
+3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
+   claim adds must each meet a word of the source whose contextual e5 vector is alike (`words_align`). Then a
+   judge decides (`Settings.support_judge`): e5 similarity of the sentences (the default), or the loaded model
+   asked whether the source line states the sentence, read from llama.cpp's cache. Measured on the dev questions,
+   neither judge alone tells an invented claim from a faithful one (README), so a judge never overrules a missing
+   fact, missing words, or words without counterparts.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
 lines than `max_cited` rests on the cited lines holding its items (commands, numbers, quoted strings), else on none.
@@ -124,10 +126,20 @@ def condition_after_negation(text: str, lang: str) -> str:
 class SupportChecker:
     """Checks claims against the numbered units the model read; the embedder and judge are already loaded."""
 
-    def __init__(self, embedder: Embedder | None, paraphrase_words: int = 7, max_cited: int = 3) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        paraphrase_words: int = 7,
+        max_cited: int = 3,
+        align_similarity: float = 0.80,
+        align_share: float = 0.5,
+    ) -> None:
         self.embedder = embedder
         self.paraphrase_words = paraphrase_words
         self.max_cited = max_cited
+        self.align_similarity = align_similarity
+        self.align_share = align_share
+        self._words: dict[str, list[tuple[str, np.ndarray]]] = {}  # word vectors of recent claims and lines
         self.pair_candidates = 8  # lines tried two by two when no single line states a claim: at most 28 pairs
 
     # ---------------------------------------------------------------- the three tests
@@ -226,6 +238,40 @@ class SupportChecker:
             return False
         return has_negation(F.unquoted(claim.text), lang) == self.negated_where(claim, lang, evidence)
 
+    def words_align(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
+        """Across languages: at least `align_share` of the words the claim adds to the question have a counterpart
+        in the evidence, a word whose contextual e5 vector is at least `align_similarity` alike ("patron" has none
+        in a line about a startup's valuation, however alike the two sentences are as a whole)."""
+        words = analyzer(lang)
+        added = self.added_words(claim, lang, question)
+        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & added]
+        if not mine:
+            return True
+        theirs_words, filler = analyzer(evidence.lang), filler_terms(evidence.lang)
+        theirs = [v for w, v in self._word_vectors(evidence.text) if not theirs_words.terms(w) <= filler]
+        if not theirs:
+            return False
+        best = (np.stack(mine) @ np.stack(theirs).T).max(axis=1)
+        return float(np.mean(best >= self.align_similarity)) >= self.align_share
+
+    def _word_vectors(self, text: str) -> list[tuple[str, np.ndarray]]:
+        """Each word of the text with the mean of its tokens' vectors; [] without an embedder or token offsets."""
+        if self.embedder is None:
+            return []
+        found = self._words.get(text)
+        if found is None:
+            offsets, vectors = self.embedder.token_vectors([text])[0]
+            found = []
+            for match in WORD.finditer(text):
+                rows = [i for i, (a, b) in enumerate(offsets) if b > a and a < match.end() and b > match.start()]
+                if rows:
+                    mean = vectors[rows].mean(axis=0)
+                    found.append((match.group(), mean / max(float(np.linalg.norm(mean)), 1e-9)))
+            if len(self._words) >= 256:
+                self._words.clear()
+            self._words[text] = found
+        return found
+
     def negated_where(self, claim: Claim, lang: str, evidence: Evidence) -> bool:
         """A negation in the part of the evidence that states the claim: its clauses holding the claim's words
         ("founder of Scale AI, which does not build models" states "Wang founded Scale AI" without negation)."""
@@ -287,7 +333,7 @@ class SupportChecker:
                 elif self.words_hold(claim, lang, question, Evidence(evidence, read)):
                     _accept(claim, evidence, "words")
                     break
-                elif evidence[0].unit.lang != lang:
+                elif evidence[0].unit.lang != lang and self.words_align(claim, lang, question, Evidence(evidence, read)):
                     viable.append(evidence)  # across languages the words cannot tell: a judge decides
             if not claim.supported and not viable:
                 asked = {k: s for k, s in sources.items() if k not in others}

@@ -34,6 +34,10 @@ def test_the_child_gives_the_in_process_vectors_and_identity(encoder, embedder):
     assert (child.query_prompt, child.passage_prompt) == (embedder.query_prompt, embedder.passage_prompt)
     np.testing.assert_allclose(child.embed_queries(TEXTS), embedder.embed_queries(TEXTS), atol=1e-5)
     np.testing.assert_allclose(child.embed_passages(TEXTS), embedder.embed_passages(TEXTS), atol=1e-5)
+    # the support check's word vectors too, sent back as numpy arrays (the parent need not import torch)
+    for (offsets, vectors), (own_offsets, own_vectors) in zip(child.token_vectors(TEXTS), embedder.token_vectors(TEXTS)):
+        assert offsets == own_offsets and type(vectors) is np.ndarray
+        np.testing.assert_allclose(vectors, own_vectors, atol=1e-5)
 
 
 def test_a_killed_child_is_replaced_at_the_next_request(encoder, embedder):

@@ -241,6 +241,44 @@ def test_the_embedding_judge_finds_the_clause_of_a_long_line_that_states_a_claim
     assert "notamment si Wang" not in clauses(line)
 
 
+ACROSS = [
+    # (question, its language, claim, source line, the line's language, stated)
+    ("Was macht die Option -l von crontab?", "de", "Die Option -l zeigt die aktuelle Crontab auf der Standardausgabe an.",
+     "L'option -l permet d'afficher la crontab en cours sur la sortie standard.", "fr", True),
+    ("Was macht die Option -l von crontab?", "de", "Die Option -l löscht die aktuelle Crontab ohne Rückfrage.",
+     "L'option -l permet d'afficher la crontab en cours sur la sortie standard.", "fr", False),
+    ("Was bewirkt die Option -i von crontab?", "de",
+     "Die Option -i von crontab bewirkt, dass die crontab nicht geändert wird, sondern nur gelesen wird.",
+     "crontab [ -u utilisateur ] [ -i ] { -e | -l | -r }", "fr", False),
+    ("When did the fstab file format first appear?", "en", "The fstab file format first appeared in 4.0 BSD.",
+     "El formato del archivo fstab surgió en la version 4.0 de BSD.", "es", True),
+    ("Do changes to the hosts file take effect at once?", "en", "Changes to the hosts file usually take effect immediately.",
+     "I cambiamenti a questo file solitamente hanno effetto immediato, tranne nei casi in cui il file viene messo in "
+     "cache dalle applicazioni.", "it", True),
+]
+
+
+@pytest.mark.parametrize("question, lang, answer, line, line_lang, stated", ACROSS)
+def test_across_languages_the_words_a_claim_adds_need_counterparts_in_its_line(embedder, question, lang, answer, line, line_lang, stated):
+    """A judge that says yes to everything (the e5 judge said yes to 46 of 52 dev claims) still cannot pass a claim
+    whose added words have no counterpart in the line: a synopsis line does not say what -i does."""
+    sources = sources_of((line, line_lang))
+    [claim] = split_claims(answer.rstrip(".") + " [1].", lang)
+    SupportChecker(embedder).check([claim], lang, question, sources, lambda items: [True] * len(items))
+    assert claim.supported is stated
+    if not stated:
+        assert claim.reason == "words"
+
+
+def test_token_vectors_map_back_to_the_text(embedder):
+    text = "L'option -l permet d'afficher la crontab."
+    [(offsets, vectors)] = embedder.token_vectors([text])
+    assert len(offsets) == len(vectors) > 5
+    pieces = [text[a:b] for a, b in offsets if b > a]
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+    assert abs(float((vectors[1] ** 2).sum()) - 1) < 1e-4
+
+
 # ---------------------------------------------------------------- the real model as judge
 
 
