@@ -247,10 +247,13 @@ class SupportChecker:
         mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & added]
         if not mine:
             return True
+        read = self._word_vectors(evidence.text)
+        if not read:
+            return True  # a line the model cannot map back to its words (longer than it reads): the judge decides
         theirs_words, filler = analyzer(evidence.lang), filler_terms(evidence.lang)
-        theirs = [v for w, v in self._word_vectors(evidence.text) if not theirs_words.terms(w) <= filler]
+        theirs = [v for w, v in read if not theirs_words.terms(w) <= filler]
         if not theirs:
-            return False
+            return False  # nothing but common words: no counterpart for anything
         best = (np.stack(mine) @ np.stack(theirs).T).max(axis=1)
         return float(np.mean(best >= self.align_similarity)) >= self.align_share
 
