@@ -249,7 +249,7 @@ class SupportChecker:
             return True
         read = self._word_vectors(evidence.text)
         if not read:
-            return True  # a line the model cannot map back to its words (longer than it reads): the judge decides
+            return True  # a line the embedding model cannot map back to its words (longer than it reads): the judge decides
         theirs_words, filler = analyzer(evidence.lang), filler_terms(evidence.lang)
         theirs = [v for w, v in read if not theirs_words.terms(w) <= filler]
         if not theirs:
