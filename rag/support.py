@@ -329,14 +329,15 @@ class SupportChecker:
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
             viable = []
             for evidence in options:
-                missing = self.facts_hold(claim, lang, Evidence(evidence, read), question)
+                tested = Evidence(evidence, read)
+                missing = self.facts_hold(claim, lang, tested, question)
                 if missing:
                     if evidence is options[0]:
                         claim.reason = missing
-                elif self.words_hold(claim, lang, question, Evidence(evidence, read)):
+                elif self.words_hold(claim, lang, question, tested):
                     _accept(claim, evidence, "words")
                     break
-                elif evidence[0].unit.lang != lang and self.words_align(claim, lang, question, Evidence(evidence, read)):
+                elif evidence[0].unit.lang != lang and self.words_align(claim, lang, question, tested):
                     viable.append(evidence)  # across languages the words cannot tell: a judge decides
             if not claim.supported and not viable:
                 asked = {k: s for k, s in sources.items() if k not in others}
