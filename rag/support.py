@@ -197,6 +197,24 @@ class SupportChecker:
             if lang != evidence.lang and (name.isupper() or _resembles(name, words)):
                 continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
             return f"name:{name}"
+        if copied and len(copied) < len(mine.names) and lang != evidence.lang:
+            return self._relation_near(mine.names, copied, evidence)
+        return ""
+
+    @staticmethod
+    def _relation_near(names: frozenset[str], copied: list[str], evidence: Evidence) -> str:
+        """Across languages, a claim relating the question's name to another ("AMI Labs is funded by Zuckerberg")
+        states a relation whose words cannot be compared: its names must stand where the line is read (in it, the
+        headings above it or the line before it, a pronoun's antecedent), not just somewhere in the passage.
+        '' or what is missing."""
+        near = _folded(" ".join([evidence.text, evidence.context, evidence.lead_in]))
+        words = set(WORD.findall(near))
+        absent = sorted(n for n in copied if not F.contains_word(n, near))
+        if len(absent) > len(copied) // 3:
+            return f"relation:{absent[0]}"
+        for name in sorted(names - set(copied)):
+            if not (F.contains_word(name, near) or name.isupper() or _resembles(name, words)):
+                return f"relation:{name}"
         return ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
@@ -217,6 +235,9 @@ class SupportChecker:
             # must state it too; not the words of a string the question quotes, which names what it asks about.
             quoted = set(F.facts(question, lang).quotes) & set(F.facts(claim.text, lang).quotes)
             needed = words.terms(claim.text) - filler_terms(lang) - words.terms(" ".join(quoted))
+            # A name the question gives may stand in the line before, the line's "it" ("the failure" of Llama 4).
+            before = _folded(evidence.lead_in)
+            stated = stated | words.terms(" ".join(n for n in F.names(question, lang) if F.contains_word(n, before)))
         elif not needed:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
@@ -259,21 +280,21 @@ class SupportChecker:
 
     def _word_vectors(self, text: str) -> list[tuple[str, np.ndarray]]:
         """Each word of the text with the mean of its tokens' vectors; [] without an embedder or token offsets."""
+        return self._encode_words([text]).get(text, [])
+
+    def _encode_words(self, texts: list[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
+        """Word vectors of the texts, those not seen lately in one pass of the embedding model (over ten lines it
+        costs about what three single ones do). Read from the returned dict: another request may clear the cache."""
         if self.embedder is None:
-            return []
-        found = self._words.get(text)
-        if found is None:
-            offsets, vectors = self.embedder.token_vectors([text])[0]
-            found = []
-            for match in WORD.finditer(text):
-                rows = [i for i, (a, b) in enumerate(offsets) if b > a and a < match.end() and b > match.start()]
-                if rows:
-                    mean = vectors[rows].mean(axis=0)
-                    found.append((match.group(), mean / max(float(np.linalg.norm(mean)), 1e-9)))
-            if len(self._words) >= 256:
+            return {}
+        known = {t: self._words.get(t) for t in texts}
+        batch = [t for t, found in known.items() if found is None]
+        if batch:
+            if len(self._words) + len(batch) > 256:
                 self._words.clear()
-            self._words[text] = found
-        return found
+            for text, (offsets, vectors) in zip(batch, self.embedder.token_vectors(batch)):
+                known[text] = self._words[text] = _words_of(text, offsets, vectors)
+        return known
 
     def negated_where(self, claim: Claim, lang: str, evidence: Evidence) -> bool:
         """A negation in the part of the evidence that states the claim: its clauses holding the claim's words
@@ -327,7 +348,7 @@ class SupportChecker:
                 cited = self._item_lines(claim, lang, cited)
             options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
-            viable = []
+            across = []
             for evidence in options:
                 tested = Evidence(evidence, read)
                 missing = self.facts_hold(claim, lang, tested, question)
@@ -337,8 +358,12 @@ class SupportChecker:
                 elif self.words_hold(claim, lang, question, tested):
                     _accept(claim, evidence, "words")
                     break
-                elif evidence[0].unit.lang != lang and self.words_align(claim, lang, question, tested):
-                    viable.append(evidence)  # across languages the words cannot tell: a judge decides
+                elif evidence[0].unit.lang != lang:
+                    across.append(tested)  # across languages the words cannot tell: counterparts, then a judge
+            viable = []
+            if across and not claim.supported:
+                self._encode_words([claim.text, *(tested.text for tested in across)])
+                viable = [tested.sources for tested in across if self.words_align(claim, lang, question, tested)]
             if not claim.supported and not viable:
                 asked = {k: s for k, s in sources.items() if k not in others}
                 self._two_lines(claim, lang, question, [s for s in cited if s.k in asked], asked, read)
@@ -414,6 +439,17 @@ class SupportChecker:
 @lru_cache(maxsize=8)
 def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
+
+
+def _words_of(text: str, offsets: list[tuple[int, int]], vectors: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each word of the text with the mean of its tokens' vectors, unit length."""
+    found = []
+    for match in WORD.finditer(text):
+        rows = [i for i, (a, b) in enumerate(offsets) if b > a and a < match.end() and b > match.start()]
+        if rows:
+            mean = vectors[rows].mean(axis=0)
+            found.append((match.group(), mean / max(float(np.linalg.norm(mean)), 1e-9)))
+    return found
 
 
 @lru_cache(maxsize=8)

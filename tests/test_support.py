@@ -148,6 +148,17 @@ def test_a_relation_the_source_does_not_state_is_invented():
     assert claim.supported
 
 
+def test_a_relation_may_find_the_question_s_name_in_the_line_before_not_further():
+    """"The failure" of the line is Orion's when the line just before names Orion; two lines up, it may be Nova's."""
+    question = "What does Dana Smith blame the failure of Orion on?"
+    answer = "Dana Smith blames the failure of Orion on Acme [2]."
+    [claim] = check(answer, question, "en", sources_of(("Orion shipped in April.\nDana Smith blames the failure on Acme.", "en")))
+    assert claim.supported and claim.support == [2]
+    farther = ("Orion shipped in April.\nNova shipped in May.\nDana Smith blames the failure on Acme.", "en")
+    [claim] = check(answer.replace("[2]", "[3]"), question, "en", sources_of(farther))
+    assert not claim.supported
+
+
 def test_a_reaction_written_in_the_source_s_vocabulary_is_invented():
     [claim] = check("Meta was furious that LeCun launched a startup [2].", "How did Meta react to AMI Labs?", "en", sources_of(NEWS))
     assert not claim.supported
@@ -213,6 +224,29 @@ def test_a_judge_settles_what_words_cannot_and_only_that():
     assert len(judge.asked) == 1, "a claim whose words are all in its source costs no judge"
 
 
+def test_across_languages_a_relation_to_the_question_s_name_needs_that_name_where_the_line_is_read():
+    """"AMI Labs is funded by Zuckerberg" on a line about Zuckerberg and Scale AI: each name is somewhere in what the model
+    read, but the line relates Zuckerberg to something else. A pronoun standing for the name in the line just
+    after it still states the relation."""
+    question = "Which investors fund Advanced Machine Intelligence Labs?"
+    news = (
+        "LeCun a lancé une startup appelée Advanced Machine Intelligence Labs.\n"
+        "Elle est financée par Nvidia et Temasek.\n"
+        "Zuckerberg a injecté 14 milliards de dollars dans Scale AI.",
+        "fr",
+    )
+    invented, stated = check(
+        "Advanced Machine Intelligence Labs is funded by Zuckerberg [3]. Advanced Machine Intelligence Labs is funded by Nvidia "
+        "and Temasek [2].",
+        question,
+        "en",
+        sources_of(news),
+        _Always(True),
+    )
+    assert not invented.supported and invented.reason.startswith("relation:")
+    assert stated.supported and stated.support == [2]
+
+
 def test_a_judge_never_rescues_a_claim_whose_facts_are_missing():
     judge = _Always(True)
     [claim] = check("Meta put 15 billion dollars into Scale AI [1].", "How much?", "en", sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr")), judge)
@@ -268,6 +302,29 @@ def test_across_languages_the_words_a_claim_adds_need_counterparts_in_its_line(e
     assert claim.supported is stated
     if not stated:
         assert claim.reason == "words"
+
+
+def test_across_languages_a_claim_and_the_lines_it_may_rest_on_are_encoded_in_one_pass(embedder):
+    """Every line of another language a claim is tried on needs its word vectors: one batch, not one pass per line."""
+    passes: list[int] = []
+
+    class Counting:
+        def token_vectors(self, texts):
+            passes.append(len(texts))
+            return embedder.token_vectors(texts)
+
+    sources = sources_of(
+        (
+            "L'option -l affiche la crontab courante.\n"
+            "L'option -r supprime la crontab courante.\n"
+            "L'option -e modifie la crontab courante.",
+            "fr",
+        )
+    )
+    [claim] = split_claims("The -r option removes the current crontab [2].", "en")
+    SupportChecker(Counting()).check([claim], "en", "What does crontab -r do?", sources, lambda items: [True] * len(items))
+    assert claim.supported and claim.support == [2]
+    assert len(passes) == 1 and passes[0] >= 2, "the claim and the lines holding its option ([2], and [3] after it), together"
 
 
 def test_token_vectors_map_back_to_the_text(embedder):
