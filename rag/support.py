@@ -2,7 +2,8 @@
 
 For each claim, in this order:
 1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, and quoted strings must be in
-   the cited units (or the headings above them); its names in the passage the model read. Otherwise: unsupported.
+   the cited units (or the headings above them); its names in the passage the model read, and across languages,
+   when it relates the question's name to another, both where its line is read. Otherwise: unsupported.
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them.
