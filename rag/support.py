@@ -189,16 +189,14 @@ class SupportChecker:
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
-        unread = [n for n in copied if not F.contains_word(n, _folded(read))]
-        if len(unread) > len(copied) // 3:  # the question's subject is not what the model read about
-            return f"name:{unread[0]}"
+        unread = _mostly_absent(copied, _folded(read))
+        if unread:  # the question's subject is not what the model read about
+            return f"name:{unread}"
+        across = lang != evidence.lang
         for name in mine.names:
-            if name in copied or F.contains_word(name, around):
-                continue
-            if lang != evidence.lang and (name.isupper() or _resembles(name, words)):
-                continue  # acronyms and names are translated too: CEO/PDG, AI/IA, Fundamental/fondamentale
-            return f"name:{name}"
-        if copied and len(copied) < len(mine.names) and lang != evidence.lang:
+            if name not in copied and not _name_stands(name, around, words, across):
+                return f"name:{name}"
+        if copied and len(copied) < len(mine.names) and across:
             return self._relation_near(mine.names, copied, evidence)
         return ""
 
@@ -210,13 +208,9 @@ class SupportChecker:
         '' or what is missing."""
         near = _folded(" ".join([evidence.text, evidence.context, evidence.lead_in]))
         words = set(WORD.findall(near))
-        absent = sorted(n for n in copied if not F.contains_word(n, near))
-        if len(absent) > len(copied) // 3:
-            return f"relation:{absent[0]}"
-        for name in sorted(names - set(copied)):
-            if not (F.contains_word(name, near) or name.isupper() or _resembles(name, words)):
-                return f"relation:{name}"
-        return ""
+        missing = _mostly_absent(copied, near)
+        missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True)), "")
+        return f"relation:{missing}" if missing else ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
         """The claim's words that the question (and the conversation before it) does not already hold: what the
@@ -230,15 +224,15 @@ class SupportChecker:
         words = analyzer(lang)
         stated = words.terms(evidence.text + " " + evidence.context)
         needed = self.added_words(claim, lang, question)
-        named = set(F.names(claim.text, lang))
-        if len(named) >= 2 and not named <= set(F.names(question, lang)):
+        named, asked_names = set(F.names(claim.text, lang)), F.names(question, lang)
+        if len(named) >= 2 and not named <= set(asked_names):
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
             # must state it too; not the words of a string the question quotes, which names what it asks about.
             quoted = set(F.facts(question, lang).quotes) & set(F.facts(claim.text, lang).quotes)
             needed = words.terms(claim.text) - filler_terms(lang) - words.terms(" ".join(quoted))
             # A name the question gives may stand in the line before, the line's "it" ("the failure" of Llama 4).
             before = _folded(evidence.lead_in)
-            stated = stated | words.terms(" ".join(n for n in F.names(question, lang) if F.contains_word(n, before)))
+            stated = stated | words.terms(" ".join(n for n in asked_names if F.contains_word(n, before)))
         elif not needed:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
@@ -440,6 +434,18 @@ class SupportChecker:
 @lru_cache(maxsize=8)
 def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
+
+
+def _mostly_absent(names: list[str], folded: str) -> str:
+    """The first (sorted) of the names the folded text lacks when it lacks more than a third of them, else ''."""
+    absent = sorted(n for n in names if not F.contains_word(n, folded))
+    return absent[0] if len(absent) > len(names) // 3 else ""
+
+
+def _name_stands(name: str, folded: str, words: set[str], across: bool) -> bool:
+    """The name is a word of the folded text, or across languages an acronym or a translation resembling one of its
+    words: names are translated too (CEO/PDG, AI/IA, Fundamental/fondamentale)."""
+    return F.contains_word(name, folded) or (across and (name.isupper() or _resembles(name, words)))
 
 
 def _words_of(text: str, offsets: list[tuple[int, int]], vectors: np.ndarray) -> list[tuple[str, np.ndarray]]:
