@@ -1,6 +1,7 @@
 """From retrieved chunks to the passages the model reads: the units that matter, within a token budget."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from rag.chunking import unit_embedding_text
 from rag.embeddings import Embedder
+from rag.facts import code_spans
 from rag.index import Index
 from rag.retrieval import Hit
 from rag.types import Passage, Unit
@@ -75,6 +77,20 @@ def unit_vectors(cands: list[Candidate], index: Index, embedder: Embedder) -> np
         for i, vector in zip(missing, encoded):
             rows[i] = vector
     return np.stack(rows).astype(np.float32, copy=False)
+
+
+def holding(scored: list[Candidate], spans: list[str], index: Index) -> list[Candidate]:
+    """For each code span the question names ("-i", "/etc/fstab"), the unit that writes it among the fewest other
+    spans, the best-scored of those: across languages e5 scores every line of a man page alike, and the line
+    about an option names it alone or nearly (a synopsis names them all)."""
+    kept: dict[tuple[str, int], Candidate] = {}
+    for span in dict.fromkeys(spans):
+        exact = re.compile(rf"(?<![\w-]){re.escape(span)}(?![\w-])")
+        found = [(len(set(code_spans(text))), -c.score, c) for c in scored if exact.search(text := unit_text(index, c))]
+        if found:
+            best = min(found, key=lambda f: f[:2])[2]
+            kept.setdefault(best.key, best)
+    return list(kept.values())
 
 
 def _neighbour(cand: Candidate, by_chunk: dict[str, list[Candidate]], step: int) -> Candidate | None:

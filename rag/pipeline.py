@@ -108,6 +108,7 @@ class Pipeline:
         scored, _ = ctx.score_units(variants, ctx.candidates(hits), index, self.retriever.embedder)
         conflicts = cf.relevant_conflicts(cf.find_conflicts(scored, index), scored)
         keep = [c for conflict in conflicts for c in cf.as_candidates(conflict, scored)]
+        keep += ctx.holding(scored, code_spans(question), index)
         passages = ctx.select_passages(
             scored,
             index,
