@@ -86,9 +86,9 @@ def holding(scored: list[Candidate], spans: list[str], index: Index) -> list[Can
     kept: dict[tuple[str, int], Candidate] = {}
     for span in dict.fromkeys(spans):
         exact = re.compile(rf"(?<![\w-]){re.escape(span)}(?![\w-])")
-        found = [(len(set(code_spans(text))), -c.score, c) for c in scored if exact.search(text := unit_text(index, c))]
+        found = [c for c in scored if exact.search(unit_text(index, c))]
         if found:
-            best = min(found, key=lambda f: f[:2])[2]
+            best = min(found, key=lambda c: (len(set(code_spans(unit_text(index, c)))), -c.score))
             kept.setdefault(best.key, best)
     return list(kept.values())
 
