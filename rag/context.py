@@ -1,7 +1,6 @@
 """From retrieved chunks to the passages the model reads: the units that matter, within a token budget."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -9,7 +8,7 @@ import numpy as np
 
 from rag.chunking import unit_embedding_text
 from rag.embeddings import Embedder
-from rag.facts import code_spans
+from rag.facts import code_spans, contains_code
 from rag.index import Index
 from rag.retrieval import Hit
 from rag.types import Passage, Unit
@@ -85,8 +84,7 @@ def holding(scored: list[Candidate], spans: list[str], index: Index) -> list[Can
     about an option names it alone or nearly (a synopsis names them all)."""
     kept: dict[tuple[str, int], Candidate] = {}
     for span in dict.fromkeys(spans):
-        exact = re.compile(rf"(?<![\w-]){re.escape(span)}(?![\w-])")
-        found = [c for c in scored if exact.search(unit_text(index, c))]
+        found = [c for c in scored if contains_code(span, unit_text(index, c))]
         if found:
             best = min(found, key=lambda c: (len(set(code_spans(unit_text(index, c)))), -c.score))
             kept.setdefault(best.key, best)

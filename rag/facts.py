@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag import languages
 from rag.text import fold
@@ -194,5 +195,13 @@ def contains_word(word: str, folded_text: str) -> bool:
 
 
 def contains_code(token: str, text: str) -> bool:
-    """The code token stands in the text exactly (case kept, spaces normalised)."""
-    return token in " ".join(text.split())
+    """The code token stands in the text exactly and whole (case kept, spaces normalised): "-i" is not the start
+    of "--ignore", nor "/etc/fs" of "/etc/fstab"."""
+    return _code_pattern(" ".join(token.split())).search(" ".join(text.split())) is not None
+
+
+@lru_cache(maxsize=4096)
+def _code_pattern(token: str) -> re.Pattern:
+    # A letter, digit or dash next to it would make it another token; a dot or slash after it may follow it
+    # ("/etc/fstab." ending a sentence; "/etc/apt" of "/etc/apt/sources.list" is the directory it names).
+    return re.compile(rf"(?<![\w-]){re.escape(token)}(?![\w-])")

@@ -100,6 +100,23 @@ def test_code_must_stand_exactly():
     assert not contains_code("journalctl -b", "run journalctl -k")
 
 
+@pytest.mark.parametrize(
+    "token, text, stands",
+    [
+        ("-i", "crontab -i asks first", True),
+        ("-i", "see --ignore-missing", False),
+        ("-i", "crontab -is", False),
+        ("/etc/fs", "edit /etc/fstab", False),
+        ("/etc/fstab", "Edit /etc/fstab.", True),
+        ("/etc/apt", "in /etc/apt/sources.list", True),
+        ("apt.conf", "see /etc/apt/apt.conf.d", True),
+        ("-b", "journalctl -b1", False),
+    ],
+)
+def test_code_stands_as_a_whole_token(token, text, stands):
+    assert contains_code(token, text) is stands
+
+
 def test_a_one_letter_quote_does_not_shift_the_pairs_of_quotation_marks():
     from rag.facts import quoted
 

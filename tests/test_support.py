@@ -98,6 +98,12 @@ def test_code_must_be_the_source_s_exactly():
     assert not claim.supported and claim.reason == "code:-k"
 
 
+def test_an_option_is_not_the_start_of_a_longer_one():
+    manual = ("Use --ignore-missing to skip packages that cannot be fetched.", "en")
+    [claim] = check("Use -i to skip packages that cannot be fetched [1].", "How do I skip packages that cannot be fetched?", "en", sources_of(manual))
+    assert not claim.supported and claim.reason == "code:-i"
+
+
 OPTIONS = (
     "The -l option displays the current crontab on standard output.\n"
     "The -i option modifies the -r option to prompt the user for a confirmation before removing the crontab.\n"
