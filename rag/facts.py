@@ -194,6 +194,12 @@ def contains_word(word: str, folded_text: str) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_text) for k in keys)
 
 
+def contains_quote(quote: str, folded_text: str) -> bool:
+    """The quoted string (folded, as quoted() gives it) stands in the folded text as whole words: "ro" is not in
+    "otro"."""
+    return re.search(rf"(?<!\w){re.escape(quote)}(?!\w)", folded_text) is not None
+
+
 def contains_code(token: str, text: str) -> bool:
     """The code token stands in the text exactly and whole (case kept, spaces normalised): "-i" is not the start
     of "--ignore", nor "/etc/fs" of "/etc/fstab"."""

@@ -184,7 +184,7 @@ class SupportChecker:
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
         for quote in mine.quotes:
-            if quote not in folded and not (quote in asked.quotes and quote in _folded(read)):
+            if not F.contains_quote(quote, folded) and not (quote in asked.quotes and F.contains_quote(quote, _folded(read))):
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
@@ -378,7 +378,7 @@ class SupportChecker:
         wanted: list[Callable[[Source], bool]] = [
             *(lambda s, t=t: F.contains_code(t, s.text) for t in mine.code),
             *(lambda s, v=v: any(q.value == v for q in F.quantities(s.text, s.unit.lang)) for v in mine.numbers),
-            *(lambda s, q=q: q in _folded(s.text) for q in mine.quotes),
+            *(lambda s, q=q: F.contains_quote(q, _folded(s.text)) for q in mine.quotes),
         ]
         found: dict[int, Source] = {}
         for holds in wanted:
