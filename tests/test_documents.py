@@ -581,6 +581,35 @@ def test_docx_headings_items_tables_and_lines(tmp_path):
     assert blocks(doc, "caption") == ["Figure 1. Le rack"]
 
 
+def test_docx_custom_styles_are_read_by_outline_level_and_numbering(tmp_path):
+    """Styles named in the user's language (here Dutch, "Kop 1"), not based on a built-in one, are headings by their
+    outline level and list items by their numbering: no style name of any language is needed."""
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    heading = document.styles.add_style("Kop 1", WD_STYLE_TYPE.PARAGRAPH)
+    heading.base_style = None
+    level = OxmlElement("w:outlineLvl")
+    level.set(qn("w:val"), "1")
+    heading.element.get_or_add_pPr().append(level)
+    bullets = document.styles.add_style("Opsomming", WD_STYLE_TYPE.PARAGRAPH)
+    bullets.base_style = None
+    numbering = bullets.element.get_or_add_pPr().get_or_add_numPr()
+    numbering.get_or_add_numId().val = 1
+    document.add_paragraph("Onderhoud", style="Kop 1")
+    document.add_paragraph("Maak het filter elke maand schoon.")
+    document.add_paragraph("een schroevendraaier", style="Opsomming")
+    document.add_paragraph("twee schroeven", style="Opsomming")
+    doc = load_document(document.save(tmp_path / "onderhoud.docx") or tmp_path / "onderhoud.docx")
+    check_invariants(doc)
+    assert [(t, b.level) for t, b in zip(blocks(doc), doc.blocks) if b.kind == "heading"] == [("Onderhoud", 2)]
+    assert blocks(doc, "paragraph") == ["Maak het filter elke maand schoon."]
+    assert blocks(doc, "item") == ["een schroevendraaier", "twee schroeven"]
+
+
 # ---------------------------------------------------------------- metadata and labelled regions
 
 

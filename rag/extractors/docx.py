@@ -1,6 +1,6 @@
 """Word documents (.docx) with python-docx: paragraphs and tables in body order.
 
-Paragraph styles `Title` and `Heading N` (and outline levels) give headings, list styles or numbering give
+Paragraph styles `Title` and `Heading N`, or an outline level, give headings; numbering or a list style gives
 list items, `Caption` gives captions; a table gives one row per table row (cells joined with " | ", merged
 cells once), its first row being the table head. A line break inside a paragraph starts a new line of the
 same kind. No source map (offsets into a zip of XML mean nothing to a reader).
@@ -15,27 +15,50 @@ from pathlib import Path
 from rag.extractors import Extraction, LineBuilder, collapse
 from rag.types import DocumentError
 
-_HEADING = re.compile(r"^(?:heading|überschrift|titre|título|titolo)\s*(\d)$", re.IGNORECASE)
+# Word stores a built-in style under its English name whatever the user's language ("heading 1" in w:name, shown
+# as "Überschrift 1"): these names are OOXML identifiers, not words; custom styles are read by outline level.
+_HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"  # python-docx is imported lazily
+_BODY_TEXT = 9  # w:outlineLvl 9 marks body text; 0..8 are heading levels 1..9
+
+
+def _style_chain(paragraph) -> list:
+    """The paragraph's style and the styles it is based on, nearest first (a custom style based on "Heading 2")."""
+    chain, style = [], paragraph.style
+    while style is not None and len(chain) < 5:
+        chain.append(style)
+        style = style.base_style
+    return chain
+
+
+def _outline_level(properties) -> int | None:
+    """The w:outlineLvl of paragraph properties, or None."""
+    if properties is None:
+        return None
+    found = properties.find(f"{_W}outlineLvl")
+    return None if found is None else int(found.get(f"{_W}val", _BODY_TEXT))
 
 
 def _paragraph_kind(paragraph) -> tuple[str, int]:
-    style = paragraph.style
-    names = []
-    while style is not None and len(names) < 5:  # a custom style based on "Heading 2" is a heading too
-        names.append((style.name or "").strip())
-        style = style.base_style
-    for name in names:
+    chain = _style_chain(paragraph)
+    properties = [paragraph._p.pPr, *(style.element.pPr for style in chain)]
+    for name in ((style.name or "").strip() for style in chain):
         if name.lower() == "title":
             return "heading", 1
         match = _HEADING.match(name)
         if match:
             return "heading", min(max(int(match.group(1)), 1), 6)
-        if name.lower().startswith("list") or name.lower() in ("aufzählungszeichen", "listenabsatz"):
-            return "item", 0
         if name.lower() == "caption":
             return "caption", 0
-    ppr = paragraph._p.pPr
-    if ppr is not None and ppr.numPr is not None:
+    for ppr in properties:  # the paragraph's own setting overrides its style's
+        level = _outline_level(ppr)
+        if level is not None:
+            if level < _BODY_TEXT:
+                return "heading", min(level + 1, 6)
+            break
+    if any(ppr is not None and ppr.find(f"{_W}numPr") is not None for ppr in properties):
+        return "item", 0
+    if any((style.name or "").lower().startswith("list") for style in chain):
         return "item", 0
     return "paragraph", 0
 
