@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import get_origin
 
+from rag.languages import words
 from rag.settings import Settings
 
 DEFAULT_EVAL = Path("../shared/eval/questions.jsonl")
@@ -278,25 +280,41 @@ def _pipeline(args: argparse.Namespace, settings: Settings):
     return pipeline
 
 
-NOTE_MARKS = {"conflict": "⚖", "unsupported": "⚠", "withheld": "⛔", "off_target": "⚠", "invalid_citation": "·"}
+def terminal_language() -> str:
+    """The language of the terminal's locale (LC_ALL, LC_MESSAGES, LANG: "de_DE.UTF-8" is de), before any question."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value and value not in ("C", "POSIX") and not value.startswith("C."):
+            return value.split("_")[0].split(".")[0].lower()
+    return ""
 
 
 def format_citations(answer) -> str:
-    """The cited passages under an answer: [n] title — « exact quote », then the notes, marked by kind."""
+    """The cited passages under an answer: [n] title — “exact quote”, then the notes, marked by kind; the words
+    around the quotes in the answer's language."""
+    text = words(answer.lang)
     lines = []
     for c in answer.citations:
-        flag = "" if c.supported else "  (not supported by this passage)"
-        quote = " ".join(c.quote.split())
-        lines.append(f"[{c.n}] {c.passage.doc.title} — « {quote} »{flag}")
-    lines.extend(f"{NOTE_MARKS.get(note.kind, '·')} {note.text}" for note in answer.notes)
+        flag = "" if c.supported else f"  ({text('passage_unsupported')})"
+        lines.append(f"[{c.n}] {c.passage.doc.title} — {text('quote', quote=' '.join(c.quote.split()))}{flag}")
+    lines.extend(f"{note.icon} {note.text}" for note in answer.notes)
     return "\n".join(lines)
 
 
 def evidence_line(prepared, width: int = 60) -> str:
     """The documents the answer will rest on, once each in the order read, on one short line."""
+    text = words(prepared.lang)
     titles = dict.fromkeys(" ".join(p.doc.title.split()) for p in prepared.passages)
     short = [t if len(t) <= width else t[: width - 1] + "…" for t in titles]
-    return f"sources: {' · '.join(short)} ({prepared.retrieve_ms / 1000:.1f} s)" if short else "sources: -"
+    if not short:
+        return text("no_passage_found")
+    return text("evidence_line", titles=" · ".join(short), seconds=prepared.retrieve_ms / 1000)
+
+
+def timing_line(answer) -> str:
+    """The model and the times of an answer, as the web chat shows them."""
+    seconds = {key: answer.timings_ms.get(key, 0) / 1000 for key in ("evidence", "first_token", "total")}
+    return words(answer.lang)("timing", model=answer.model, **seconds)
 
 
 def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, show_raw: bool = True):
@@ -318,7 +336,7 @@ def _stream_to_terminal(pipeline, question: str, history: list[dict] | None, sho
     if show_raw:
         print()
         if answer.answer.strip() != shown.strip():
-            print(f"\nchecked answer: {answer.answer}")
+            print("\n" + words(answer.lang)("checked_answer", answer=answer.answer))
     return answer
 
 
@@ -336,7 +354,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     citations = format_citations(answer)
     if citations:
         print("\n" + citations)
-    print(f"\n({answer.model}; first token {answer.timings_ms['first_token'] / 1000:.1f} s, total {answer.timings_ms['total'] / 1000:.1f} s)")
+    print(f"\n({timing_line(answer)})")
     return 0
 
 
@@ -346,7 +364,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     pipeline = _pipeline(args, settings)
     history: list[dict] = []
-    print("Ask a question about the documents (empty line or Ctrl-D to quit, /new for a new conversation).")
+    print(words(terminal_language())("chat_welcome"))
     while True:
         try:
             question = input("\n> ").strip()

@@ -279,6 +279,7 @@ class Claim:
 
 
 NOTE_KINDS = ("conflict", "unsupported", "withheld", "off_target", "invalid_citation")
+NOTE_ICONS = {"conflict": "⚖", "unsupported": "⚠", "withheld": "⛔", "off_target": "⚠", "invalid_citation": "·"}
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,11 @@ class Note:
 
     kind: str
     text: str
+
+    @property
+    def icon(self) -> str:
+        """The mark the web chat and the terminal show before a note of this kind."""
+        return NOTE_ICONS.get(self.kind, "·")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "text": self.text}

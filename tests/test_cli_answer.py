@@ -188,11 +188,11 @@ def test_ask_streams_the_answer_then_the_cited_quotes(index_arg, capsys, session
     doc = index.documents[FUTURISM]
     flat = " ".join(doc.text.split())
     for line in citations:
-        quote = line.split(" — « ", 1)[1].rsplit(" »", 1)[0]
+        quote = line.split(" — « ", 1)[1].rsplit(" »", 1)[0]  # French quote marks: a French question
         assert quote in flat  # verbatim (whitespace folded for the terminal)
     assert any("novembre 2022" in line for line in citations)
-    assert lines[-1].startswith(f"({DEFAULT_LLM}; first token ") and lines[-1].endswith(" s)")
-    evidence = [line for line in captured.err.splitlines() if line.startswith("sources: ")]
+    assert lines[-1].startswith(f"({DEFAULT_LLM} · sources ") and " · premier mot " in lines[-1], lines[-1]
+    evidence = [line for line in captured.err.splitlines() if line.startswith("Sources : ")]
     assert len(evidence) == 1 and index.documents[FUTURISM].title[:40] in evidence[0], captured.err
 
 
@@ -233,10 +233,10 @@ def test_ask_shows_the_evidence_before_the_model_reads_its_prompt(index_arg, cap
     monkeypatch.setattr(gen, "stream_chat", stream_chat)
     assert main([*index_arg, "ask", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0
     captured = capsys.readouterr()
-    (line,) = [x for x in seen_before_model[0].splitlines() if x.startswith("sources: ")]
+    (line,) = [x for x in seen_before_model[0].splitlines() if x.startswith("Sources : ")]  # in the question's language
     titles = {doc.title for doc in index.documents.values()}
     assert any(" ".join(t.split())[:40] in line for t in titles), line
-    assert line in captured.err and "sources:" not in captured.out
+    assert line in captured.err and "Sources :" not in captured.out
     out = captured.out.splitlines()
     assert "14 milliards" in out[0] and any(x.startswith("[1] ") for x in out[1:]), captured.out
 
@@ -247,7 +247,7 @@ def test_ask_json_stays_one_object_without_the_evidence_line(index_arg, capsys, 
     captured = capsys.readouterr()
     data = json.loads(captured.out)
     assert set(data["timings_ms"]) == {"retrieve", "evidence", "first_token", "check", "total"}
-    assert "sources:" not in captured.out + captured.err
+    assert "Sources :" not in captured.out + captured.err
 
 
 def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkeypatch):
@@ -265,3 +265,21 @@ def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkey
     # ...while after /new there is no previous exchange any more.
     assert third.rstrip().endswith("Question : Et quel âge a-t-il ?") and "Question précédente" not in third
     assert "error: the question is too long" in captured.out
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("de_DE.UTF-8", "de"), ("es_ES.UTF-8", "es"), ("C.UTF-8", "en"), ("pt_BR.UTF-8", "en")])
+def test_chat_greets_in_the_terminal_language_and_answers_in_the_question_language(index_arg, capsys, canned, monkeypatch, locale, lang):
+    """The greeting follows the locale (English for C or a language without text); what surrounds an answer
+    (quote marks, the flag of an unsupported quote, the times) follows the question, whatever the locale."""
+    from rag.languages import words
+
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    canned(["Meta a investi 14 milliards de dollars dans Scale AI {14 milliards}."])
+    typed = iter(["Combien Meta a-t-il investi dans Scale AI ?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    assert main([*index_arg, "chat"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == words(lang)("chat_welcome")
+    assert any(line.startswith("[1] ") and " — « " in line and line.endswith(" »") for line in out), out

@@ -8,16 +8,17 @@ the request's Accept-Language header. Both fall back to the registry's fallback 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rag import languages
+from rag.languages import Words, words
 
 if TYPE_CHECKING:  # imported where the page is built: `rag serve` reads its model while Gradio imports
     import gradio as gr
 
 FALLBACK = languages.FALLBACK
+__all__ = ["FALLBACK", "Words", "words", "page_languages", "preferred_language", "request_language", "page_i18n", "page_titles"]
 
 
 @lru_cache(maxsize=None)
@@ -25,37 +26,6 @@ def page_languages() -> tuple[str, ...]:
     """Codes of the languages the web chat speaks (those whose file has a [ui] table), the fallback first."""
     codes = [lang.code for lang in languages.all_languages() if lang.ui]
     return tuple(sorted(codes, key=lambda code: (code != FALLBACK, code)))
-
-
-@dataclass(frozen=True)
-class Words:
-    """The web chat's text in one language: `words(key, name=value)` is the template `key` filled in."""
-
-    code: str
-    table: dict[str, str]
-    decimal_separator: str = "."
-
-    def __call__(self, key: str, **values: object) -> str:
-        return self.table[key].format(**{k: self.number(v) if isinstance(v, float) else v for k, v in values.items()})
-
-    def fill(self, key: str, **values: str) -> str:
-        """Text `key` with only the named `{placeholders}` replaced: the page's text is not formatted when shown, and
-        other braces (the API help's code) stay as they are."""
-        text = self.table[key]
-        for name, value in values.items():
-            text = text.replace("{" + name + "}", value)
-        return text
-
-    def number(self, value: float, digits: int = 1) -> str:
-        """A decimal number written as this language writes it (2.5 s, 2,5 s)."""
-        return f"{value:.{digits}f}".replace(".", self.decimal_separator)
-
-
-@lru_cache(maxsize=None)
-def words(code: str) -> Words:
-    """The text in language `code`; the fallback's where its table lacks a key (or the language has no file)."""
-    lang, base = languages.get(code), languages.get(FALLBACK)
-    return Words(lang.code, {**base.ui, **lang.ui}, lang.decimal_separator)
 
 
 def preferred_language(accept_language: str | None) -> str:

@@ -59,15 +59,12 @@ def answer_markdown(answer: Answer, turn: int, words: Words) -> str:
                 parts.append(f'<span class="unsupported" title="{title}">⚠ {text}</span> {links}'.strip())
         body = " ".join(parts)
     notes = "".join(
-        f'<div class="note note-{n.kind}">{NOTE_ICONS.get(n.kind, "·")} {escape_text(n.text)}</div>' for n in answer.notes
+        f'<div class="note note-{n.kind}">{n.icon} {escape_text(n.text)}</div>' for n in answer.notes
     )
     t = answer.timings_ms
     seconds = {key: t.get(key, 0) / 1000 for key in ("evidence", "first_token", "total")}
     timing = f'<div class="timing">{html.escape(words("timing", model=answer.model, **seconds))}</div>'
     return f"{body}{notes}{timing}"
-
-
-NOTE_ICONS = {"conflict": "⚖", "unsupported": "⚠", "withheld": "⛔", "off_target": "⚠", "invalid_citation": "·"}
 
 
 def _inline_links(text: str, turn: int, cited: set[int]) -> str:

@@ -121,3 +121,35 @@ def get(code: str | None) -> Language:
 
 def all_languages() -> list[Language]:
     return [get(code) for code in available()]
+
+
+@dataclass(frozen=True)
+class Words:
+    """The text shown to a reader (web chat, terminal) in one language: `words(key, name=value)` is the
+    template `key` filled in."""
+
+    code: str
+    table: dict[str, str]
+    decimal_separator: str = "."
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self.table[key].format(**{k: self.number(v) if isinstance(v, float) else v for k, v in values.items()})
+
+    def fill(self, key: str, **values: str) -> str:
+        """Text `key` with only the named `{placeholders}` replaced: the page's text is not formatted when shown, and
+        other braces (the API help's code) stay as they are."""
+        text = self.table[key]
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+    def number(self, value: float, digits: int = 1) -> str:
+        """A decimal number written as this language writes it (2.5 s, 2,5 s)."""
+        return f"{value:.{digits}f}".replace(".", self.decimal_separator)
+
+
+@lru_cache(maxsize=None)
+def words(code: str) -> Words:
+    """The text in language `code`; the fallback's where its table lacks a key (or the language has no file)."""
+    lang, base = get(code), get(FALLBACK)
+    return Words(lang.code, {**base.ui, **lang.ui}, lang.decimal_separator)
