@@ -379,7 +379,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         try:
             answer = _stream_to_terminal(pipeline, question, history)
         except QuestionError as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc.text(terminal_language())}")
             continue
         citations = format_citations(answer)
         if citations:

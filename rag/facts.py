@@ -183,14 +183,11 @@ def facts(text: str, lang: str) -> Facts:
     )
 
 
-def contains_word(word: str, folded_text: str) -> bool:
-    """The word is a whole word of the (folded) text, or its singular is ("LLMs" for "LLM"), or it is without a
-    clitic of one or two letters after an apostrophe ("LeCun's" for "LeCun")."""
+def contains_word(word: str, folded_text: str, endings: tuple[str, ...] = ()) -> bool:
+    """The word is a whole word of the (folded) text, or is without one of the language's name endings
+    ("LLMs" for "LLM", "LeCun's" for "LeCun"; rag/languages `name_endings`), at least three letters left."""
     key = fold(word)
-    keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]
-    stem, apostrophe, clitic = key.rpartition("'")
-    if apostrophe and len(stem) > 2 and 0 < len(clitic) <= 2:  # not the elided article of "l'IA" or "qu'il"
-        keys.append(stem)
+    keys = [key] + [key[: -len(e)] for e in map(fold, endings) if key.endswith(e) and len(key) - len(e) > 2]
     return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded_text) for k in keys)
 
 

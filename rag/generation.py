@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
-from rag.prompts import JUDGE
+from rag.prompts import JUDGE, YES_NO_GRAMMAR, judged_yes
 from rag.settings import Settings
 
 FALLBACK_CHAT_FORMAT = "chatml"
@@ -45,7 +45,7 @@ class Generator:
                 yield delta["content"]
 
     def yes_no(self, messages: list[dict]) -> bool:
-        """The model's one-word verdict on the last message, constrained to "yes" or "no" by a grammar.
+        """The model's one-word verdict on the last message, constrained by a grammar to the judge's two words.
 
         Asked as a continuation of the answer's conversation, llama.cpp reuses the cached prompt and answer:
         only the question's own tokens are read.
@@ -53,7 +53,7 @@ class Generator:
         reply = self.llm.create_chat_completion(
             messages=messages, max_tokens=2, temperature=0.0, top_k=1, repeat_penalty=1.0, grammar=_yes_no_grammar()
         )
-        return str(reply["choices"][0]["message"]["content"] or "").strip().lower().startswith("yes")
+        return judged_yes(str(reply["choices"][0]["message"]["content"] or ""))
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -119,7 +119,7 @@ def common_prefix(a: list, b: list) -> int:
 def _yes_no_grammar():
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_string('root ::= "yes" | "no"', verbose=False)
+    return LlamaGrammar.from_string(YES_NO_GRAMMAR, verbose=False)
 
 
 class ModelJudge:

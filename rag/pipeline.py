@@ -27,18 +27,28 @@ EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
 
 
 class QuestionError(ValueError):
-    """A question the pipeline refuses (empty, too long); the message is for the user."""
+    """A question the pipeline refuses (empty, too long); `key` names the reader's sentence in rag/languages, the
+    message is for API clients and logs."""
+
+    def __init__(self, message: str, key: str, **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
+
+    def text(self, lang: str) -> str:
+        """The refusal in the reader's language."""
+        return languages.words(lang)(self.key, **self.values)
 
 
 def check_question(question: str, settings: Settings) -> str:
     """The question without surrounding spaces; QuestionError when it is empty, too long or says nothing."""
     question = (question or "").strip()
     if not question:
-        raise QuestionError("the question is empty")
+        raise QuestionError("the question is empty", "question_empty")
     if len(question) > settings.max_question_chars:
-        raise QuestionError(f"the question is too long ({len(question)} characters, limit {settings.max_question_chars})")
+        length, limit = len(question), settings.max_question_chars
+        raise QuestionError(f"the question is too long ({length} characters, limit {limit})", "question_too_long", length=length, limit=limit)
     if not any(ch.isalnum() for ch in question):
-        raise QuestionError("the question has no words (only symbols or emoji)")
+        raise QuestionError("the question has no words (only symbols or emoji)", "question_no_words")
     return question
 
 

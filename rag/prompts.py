@@ -16,7 +16,14 @@ from rag.types import Passage, Source
 
 DECLINE_MARK = "[0]"
 _PROMPTS = tomllib.loads((Path(__file__).parent / "data" / "prompts.toml").read_text(encoding="utf-8"))
-JUDGE = _PROMPTS["judge"]
+JUDGE_YES, JUDGE_NO = _PROMPTS["judge_yes"], _PROMPTS["judge_no"]
+JUDGE = _PROMPTS["judge"].replace("{yes}", JUDGE_YES).replace("{no}", JUDGE_NO)
+YES_NO_GRAMMAR = f'root ::= "{JUDGE_YES}" | "{JUDGE_NO}"'  # GBNF: the judge's reply is one of its two words
+
+
+def judged_yes(reply: str) -> bool:
+    """Whether the judge's reply is its yes."""
+    return reply.strip().lower().startswith(JUDGE_YES)
 
 # Fixed for every question (rag/data/prompts.toml), so llama.cpp evaluates it once and keeps it cached.
 SYSTEM = _PROMPTS["system"].strip()
@@ -67,7 +74,7 @@ def user_parts(question: str, passages: list[Passage], sources: list[Source], la
     words = languages.get(lang).text
     block = sources_block(passages, sources, lang) if passages else words["no_source"]
     return {
-        "sources": f"{words['sources']}:\n{block}\n",
+        "sources": f"{words['sources']}\n{block}\n",
         "history": previous_exchange(history or [], lang),
         "instruction": f"{words['answer_in']}\n",
         "question": f"{words['question']}{words['colon']} {question}",

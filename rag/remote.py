@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rag.gguf import ModelUnavailable
-
-YES_NO_GRAMMAR = 'root ::= "yes" | "no"'
+from rag.prompts import YES_NO_GRAMMAR, judged_yes
 
 
 def chat_url(base: str) -> str:
@@ -115,7 +114,7 @@ class RemoteGenerator:
             content = response.json()["choices"][0]["message"]["content"] or ""
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
             raise self._fail(exc) from None
-        return str(content).strip().lower().startswith("yes")
+        return judged_yes(str(content))
 
     def count_tokens(self, text: str) -> int:
         if self.tokenizer is not None:

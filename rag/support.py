@@ -189,27 +189,28 @@ class SupportChecker:
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
-        unread = _mostly_absent(copied, _folded(read))
+        endings = languages.get(lang).name_endings
+        unread = _mostly_absent(copied, _folded(read), endings)
         if unread:  # the question's subject is not what the model read about
             return f"name:{unread}"
         across = lang != evidence.lang
         for name in mine.names:
-            if name not in copied and not _name_stands(name, around, words, across):
+            if name not in copied and not _name_stands(name, around, words, across, endings):
                 return f"name:{name}"
         if copied and len(copied) < len(mine.names) and across:
-            return self._relation_near(mine.names, copied, evidence)
+            return self._relation_near(mine.names, copied, evidence, endings)
         return ""
 
     @staticmethod
-    def _relation_near(names: frozenset[str], copied: list[str], evidence: Evidence) -> str:
+    def _relation_near(names: frozenset[str], copied: list[str], evidence: Evidence, endings: tuple[str, ...]) -> str:
         """Across languages, a claim relating the question's name to another ("AMI Labs is funded by Zuckerberg")
         states a relation whose words cannot be compared: its names must stand where the line is read (in it, the
         headings above it or the line before it, a pronoun's antecedent), not just somewhere in the passage.
         '' or what is missing."""
         near = _folded(" ".join([evidence.text, evidence.context, evidence.lead_in]))
         words = set(WORD.findall(near))
-        missing = _mostly_absent(copied, near)
-        missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True)), "")
+        missing = _mostly_absent(copied, near, endings)
+        missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True, endings)), "")
         return f"relation:{missing}" if missing else ""
 
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
@@ -232,7 +233,8 @@ class SupportChecker:
             needed = words.terms(claim.text) - filler_terms(lang) - words.terms(" ".join(quoted))
             # A name the question gives may stand in the line before, the line's "it" ("the failure" of Llama 4).
             before = _folded(evidence.lead_in)
-            stated = stated | words.terms(" ".join(n for n in asked_names if F.contains_word(n, before)))
+            endings = languages.get(lang).name_endings
+            stated = stated | words.terms(" ".join(n for n in asked_names if F.contains_word(n, before, endings)))
         elif not needed:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
@@ -436,16 +438,16 @@ def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
 
 
-def _mostly_absent(names: list[str], folded: str) -> str:
+def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...]) -> str:
     """The first (sorted) of the names the folded text lacks when it lacks more than a third of them, else ''."""
-    absent = sorted(n for n in names if not F.contains_word(n, folded))
+    absent = sorted(n for n in names if not F.contains_word(n, folded, endings))
     return absent[0] if len(absent) > len(names) // 3 else ""
 
 
-def _name_stands(name: str, folded: str, words: set[str], across: bool) -> bool:
+def _name_stands(name: str, folded: str, words: set[str], across: bool, endings: tuple[str, ...]) -> bool:
     """The name is a word of the folded text, or across languages an acronym or a translation resembling one of its
     words: names are translated too (CEO/PDG, AI/IA, Fundamental/fondamentale)."""
-    return F.contains_word(name, folded) or (across and (name.isupper() or _resembles(name, words)))
+    return F.contains_word(name, folded, endings) or (across and (name.isupper() or _resembles(name, words)))
 
 
 def _words_of(text: str, offsets: list[tuple[int, int]], vectors: np.ndarray) -> list[tuple[str, np.ndarray]]:

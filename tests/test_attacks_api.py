@@ -81,13 +81,18 @@ def test_ask_refuses_bad_input_in_one_line_without_the_model(client, ui_server, 
     assert ui_server.state.queue.served == served, "a refused request took a turn on the model"
 
 
-@pytest.mark.parametrize("message, needle", [(LONG, "too long"), (EMOJI, "no words")], ids=["20,008 characters", "emoji only"])
-def test_the_web_chat_refuses_a_bad_question_at_once(ui_server, message, needle):
-    """The chat's own handler (the page's Send button): a one-line warning in the chat, no turn on the model."""
+@pytest.mark.parametrize(
+    "message, lang, needle",
+    [(LONG, "en", "too long"), (EMOJI, "en", "no words"), (LONG, "de", "Die Frage ist zu lang"), (EMOJI, "es", "no tiene palabras")],
+    ids=["20,008 characters", "emoji only", "20,008 characters, a German page", "emoji only, a Spanish page"],
+)
+def test_the_web_chat_refuses_a_bad_question_at_once(ui_server, message, lang, needle):
+    """The chat's own handler (the page's Send button): a one-line warning in the chat, in the page's language,
+    no turn on the model."""
     from ui.app import respond
 
     served = ui_server.state.queue.served
-    *_, (chat, turns, _, _) = respond(ui_server.state, message, [], [], "", 4, True)
+    *_, (chat, turns, _, _) = respond(ui_server.state, message, [], [], "", 4, True, lang)
     assert turns == [] and chat[-1]["role"] == "assistant"
     one_line(chat[-1]["content"], needle)
     assert ui_server.state.queue.served == served, "a refused question took a turn on the model"

@@ -251,6 +251,9 @@ def test_ask_json_stays_one_object_without_the_evidence_line(index_arg, capsys, 
 
 
 def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")  # the terminal's language: refusals of a question are in it
     gen = canned(["Alexandr Wang dirige les Superintelligence Labs {Superintelligence Labs}.", "Il a 29 ans {29 ans}."])
     typed = iter(["Qui dirige les Superintelligence Labs de Meta ?", "Et quel âge a-t-il ?", "x" * 20000, "/new", "Et quel âge a-t-il ?", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
@@ -264,7 +267,7 @@ def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkey
     assert "Réponse précédente : Alexandr Wang dirige les Superintelligence Labs." in second
     # ...while after /new there is no previous exchange any more.
     assert third.rstrip().endswith("Question : Et quel âge a-t-il ?") and "Question précédente" not in third
-    assert "error: the question is too long" in captured.out
+    assert "error: La question est trop longue (20000 caractères, limite 2000)." in captured.out
 
 
 @pytest.mark.parametrize(("locale", "lang"), [("de_DE.UTF-8", "de"), ("es_ES.UTF-8", "es"), ("C.UTF-8", "en"), ("pt_BR.UTF-8", "en")])

@@ -240,6 +240,16 @@ def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(pg_docs, embe
     assert index.analyze("Ünïcödé", ["xx"]) == ["unicode"]  # no stemmer: rag_simple
 
 
+@pytest.mark.parametrize(("lang", "text"), [("pt", "As bibliotecas públicas"), ("sv", "Cyklarna reparerades"), ("ru", "Библиотеки работали"), ("da", "Cyklerne blev repareret")])
+def test_postgres_stems_every_language_the_faiss_store_stems(pg_docs, lang, text):
+    """A language without a resource file is stemmed by its Snowball algorithm in both stores: the same terms."""
+    from rag.index import Index
+
+    faiss_terms = Index.analyze(None, text, [lang])
+    assert sorted(open_store(pg_docs).load().analyze(text, [lang])) == sorted(faiss_terms)
+    assert sorted(faiss_terms) != sorted(Index.analyze(None, text.lower(), ["xx"]))  # stemmed, not words as they are
+
+
 def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(pg_docs, embedder):
     index = open_store(pg_docs).load()
     assert index.exact

@@ -67,7 +67,7 @@ def respond(state: AppState, message: str, chat: list, turns: list, model: str, 
                     chat[-1] = {"role": "assistant", "content": render.streaming_text(partial)}
                     yield chat, turns, gr.skip(), ""
     except QuestionError as exc:
-        chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc}")}
+        chat[-1] = {"role": "assistant", "content": render.escape_text(f"⚠ {exc.text(lang)}")}
         yield chat, turns, render.sources_panel(turns, text), ""
 
 

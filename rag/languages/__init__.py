@@ -50,6 +50,7 @@ class Language:
     capitalized: frozenset[str]
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
+    name_endings: tuple[str, ...] = ()
     has_file: bool = True
     ui: dict[str, str] = field(default_factory=dict)  # the web chat's text (labels, status, results), by key
 
@@ -80,6 +81,7 @@ def _from_file(path: Path) -> Language:
         capitalized=lower(words.get("capitalized", [])),
         stop_words=lower(words.get("stop", [])),
         filler=lower(words.get("filler", [])),
+        name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
         ui=dict(data.get("ui", {})),
     )
 
@@ -115,12 +117,20 @@ def get(code: str | None) -> Language:
         capitalized=empty,
         stop_words=empty,
         filler=empty,
+        name_endings=(),
         has_file=False,
     )
 
 
 def all_languages() -> list[Language]:
     return [get(code) for code in available()]
+
+
+@lru_cache(maxsize=None)
+def stemmers() -> dict[str, str]:
+    """The Snowball algorithm of every language that has one (a file's `stemmer`, else SNOWBALL), by code."""
+    codes = sorted(set(available()) | set(SNOWBALL))
+    return {code: get(code).stemmer for code in codes if get(code).stemmer}
 
 
 @dataclass(frozen=True)

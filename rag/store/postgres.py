@@ -4,7 +4,8 @@
   `ann_threshold` chunks and through an HNSW index above it, with the FAISS store's parameters (m,
   ef_construction, ef_search), so that small corpora rank exactly as with FAISS.
 - Keyword side: PostgreSQL full-text search. Each unit of a chunk is analysed with its language's text search
-  configuration (`rag_fr`, `rag_en`, … = the language's Snowball stemmer; `rag_simple` for the others), its
+  configuration (`rag_fr`, `rag_en`, … = the Snowball stemmer rag/languages names; `rag_simple` for the others;
+  where PostgreSQL's Snowball release differs from PyStemmer's, as Dutch does in PostgreSQL 18, stems differ), its
   stems unaccented (the `unaccent` extension) and the language's stop words deleted, the chunk's tsvector is
   GIN-indexed, and matching chunks are ranked by BM25 (the formula and
   parameters of bm25s, which the FAISS store uses) from the tsvector's term frequencies and a table of document
@@ -25,15 +26,14 @@ from typing import Iterable
 
 import numpy as np
 
+from rag import languages
 from rag.index import FORMAT_VERSION, Index, IndexMismatch, IndexMissing, IndexProblem, Salvage
 from rag.store import Commit
 from rag.types import Chunk, Document
 
-# Text search configuration per language (unaccent + the language's Snowball stemmer); others use rag_simple.
-TS_CONFIGS = {"en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian"}
 LOCK_KEY = 7_261_670  # advisory lock of writers ("rag" in ASCII, roughly)
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s defaults (method "lucene"), as the FAISS store ranks
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a text search configuration for every language the registry stems, not five
 TIE_MARGIN = 16  # extra keyword rows fetched so that ties at the cut are broken as bm25s breaks them
 
 
@@ -42,7 +42,8 @@ class StoreUnavailable(IndexProblem):
 
 
 def ts_config(lang: str) -> str:
-    return f"rag_{lang}" if lang in TS_CONFIGS else "rag_simple"
+    """The text search configuration of a language: rag_<code> when the registry stems it, as the FAISS store does."""
+    return f"rag_{lang}" if lang in languages.stemmers() else "rag_simple"
 
 
 def redact(url: str) -> str:
@@ -55,26 +56,41 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _text_search_sql() -> str:
-    """rag_<code>: the language's Snowball stemmer, without PostgreSQL's stop word list (the stop words of
-    rag/languages/<code>.toml are taken out afterwards, as the FAISS store's analyser does). unaccent is applied
-    to the stems by rag_tsv / rag_lexemes (see FUNCTIONS_SQL)."""
-    parts = []
-    for code, name in {**TS_CONFIGS, "simple": "simple"}.items():
-        dictionary = "simple" if name == "simple" else f"rag_{name}_stem"
-        create_dictionary = (
-            "" if name == "simple" else f"CREATE TEXT SEARCH DICTIONARY rag_{name}_stem (TEMPLATE = snowball, Language = {name});"
-        )
+    """rag_<code>: the language's Snowball stemmer (as rag/languages names it), without PostgreSQL's stop word list
+    (the stop words of rag/languages/<code>.toml are taken out afterwards, as the FAISS store's analyser does);
+    `simple` where this server has no such Snowball language. unaccent is applied to the stems by rag_tsv /
+    rag_lexemes (see FUNCTIONS_SQL)."""
+    parts = [_simple_config("simple")]
+    for code, name in languages.stemmers().items():
+        if not re.fullmatch(r"[a-z]+", code + name):  # both go into SQL as identifiers
+            continue
         parts.append(
             f"""
     IF NOT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = 'rag_{code}') THEN
-        {create_dictionary}
-        CREATE TEXT SEARCH CONFIGURATION rag_{code} (COPY = pg_catalog.{name});
-        ALTER TEXT SEARCH CONFIGURATION rag_{code}
-            ALTER MAPPING FOR asciiword, hword_asciipart, word, hword_part WITH {dictionary};
-        ALTER TEXT SEARCH CONFIGURATION rag_{code} DROP MAPPING FOR asciihword, hword;
+        IF EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = '{name}' AND cfgnamespace = 'pg_catalog'::regnamespace) THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictname = 'rag_{name}_stem') THEN
+                CREATE TEXT SEARCH DICTIONARY rag_{name}_stem (TEMPLATE = snowball, Language = {name});
+            END IF;
+            CREATE TEXT SEARCH CONFIGURATION rag_{code} (COPY = pg_catalog.{name});
+            ALTER TEXT SEARCH CONFIGURATION rag_{code}
+                ALTER MAPPING FOR asciiword, hword_asciipart, word, hword_part WITH rag_{name}_stem;
+            ALTER TEXT SEARCH CONFIGURATION rag_{code} DROP MAPPING FOR asciihword, hword;
+        ELSE{_simple_config(code)}
+        END IF;
     END IF;"""
         )
     return "DO $$ BEGIN" + "".join(parts) + "\nEND $$;"
+
+
+def _simple_config(code: str) -> str:
+    """rag_<code> without stemming: words as they are (lower case)."""
+    return f"""
+    IF NOT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = 'rag_{code}') THEN
+        CREATE TEXT SEARCH CONFIGURATION rag_{code} (COPY = pg_catalog.simple);
+        ALTER TEXT SEARCH CONFIGURATION rag_{code}
+            ALTER MAPPING FOR asciiword, hword_asciipart, word, hword_part WITH simple;
+        ALTER TEXT SEARCH CONFIGURATION rag_{code} DROP MAPPING FOR asciihword, hword;
+    END IF;"""
 
 
 # Stems lose their accents after stemming, as rag.text.Analyzer folds them: the Snowball stemmers are written for
