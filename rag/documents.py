@@ -48,7 +48,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[DocumentError]]:
         elif path.is_file():
             files.append(path)
         else:
-            errors.append(DocumentError(path, "no such file or folder"))
+            errors.append(DocumentError(path, "missing"))
     return files, errors
 
 
@@ -92,16 +92,16 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
     metadata = load_metadata(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(path, f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})")
+        raise DocumentError(path, "unsupported", suffix=suffix, types=", ".join(SUPPORTED_SUFFIXES))
     try:
         found = _extract(path, suffix, raw)
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001 - a library failing on a malformed file is a bad file, not a crash
         detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
-        raise DocumentError(path, f"could not be read as {suffix} ({type(exc).__name__}{': ' + detail if detail else ''})") from None
+        raise DocumentError(path, "unreadable_as", suffix=suffix, detail=f"{type(exc).__name__}{': ' + detail if detail else ''}") from None
     if not found.text.strip():
-        raise DocumentError(path, "no text could be extracted (empty document)")
+        raise DocumentError(path, "no_text")
     digest = hashlib.sha256(raw + json.dumps(metadata, sort_keys=True).encode()).hexdigest()
     regions = sorted(label_regions(found.text, metadata.get("regions", [])) + found.regions, key=lambda r: (r.start, r.end))
     return Document(
@@ -127,7 +127,7 @@ def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:
         from rag.extractors.docx import extract_docx
 
         if not raw.startswith(b"PK\x03\x04"):
-            raise DocumentError(path, "corrupt or unreadable .docx (not a zip archive)")
+            raise DocumentError(path, "docx_corrupt", detail="not a zip archive")
         return extract_docx(path, raw)
     text = _decode(path, raw)
     if suffix in (".html", ".htm"):
@@ -151,20 +151,20 @@ def file_digest(path: Path) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     if not path.exists():
-        raise DocumentError(path, "no such file")
+        raise DocumentError(path, "missing")
     if not path.is_file():
-        raise DocumentError(path, "not a regular file")
+        raise DocumentError(path, "not_regular")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise DocumentError(path, f"too large ({size // 1_000_000} MB, limit {MAX_FILE_BYTES // 1_000_000} MB)")
+            raise DocumentError(path, "too_large", size=size // 1_000_000, limit=MAX_FILE_BYTES // 1_000_000)
         raw = path.read_bytes()
     except PermissionError:
-        raise DocumentError(path, "permission denied") from None
+        raise DocumentError(path, "permission") from None
     except OSError as exc:
-        raise DocumentError(path, f"unreadable ({exc.strerror or exc})") from None
+        raise DocumentError(path, "unreadable", detail=exc.strerror or exc) from None
     if not raw.strip():
-        raise DocumentError(path, "empty file")
+        raise DocumentError(path, "empty")
     return raw
 
 
@@ -189,9 +189,9 @@ def _decode(path: Path, raw: bytes) -> str:
             try:
                 return _checked(path, raw.decode(codec))
             except UnicodeDecodeError as exc:
-                raise DocumentError(path, f"not valid {codec.upper().replace('-SIG', '')} despite its byte order mark (byte {exc.start})") from None
+                raise DocumentError(path, "bad_bom", codec=codec.upper().replace("-SIG", ""), byte=exc.start) from None
     if b"\x00" in raw[:8192] or raw.startswith(_MAGIC):
-        raise DocumentError(path, "binary content, not text (wrong extension?)")
+        raise DocumentError(path, "binary")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -202,7 +202,7 @@ def _decode(path: Path, raw: bytes) -> str:
 def _guess_encoding(path: Path, raw: bytes) -> str:
     from charset_normalizer import from_bytes
 
-    refused = DocumentError(path, "not UTF-8, and its encoding could not be recognised with confidence; save it as UTF-8")
+    refused = DocumentError(path, "encoding")
     candidates = [match for match in from_bytes(raw) if match.chaos <= 0.2]
     if not candidates:
         raise refused
@@ -226,7 +226,7 @@ def _checked(path: Path, text: str) -> str:
     sample = text[:8192]
     controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
     if "\x00" in sample or controls > 0.01 * len(sample):
-        raise DocumentError(path, "binary content, not text (wrong extension?)")
+        raise DocumentError(path, "binary")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

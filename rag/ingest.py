@@ -35,7 +35,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    failures: list[DocumentError] = field(default_factory=list)  # the files refused, each with its typed reason
     reembedded: list[str] = field(default_factory=list)  # already indexed, embedded again by a rebuild
     repaired: str = ""  # the index was loaded from an older intact version; this save makes it current again
     chunks_embedded: int = 0
@@ -44,6 +44,11 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     units_embedded: int = 0  # distinct unit texts embedded beside the chunks (stored for question time)
+
+    @property
+    def errors(self) -> list[str]:
+        """One line per refused file, in the fallback language (the terminal, logs, reports)."""
+        return [str(failure) for failure in self.failures]
 
     @property
     def changed(self) -> bool:
@@ -169,7 +174,7 @@ def _salvaged_plan(store: Store, report: IngestReport, log: Callable[[str], None
             plan.documents[doc_id] = load_document(Path(source), doc_id=doc_id)
             from_files += 1
         except DocumentError as exc:
-            report.errors.append(f"{doc_id}: lost with the damaged index, and its file cannot be read again ({exc})")
+            report.failures.append(DocumentError(doc_id, "lost", detail=exc))
     recovered = f"{len(salvage.documents)} documents recovered from {salvage.version}" if salvage.version else "no stored documents readable"
     if from_files:
         recovered += f", {from_files} read again from their files"
@@ -210,7 +215,7 @@ def ingest(
             report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
             log(f"rebuilding all {len(plan.documents)} documents: {report.rebuilt}")
         files, errors = find_files(paths)
-        report.errors.extend(str(e) for e in errors)
+        report.failures.extend(errors)
         to_embed: dict[str, Document] = {}
         seen_sources: set[str] = set()
         for path in files:
@@ -262,11 +267,11 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
             return
         doc = load_document(path, doc_id=doc_id)
     except DocumentError as exc:
-        report.errors.append(str(exc))
+        report.failures.append(exc)
         return
     except Exception as exc:  # noqa: BLE001 - a parser bug on one user file must not abort the whole ingest
         detail = " ".join(str(exc).split())[:200]
-        report.errors.append(f"{path}: could not be read ({type(exc).__name__}: {detail})")
+        report.failures.append(DocumentError(path, "read_failed", detail=f"{type(exc).__name__}: {detail}"))
         return
     (report.updated if known is not None else report.added).append(doc_id)
     plan.documents[doc_id] = doc

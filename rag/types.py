@@ -5,6 +5,7 @@ Offsets are always character offsets into `Document.text`, the clean text every 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 # What a line of a document's clean text is. Every non-empty line of Document.text is exactly one block.
 BLOCK_KINDS = ("heading", "paragraph", "item", "row", "table_head", "term", "definition", "code", "caption")
@@ -15,12 +16,23 @@ PROSE_KINDS = ("paragraph", "item", "definition", "caption")
 
 
 class DocumentError(Exception):
-    """A file that cannot become a document; str() is a one-line message naming the file."""
+    """A file that cannot become a document: `key` names the reason in rag/languages ([ui] file_<key>), filled with
+    `values`; str() is a one-line message naming the file, in the fallback language (for logs and the terminal)."""
 
-    def __init__(self, path: object, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
+    def __init__(self, path: object, key: str, **values: object) -> None:
+        self.path, self.key, self.values = str(path), key, values
+        super().__init__(f"{path}: {self.reason()}")
+
+    def reason(self, lang: str | None = None) -> str:
+        """Why the file was refused, in language `lang` (the fallback's when None)."""
+        from rag.languages import words
+
+        values = {k: v.reason(lang) if isinstance(v, DocumentError) else v for k, v in self.values.items()}
+        return words(lang or "")(f"file_{self.key}", **values)
+
+    def text(self, lang: str) -> str:
+        """The one-line message in language `lang`: the file's name, then why."""
+        return f"{Path(self.path).name}: {self.reason(lang)}"
 
 
 @dataclass(frozen=True)

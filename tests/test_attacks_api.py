@@ -188,6 +188,23 @@ def test_an_upload_over_the_limit_is_refused_by_the_server(ui_server, tmp_path):
     assert set(state.retriever.index.documents) == {DEVELOPPEZ, FUTURISM}
 
 
+def test_files_the_ingest_refuses_are_reported_in_the_pages_language(ui_server, tmp_path):
+    """Reasons found while reading a file (empty, binary) reach the upload log in the reader's language, each
+    naming its file; nothing of them is kept and the index is unchanged."""
+    from rag.languages import words
+    from ui.app import upload
+
+    state = ui_server.state
+    empty, binary = tmp_path / "leer.txt", tmp_path / "bild.txt"
+    empty.write_bytes(b"  \n")
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    message, *_ = upload(state, [str(empty), str(binary)], progress=lambda *a, **k: None, lang="de")
+    assert message.splitlines() == [f"❌ leer.txt: {words('de')('file_empty')}", f"❌ bild.txt: {words('de')('file_binary')}"], message
+    assert "leere Datei" in message and "binärer Inhalt" in message
+    assert not list(state.settings.uploads_dir.glob("leer*")) and not list(state.settings.uploads_dir.glob("bild*"))
+    assert set(state.retriever.index.documents) == {DEVELOPPEZ, FUTURISM}
+
+
 # ---------------------------------------------------------------- and the server still answers
 
 

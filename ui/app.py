@@ -194,11 +194,11 @@ def upload(state: AppState, files: list | None, progress=gr.Progress(), lang: st
         with state.write_lock, state.queue.turn():  # the embedder is the pipeline's too
             report, index = ingest(accepted, state.settings, state.retriever.embedder, progress=on_progress)
         _swap_index(state, index)
-        failed = {Path(e.split(":")[0]).name for e in report.errors}
+        failed = {Path(e.path).name for e in report.failures}
         for path in accepted:
             if path.name in failed:
                 path.unlink(missing_ok=True)  # keep nothing that is not indexed
-        messages += [f"❌ {e}" for e in report.errors]
+        messages += [f"❌ {e.text(lang)}" for e in report.failures]
         messages += [f"✅ {d}" for d in report.added + report.updated]
         messages += ["= " + text("unchanged", document=d) for d in report.unchanged]
     return "\n".join(messages), *documents_view(state, lang), None

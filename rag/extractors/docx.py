@@ -74,7 +74,7 @@ def extract_docx(path: Path, raw: bytes) -> Extraction:
     try:
         document = docx.Document(io.BytesIO(raw))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise DocumentError(path, f"corrupt or unreadable .docx ({type(exc).__name__})") from None
+        raise DocumentError(path, "docx_corrupt", detail=type(exc).__name__) from None
     out = LineBuilder()
     ids = itertools.count(1)
     title = ""

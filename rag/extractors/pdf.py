@@ -46,13 +46,13 @@ def extract_pdf(path: Path, raw: bytes) -> Extraction:
     import pypdfium2 as pdfium
 
     if not raw.startswith(b"%PDF-"):
-        raise DocumentError(path, "not a PDF file (no %PDF header)")
+        raise DocumentError(path, "pdf_not_pdf")
     try:
         pdf = pdfium.PdfDocument(raw)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            raise DocumentError(path, "encrypted PDF (a password is needed to read it)") from None
-        raise DocumentError(path, f"corrupt or unreadable PDF ({str(exc).splitlines()[0][:80]})") from None
+            raise DocumentError(path, "pdf_encrypted") from None
+        raise DocumentError(path, "pdf_corrupt", detail=str(exc).splitlines()[0][:80]) from None
     try:
         pages: list[list[str]] = []
         for index in range(len(pdf)):
@@ -64,11 +64,11 @@ def extract_pdf(path: Path, raw: bytes) -> Extraction:
             pages.append([collapse(line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")])
         meta_title = collapse(str(pdf.get_metadata_dict().get("Title") or ""))
     except pdfium.PdfiumError as exc:
-        raise DocumentError(path, f"corrupt or unreadable PDF ({str(exc).splitlines()[0][:80]})") from None
+        raise DocumentError(path, "pdf_corrupt", detail=str(exc).splitlines()[0][:80]) from None
     finally:
         pdf.close()
     if not any(line for lines in pages for line in lines):
-        raise DocumentError(path, "no text could be extracted (a scanned PDF without a text layer?)")
+        raise DocumentError(path, "pdf_no_text")
     width = _width(pages)
     out = LineBuilder()
     page_spans: list[Segment] = []
