@@ -245,6 +245,12 @@ def test_txt_list_items(tmp_path):
     assert doc.blocks[7].kind == "paragraph"  # a lone '-' is a separator line, not an item
 
 
+def test_txt_list_items_lettered_in_any_script(tmp_path):
+    raw = "Список:\nа) первый пункт\nб) второй пункт\nΛίστα:\nα) πρώτο\nβ) δεύτερο\nA) Eine Zeile, kein Punkt.\n"
+    doc = load_document(write(tmp_path / "liste.txt", raw))
+    assert blocks(doc, "item") == ["а) первый пункт", "б) второй пункт", "α) πρώτο", "β) δεύτερο"]
+
+
 def test_shipped_article_has_no_markup_left():
     doc = load_document(DOCS / f"{DEVELOPPEZ}.txt")
     for markup in ("<", ">", "iframe", "frameborder", "YouTube video player", "“restrain”"):

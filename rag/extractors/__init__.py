@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from rag.types import Block, Region, Segment
 
-# A list item in plain text or in a PDF: a bullet, or "1." / "1)" / "a)" followed by text.
-BULLET = re.compile(r"^[ \t]*(?:[-*•‣◦▪–·](?=[ \t]+\S)|\(?\d{1,3}[.)](?=[ \t]+\S)|\(?[a-z][)](?=[ \t]+\S))[ \t]*")
+# A list item in plain text or in a PDF: a bullet, or "1." / "1)" / "a)" / "б)" followed by text (a letter of
+# any script, Latin capitals aside as before: "A) ..." may be a sentence).
+BULLET = re.compile(r"^[ \t]*(?:[-*•‣◦▪–·](?=[ \t]+\S)|\(?\d{1,3}[.)](?=[ \t]+\S)|\(?(?![A-Z])[^\W\d_][)](?=[ \t]+\S))[ \t]*")
 _SPACES = re.compile(r"\s+")
 # data: URIs and long base64 runs are never text to quote.
 _BASE64 = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.-]+)*;base64,[A-Za-z0-9+/=\s]*|[A-Za-z0-9+/]{120,}={0,2}")
