@@ -25,6 +25,7 @@ def judged_yes(reply: str) -> bool:
     """Whether the judge's reply is its yes."""
     return reply.strip().lower().startswith(JUDGE_YES)
 
+
 # Fixed for every question (rag/data/prompts.toml), so llama.cpp evaluates it once and keeps it cached.
 SYSTEM = _PROMPTS["system"].strip()
 
