@@ -64,10 +64,24 @@ def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> 
     lines: list[str] = []
     for passage in passages:
         lines.append(passage_header(passage, lang))
+        shown = ""  # the table head already above these rows
         for source in sources:
             if source.passage is passage:
-                lines.append(f"[{source.k}] {' '.join(source.text.split())}")
+                lines.extend(source_lines(source, shown))
+                shown = passage.term_of(source.unit) if source.unit.kind == "row" else ""
     return "\n".join(lines)
+
+
+def source_lines(source: Source, head_shown: str) -> list[str]:
+    """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), a row under its
+    table head (unnumbered, once for consecutive rows): neither means much alone, and neither is quoted."""
+    text = " ".join(source.text.split())
+    term = source.passage.term_of(source.unit)
+    if not term:
+        return [f"[{source.k}] {text}"]
+    if source.unit.kind == "definition":
+        return [f"[{source.k}] {term.rstrip(':')}: {text}"]
+    return ([] if term == head_shown else [term]) + [f"[{source.k}] {text}"]
 
 
 def user_parts(question: str, passages: list[Passage], sources: list[Source], lang: str, history: list[dict] | None = None) -> dict[str, str]:

@@ -317,6 +317,14 @@ class SupportChecker:
         required = words.terms(condition) - filler_terms(lang)
         return bool(required) and all(w in mine or _derived(w, mine) for w in required)
 
+    def _only_names_an_answer(self, claim: Claim, lang: str, question: str) -> bool:
+        """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name): it fills the
+        question's blank and asserts the rest of the question of it."""
+        mine, asked = F.facts(claim.text, lang), F.facts(question, lang)
+        new = [*(mine.code - asked.code), *(mine.names - asked.names)]
+        added = self.added_words(claim, lang, question)
+        return bool(new) and added <= analyzer(lang).terms(" ".join(new))
+
     def about_the_subject(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """The words the claim repeats from the question (its subject: "dpkg-reconfigure", "replaced") are in what
         the model read: "dpkg-reconfigure reconfigures an installed package" is not stated by lines about installed
@@ -324,6 +332,11 @@ class SupportChecker:
         words = analyzer(lang)
         subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
         read = _terms_of(evidence.read or evidence.surroundings, lang)
+        if self._only_names_an_answer(claim, lang, question):
+            # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
+            # naming the answer must be the one that says what the question asks, not some other line read.
+            subject -= words.terms(" ".join(F.facts(question, lang).quotes))
+            read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
         missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3

@@ -4,6 +4,7 @@ Offsets are always character offsets into `Document.text`, the clean text every 
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -238,10 +239,24 @@ class Passage:
             parts.append(self.doc.text[unit.start : unit.end])
         return " ".join(parts)
 
+    def term_of(self, unit: Unit) -> str:
+        """The defined term or table head a definition or row stands under, '' for none ("no error if the device
+        does not exist" says nothing without the "nofail" above it)."""
+        if unit.kind not in ("definition", "row") or not unit.context:
+            return ""
+        start, end = unit.context[-1]
+        blocks = self.doc.blocks  # in text order: one block per line
+        i = bisect_left(blocks, start, key=lambda b: b.start)
+        if i == len(blocks) or blocks[i].start != start or blocks[i].kind not in ("term", "table_head"):
+            return ""
+        return " ".join(self.doc.text[start:end].split())
+
     def context_text(self, levels: int = 2) -> str:
         """The innermost `levels` headings above the passage's first unit, outermost first, joined by ' › '; a
-        heading that repeats the document's title is left out."""
+        heading that repeats the document's title is left out, and so is a term or table head (shown by its lines)."""
         spans = self.units[0].context if self.units else ()
+        if self.units and self.term_of(self.units[0]):
+            spans = spans[:-1]
         title = " ".join(self.doc.title.split())
         names = [" ".join(self.doc.text[s:e].split()) for s, e in spans]
         return " › ".join([n for n in names if n != title][-levels:])

@@ -165,6 +165,39 @@ def test_a_relation_may_find_the_question_s_name_in_the_line_before_not_further(
     assert not claim.supported
 
 
+MOUNT = (
+    "The basic options are the following.\n"
+    "The `defaults` option uses the default options rw, suid, dev, exec and async.\n"
+    "The `errors=remount-ro` option remounts the filesystem read-only when errors occur.",
+    "en",
+)
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_a_bare_answer_needs_its_own_line_to_say_what_the_question_asks(lang):
+    """"`defaults` remounts read-only on errors" fills the question's blank with a name from a line that says nothing
+    of errors: the other line the model read does, but of another option."""
+    manual, question, wrong, right = MOUNT, "Which option remounts the filesystem read-only when errors occur?", "[2]", "[3]"
+    if lang == "de":
+        manual = (
+            "Grundlegende Optionen sind die folgenden.\n"
+            "Die Option `defaults` verwendet die voreingestellten Optionen rw, suid, dev, exec und async.\n"
+            "Die Option `errors=remount-ro` hängt das Dateisystem bei Fehlern schreibgeschützt wieder ein.",
+            "de",
+        )
+        question = "Welche Option hängt das Dateisystem bei Fehlern schreibgeschützt wieder ein?"
+    claim_text = {"en": "The `{}` option remounts the filesystem read-only when errors occur {}.",
+                  "de": "Die Option `{}` hängt das Dateisystem bei Fehlern schreibgeschützt wieder ein {}."}[lang]
+    [claim] = check(claim_text.format("defaults", wrong), question, lang, sources_of(manual))
+    assert not claim.supported
+    [claim] = check(claim_text.format("errors=remount-ro", right), question, lang, sources_of(manual))
+    assert claim.supported and claim.support == [3]
+    # An answer that says more than a name is held to its words, as before: the question's may be read elsewhere.
+    [claim] = check("The `defaults` option uses the default options rw, suid, dev, exec and async [2].",
+                    "What does the defaults option do?", "en", sources_of(MOUNT))
+    assert claim.supported
+
+
 def test_a_reaction_written_in_the_source_s_vocabulary_is_invented():
     [claim] = check("Meta was furious that LeCun launched a startup [2].", "How did Meta react to AMI Labs?", "en", sources_of(NEWS))
     assert not claim.supported
