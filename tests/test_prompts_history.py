@@ -10,6 +10,8 @@ import re
 import pytest
 
 from rag import languages
+from rag.chunking import document_units
+from rag.documents import load_document
 from rag.history import clean_history, last_said, retrieval_context, strip_citations
 from rag.prompts import DECLINE_MARK, SYSTEM, build_messages, number_sources, passage_header, previous_exchange
 from rag.types import Document, Passage, Unit
@@ -127,9 +129,6 @@ def test_instructions_inside_documents_are_data(tokenizer_pipeline):
 
 
 def test_a_definition_reaches_the_model_beside_its_term_and_rows_under_their_table_head(tmp_path):
-    from rag.chunking import document_units
-    from rag.documents import load_document
-
     page = tmp_path / "fstab.txt"
     page.write_text(
         "FSTAB(5)\n\nNAME\n       fstab - static information about the filesystems\n\nOPTIONS\n"
