@@ -67,16 +67,16 @@ def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> 
         shown = ""  # the table head already above these rows
         for source in sources:
             if source.passage is passage:
-                lines.extend(source_lines(source, shown))
-                shown = passage.term_of(source.unit) if source.unit.kind == "row" else ""
+                term = passage.term_of(source.unit)
+                lines.extend(source_lines(source, term, shown))
+                shown = term if source.unit.kind == "row" else ""
     return "\n".join(lines)
 
 
-def source_lines(source: Source, head_shown: str) -> list[str]:
+def source_lines(source: Source, term: str, head_shown: str) -> list[str]:
     """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), a row under its
     table head (unnumbered, once for consecutive rows): neither means much alone, and neither is quoted."""
     text = " ".join(source.text.split())
-    term = source.passage.term_of(source.unit)
     if not term:
         return [f"[{source.k}] {text}"]
     if source.unit.kind == "definition":

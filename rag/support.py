@@ -216,8 +216,7 @@ class SupportChecker:
     def added_words(self, claim: Claim, lang: str, question: str) -> set[str]:
         """The claim's words that the question (and the conversation before it) does not already hold: what the
         claim answers. Common words ("the following", "use") are left out: a claim may add them."""
-        words = analyzer(lang)
-        return words.terms(claim.text) - words.terms(question) - filler_terms(lang)
+        return _added_terms(claim.text, question, lang)
 
     def missing_words(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> tuple[set[str], int]:
         """Same language: the words the claim needs that the evidence lacks, and how many it needs. Needed are the
@@ -317,14 +316,6 @@ class SupportChecker:
         required = words.terms(condition) - filler_terms(lang)
         return bool(required) and all(w in mine or _derived(w, mine) for w in required)
 
-    def _only_names_an_answer(self, claim: Claim, lang: str, question: str) -> bool:
-        """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name): it fills the
-        question's blank and asserts the rest of the question of it."""
-        mine, asked = F.facts(claim.text, lang), F.facts(question, lang)
-        new = [*(mine.code - asked.code), *(mine.names - asked.names)]
-        added = self.added_words(claim, lang, question)
-        return bool(new) and added <= analyzer(lang).terms(" ".join(new))
-
     def about_the_subject(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """The words the claim repeats from the question (its subject: "dpkg-reconfigure", "replaced") are in what
         the model read: "dpkg-reconfigure reconfigures an installed package" is not stated by lines about installed
@@ -332,7 +323,7 @@ class SupportChecker:
         words = analyzer(lang)
         subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
         read = _terms_of(evidence.read or evidence.surroundings, lang)
-        if self._only_names_an_answer(claim, lang, question):
+        if _only_names_an_answer(claim.text, question, lang):
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject -= words.terms(" ".join(F.facts(question, lang).quotes))
@@ -447,6 +438,20 @@ class SupportChecker:
 
 # What the model read is the same text for every claim and every unit tried on it: analysed once per answer.
 @lru_cache(maxsize=8)
+def _added_terms(claim: str, question: str, lang: str) -> set[str]:
+    words = analyzer(lang)
+    return words.terms(claim) - words.terms(question) - filler_terms(lang)
+
+
+@lru_cache(maxsize=256)  # asked once per line a claim is tried against, with the same claim and question
+def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
+    """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name): it fills the
+    question's blank and asserts the rest of the question of it."""
+    mine, asked = F.facts(claim, lang), F.facts(question, lang)
+    new = [*(mine.code - asked.code), *(mine.names - asked.names)]
+    return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
+
+
 def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
 
