@@ -1,7 +1,7 @@
 """Whether llama.cpp's repacked weight layouts are faster on this CPU: measured once by `rag setup`, not guessed.
 
 llama.cpp repacks the weights into layouts for its CPU kernels by default. Measured with scripts/llama_options.py
-(README): on a Xeon its AVX-512 build reads prompts 1.7 times faster without them and its AVX2 build 1.2 times
+(MEASUREMENTS.md): on a Xeon its AVX-512 build reads prompts 1.7 times faster without them and its AVX2 build 1.2 times
 slower; on an AMD EPYC both builds read faster without them and write faster with them. No rule of CPU flags
 covers that, so `rag setup` times both layouts with this CPU and this build, and `llm_repack=auto` follows it.
 """

@@ -11,7 +11,7 @@ For each claim, in this order:
    claim adds must each meet a word of the source whose contextual e5 vector is alike (`words_align`). Then a
    judge decides (`Settings.support_judge`): e5 similarity of the sentences (the default), or the loaded model
    asked whether the source line states the sentence, read from llama.cpp's cache. Measured on the dev questions,
-   neither judge alone tells an invented claim from a faithful one (README), so a judge never overrules a missing
+   neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md), so a judge never overrules a missing
    fact, missing words, or words without counterparts.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more

@@ -417,7 +417,7 @@ def test_the_model_judge_rejects_a_relation_the_source_does_not_state(judged):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known limit (README): across languages the 1.5B judge says yes to a figure moved "
+@pytest.mark.xfail(strict=True, reason="known limit (MEASUREMENTS.md): across languages the 1.5B judge says yes to a figure moved "
                    "to another noun named in the same passage; when it starts to say no, this test says so")
 def test_the_model_judge_rejects_a_figure_moved_to_another_noun(judged):
     [claim] = judged("Meta put 14 billion dollars into Advanced Machine Intelligence Labs [1].", "How much did Meta invest?", "en", FR_NEWS)
