@@ -436,9 +436,8 @@ class SupportChecker:
         return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
 
 
-# What the model read is the same text for every claim and every unit tried on it: analysed once per answer.
-@lru_cache(maxsize=8)
 def _added_terms(claim: str, question: str, lang: str) -> set[str]:
+    """The claim's analysed words that the question lacks, common words left out (`SupportChecker.added_words`)."""
     words = analyzer(lang)
     return words.terms(claim) - words.terms(question) - filler_terms(lang)
 
@@ -452,6 +451,8 @@ def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 
+# What the model read is the same text for every claim and every unit tried on it: analysed once per answer.
+@lru_cache(maxsize=8)
 def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
 
