@@ -145,6 +145,27 @@ def test_prompt_parts_add_up_to_the_prompt_the_model_reads(tokenizer_pipeline):
     assert 0 <= parts["markup"] < 20, parts  # the chat template's few tokens, not a part left uncounted
 
 
+def test_both_arms_count_the_tokens_written_not_the_pieces_shown(docs_index, retriever, tokenizer):
+    """The pipeline shows "[", "1", "]" as one piece once the marker closes: the same text must count the same
+    tokens in both arms, or the pipeline would look slower at writing than the model it streams."""
+    from canned import CannedGenerator
+    from rag.bench import run_pipeline
+    from rag.pipeline import Pipeline
+
+    class Tokens(CannedGenerator):
+        def stream_chat(self, messages, max_tokens=None):
+            text = "Meta a investi 14 milliards de dollars dans Scale AI [1]."
+            yield from (tokenizer.llm.detokenize([t]).decode() for t in tokenizer.llm.tokenize(text.encode(), add_bos=False))
+
+        def count_tokens(self, text: str) -> int:
+            return tokenizer.count_tokens(text)
+
+    settings, _ = docs_index
+    run, answer = run_pipeline(Pipeline(settings, retriever, Tokens()), "Combien Meta a-t-il investi dans Scale AI ?")
+    written = tokenizer.count_tokens(answer.raw_answer)
+    assert answer.raw_answer.endswith("[1].") and run.tokens == written > 10
+
+
 def test_the_resident_memory_of_a_server_counts_its_child_processes():
     """rag serve's embedder runs in a child: the memory figure sums the whole tree."""
     import subprocess
