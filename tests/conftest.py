@@ -35,6 +35,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Marks of a module of browser tests: slow, the shared app emptied of its uploads afterwards, and pandas
+# deprecations raised inside gradio's queue (not by this project) kept out of the warnings.
+BROWSER_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.usefixtures("uploads_removed_afterwards"),
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+def require_browser() -> None:
+    """Skip the calling module of browser tests when Debian's Chromium or the playwright package is missing."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
 
 # ---------------------------------------------------------------- settings and model

