@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -188,7 +189,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_docs(args: argparse.Namespace) -> int:
     from rag.store import open_store
 
-    index = open_store(settings_from(args)).load()
+    with contextlib.closing(open_store(settings_from(args))) as store:
+        index = store.load()
     _warn_fallback(index)
     rows = [{"doc_id": d, **meta} for d, meta in index.manifest["documents"].items()]
     if args.json:
@@ -206,9 +208,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     question = check_question(args.question, settings)
-    retriever = _load_retriever(settings)
-    _warn_fallback(retriever.index)
-    hits = retriever.search(question, k=args.k or settings.top_k)
+    with contextlib.closing(_load_retriever(settings)) as retriever:
+        _warn_fallback(retriever.index)
+        hits = retriever.search(question, k=args.k or settings.top_k)
     if args.json:
         _print_json([h.to_dict(retriever.index) for h in hits])
         return 0

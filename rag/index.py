@@ -148,6 +148,9 @@ class Index:
     def build_info(self) -> BuildInfo:
         return BuildInfo.from_manifest(self.manifest)
 
+    def close(self) -> None:
+        """Release what searching this index holds open: nothing here, a connection for a PostgreSQL index."""
+
     def rows_of(self, doc_id: str) -> list[int]:
         return [i for i, c in enumerate(self.chunks) if c.doc_id == doc_id]
 

@@ -1,11 +1,12 @@
 """Add, update and remove documents: only changed files are read, chunked and embedded again."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -193,6 +194,16 @@ def _doc_id_for(path: Path, plan: _Plan, found: list[str]) -> str:
     return doc_id
 
 
+@contextlib.contextmanager
+def _using(store: Store | None, settings: Settings) -> Iterator[Store]:
+    """The caller's store as it is, or one opened for this call and closed after it (its connection released)."""
+    if store is not None:
+        yield store
+        return
+    with contextlib.closing(open_store(settings)) as opened:
+        yield opened
+
+
 def ingest(
     paths: list[Path],
     settings: Settings,
@@ -201,11 +212,28 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda msg: None,
+    store: Store | None = None,
 ) -> tuple[IngestReport, Index | None]:
-    """Bring the index in line with the given files; the previous version stays until the new one is complete."""
+    """Bring the index in line with the given files; the previous version stays until the new one is complete.
+
+    `store` is the caller's open store (a server's); without one, the settings' store is opened for this call.
+    """
+    with _using(store, settings) as opened:
+        return _ingest(opened, paths, settings, embedder, prune, rebuild, progress, log)
+
+
+def _ingest(
+    store: Store,
+    paths: list[Path],
+    settings: Settings,
+    embedder: Embedder,
+    prune: bool,
+    rebuild: bool,
+    progress: Progress | None,
+    log: Callable[[str], None],
+) -> tuple[IngestReport, Index | None]:
     started = time.perf_counter()
     report = IngestReport()
-    store = open_store(settings)
     with store.write_lock():
         existing, plan = _open_existing(store, rebuild, report, log)
         info = current_build_info(settings, embedder)
@@ -409,10 +437,14 @@ class _AdaptiveThreads:
 
 
 def remove_documents(
-    keys: list[str], settings: Settings, log: Callable[[str], None] = lambda msg: None
+    keys: list[str], settings: Settings, log: Callable[[str], None] = lambda msg: None, store: Store | None = None
 ) -> tuple[list[str], list[str], Index | None]:
     """Remove documents by id or source path; returns (removed ids, unknown keys, new index)."""
-    store = open_store(settings)
+    with _using(store, settings) as opened:
+        return _remove(opened, keys, log)
+
+
+def _remove(store: Store, keys: list[str], log: Callable[[str], None]) -> tuple[list[str], list[str], Index | None]:
     with store.write_lock():
         index = store.load()
         if not index.lossless:

@@ -61,6 +61,10 @@ class Retriever:
             t for lang in languages.available() for t in index.analyze(" ".join(languages.get(lang).question_words), [lang])
         }
 
+    def close(self) -> None:
+        """Release the index's connection, if it has one (searching again reopens it)."""
+        self.index.close()
+
     def analyze(self, text: str, lang: str | None = None) -> list[str]:
         """The query's keyword terms: analysed in its own language and in each language of the corpus, without repeats.
 

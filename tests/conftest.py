@@ -371,6 +371,23 @@ def postgres():
 _DATABASES = iter(range(1, 1_000_000))
 
 
+@pytest.fixture
+def stores():
+    """`open_store` for one test, each store closed after it: a PostgreSQL connection is released by the test that
+    opened it, not left to the garbage collector."""
+    from rag.store import open_store
+
+    opened: list = []
+
+    def open_(settings: Settings):
+        opened.append(open_store(settings))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(params=["faiss", "postgresql"])
 def store_settings(request, settings_factory, tmp_path) -> Settings:
     """Default settings on a fresh, empty store of each kind: an index folder, or a new PostgreSQL database."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from rag.cli import main
 from rag.index import IndexMissing
 from rag.ingest import ingest, remove_documents
 from rag.retrieval import Retriever
-from rag.store import open_store
+from rag.store import is_postgres_url
 
 SCALE_AI = "Combien Meta a-t-il investi dans Scale AI ?"
 
@@ -26,20 +27,20 @@ class SimulatedCrash(Exception):
     pass
 
 
-def _retriever(settings, embedder) -> Retriever:
-    return Retriever(open_store(settings).load(), embedder, settings)
+def _retriever(store, embedder) -> Retriever:
+    return Retriever(store.load(), embedder, store.settings)
 
 
-def test_an_empty_store_is_missing(store_settings):
+def test_an_empty_store_is_missing(stores, store_settings):
     with pytest.raises(IndexMissing):
-        open_store(store_settings).load()
-    assert open_store(store_settings).signature() is None
+        stores(store_settings).load()
+    assert stores(store_settings).signature() is None
 
 
-def test_ingest_stores_documents_chunks_and_exact_offsets(store_settings, embedder):
+def test_ingest_stores_documents_chunks_and_exact_offsets(stores, store_settings, embedder):
     report, index = ingest([DOCS], store_settings, embedder)
     assert not report.errors and sorted(report.added) == [DEVELOPPEZ, FUTURISM]
-    loaded = open_store(store_settings).load()
+    loaded = stores(store_settings).load()
     assert set(loaded.documents) == {DEVELOPPEZ, FUTURISM}
     assert len(loaded.chunks) == len(index.chunks) == loaded.manifest["n_chunks"] == report.total_chunks
     for chunk in loaded.chunks:
@@ -51,7 +52,7 @@ def test_ingest_stores_documents_chunks_and_exact_offsets(store_settings, embedd
     assert loaded.documents[DEVELOPPEZ].metadata["publisher"] == "developpez.com"
 
 
-def test_the_units_vectors_are_stored_read_back_and_added_to_an_older_store(store_settings, embedder, small_docs, monkeypatch):
+def test_the_units_vectors_are_stored_read_back_and_added_to_an_older_store(stores, store_settings, embedder, small_docs, monkeypatch):
     """Both stores keep each chunk's units' vectors from ingest, so that choosing the evidence encodes nothing; a
     store written before they were kept still answers (encoding them) and the next plain ingest adds them."""
     from rag import context as ctx
@@ -60,7 +61,7 @@ def test_the_units_vectors_are_stored_read_back_and_added_to_an_older_store(stor
     paths = list(small_docs(alpha=8, beta=8).values())
     report, _ = ingest(paths, store_settings, embedder)
     assert report.units_embedded > 0
-    index = open_store(store_settings).load()
+    index = stores(store_settings).load()
     chunk_ids = [c.chunk_id for c in index.chunks]
     stored = index.units_of(chunk_ids)
     assert set(stored) == set(chunk_ids) and index.documents_with_unit_vectors() == {"alpha", "beta"}
@@ -77,12 +78,12 @@ def test_the_units_vectors_are_stored_read_back_and_added_to_an_older_store(stor
         from_store = ctx.unit_vectors(cands, index, embedder)
 
     _forget_unit_vectors(store_settings, index)
-    older = open_store(store_settings).load()
+    older = stores(store_settings).load()
     assert older.units_of(chunk_ids) == {} and older.documents_with_unit_vectors() == set()
     assert np.abs(ctx.unit_vectors(cands, older, embedder) - from_store).max() < 1e-4  # encoded now, the same vectors
     report, _ = ingest(paths, store_settings, embedder)
     assert report.chunks_embedded == 0 and report.units_embedded > 0
-    upgraded = open_store(store_settings).load()
+    upgraded = stores(store_settings).load()
     assert set(upgraded.units_of(chunk_ids)) == set(chunk_ids)
     again, _ = ingest(paths, store_settings, embedder)
     assert not again.changed and again.units_embedded == 0
@@ -103,9 +104,9 @@ def _forget_unit_vectors(settings, index) -> None:
         conn.execute("ALTER TABLE rag_chunks DROP COLUMN unit_vectors")
 
 
-def test_search_finds_the_investment_by_both_sides(store_settings, embedder):
+def test_search_finds_the_investment_by_both_sides(stores, store_settings, embedder):
     ingest([DOCS], store_settings, embedder)
-    retriever = _retriever(store_settings, embedder)
+    retriever = _retriever(stores(store_settings), embedder)
     for question in (SCALE_AI, "How much money did Meta put into Scale AI?"):
         hits = retriever.search(question, k=4)
         assert len(hits) == 4
@@ -115,38 +116,38 @@ def test_search_finds_the_investment_by_both_sides(store_settings, embedder):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_boilerplate_is_never_retrieved(store_settings, embedder):
+def test_boilerplate_is_never_retrieved(stores, store_settings, embedder):
     ingest([DOCS], store_settings, embedder)
-    retriever = _retriever(store_settings, embedder)
+    retriever = _retriever(stores(store_settings), embedder)
     assert sum(c.label == "boilerplate" for c in retriever.index.chunks) == 2
     for query in ("In This Article", "Article complet : developpez.com"):
         hits = retriever.search(query, k=10)
         assert hits and all(h.chunk.label != "boilerplate" for h in hits)
 
 
-def test_update_and_remove_touch_only_their_document(store_settings, embedder, small_docs):
+def test_update_and_remove_touch_only_their_document(stores, store_settings, embedder, small_docs):
     paths = small_docs(pommes=12, poires=12)
     report, _ = ingest(list(paths.values()), store_settings, embedder)
     assert sorted(report.added) == ["poires", "pommes"]
-    before = {c.chunk_id: c.text for c in open_store(store_settings).load().chunks if c.doc_id == "poires"}
+    before = {c.chunk_id: c.text for c in stores(store_settings).load().chunks if c.doc_id == "poires"}
 
     paths["pommes"].write_text("Titre du dossier pommes\nLe verger de pommes compte désormais trois cents arbres fruitiers.\n", encoding="utf-8")
     report, _ = ingest(list(paths.values()), store_settings, embedder)
     assert report.updated == ["pommes"] and report.unchanged == ["poires"] and report.chunks_embedded == 1
-    index = open_store(store_settings).load()
+    index = stores(store_settings).load()
     assert {c.chunk_id: c.text for c in index.chunks if c.doc_id == "poires"} == before
     hits = Retriever(index, embedder, store_settings).search("Combien d'arbres fruitiers compte le verger ?", k=1)
     assert hits[0].chunk.doc_id == "pommes" and "trois cents" in hits[0].chunk.text
 
-    removed, unknown, index = remove_documents(["pommes", "nothing-here"], store_settings)
+    removed, unknown, index = remove_documents(["pommes", "nothing-here"], store_settings, store=stores(store_settings))
     assert removed == ["pommes"] and unknown == ["nothing-here"]
-    assert set(open_store(store_settings).load().documents) == {"poires"}
+    assert set(stores(store_settings).load().documents) == {"poires"}
     assert all(h.chunk.doc_id == "poires" for h in Retriever(index, embedder, store_settings).search("verger de pommes", k=3))
 
 
 def _crash_during_save(store_settings, monkeypatch):
     """Kill the writer after it has started to change the store: for PostgreSQL, once the old rows are deleted."""
-    if open_store(store_settings).kind == "postgresql":
+    if is_postgres_url(store_settings.store):
         from rag.store.postgres import PostgresStore
 
         real = PostgresStore._count_lexemes
@@ -166,17 +167,17 @@ def _crash_during_save(store_settings, monkeypatch):
         monkeypatch.setattr(rag.index, "_switch_pointer", crash)
 
 
-def test_a_crash_while_writing_leaves_the_previous_state(store_settings, embedder, small_docs, monkeypatch):
+def test_a_crash_while_writing_leaves_the_previous_state(stores, store_settings, embedder, small_docs, monkeypatch):
     paths = small_docs(pommes=8)
     ingest([paths["pommes"]], store_settings, embedder)
-    store = open_store(store_settings)
+    store = stores(store_settings)
     version, signature = store.load().version, store.signature()
     more = small_docs(cerises=8, pommes=9)  # one new document, one changed
     _crash_during_save(store_settings, monkeypatch)
     with pytest.raises(SimulatedCrash):
         ingest(list(more.values()), store_settings, embedder)
     monkeypatch.undo()
-    index = open_store(store_settings).load()
+    index = stores(store_settings).load()
     assert set(index.documents) == {"pommes"} and index.version == version
     assert store.signature() == signature
     assert "numéro 9" not in index.documents["pommes"].text
@@ -184,7 +185,7 @@ def test_a_crash_while_writing_leaves_the_previous_state(store_settings, embedde
     assert report.added == ["cerises"] and report.updated == ["pommes"]
 
 
-def test_concurrent_writers_are_serialised(store_settings, embedder, small_docs):
+def test_concurrent_writers_are_serialised(stores, store_settings, embedder, small_docs):
     paths = small_docs(pommes=6, poires=6, cerises=6, prunes=6)
     errors: list[BaseException] = []
 
@@ -200,7 +201,7 @@ def test_concurrent_writers_are_serialised(store_settings, embedder, small_docs)
     for thread in threads:
         thread.join(timeout=300)
     assert not errors
-    assert set(open_store(store_settings).load().documents) == set(paths)
+    assert set(stores(store_settings).load().documents) == set(paths)
 
 
 # ---------------------------------------------------------------- PostgreSQL only
@@ -222,8 +223,8 @@ def _questions() -> list[str]:
     return [r["question"] for r in rows] + extra
 
 
-def test_postgres_ranks_the_top_4_as_faiss_does(pg_docs, retriever, embedder):
-    pg = _retriever(pg_docs, embedder)
+def test_postgres_ranks_the_top_4_as_faiss_does(stores, pg_docs, retriever, embedder):
+    pg = _retriever(stores(pg_docs), embedder)
     questions = _questions()
     same = sum(
         [h.chunk.chunk_id for h in pg.search(q, k=4)] == [h.chunk.chunk_id for h in retriever.search(q, k=4)] for q in questions
@@ -231,8 +232,8 @@ def test_postgres_ranks_the_top_4_as_faiss_does(pg_docs, retriever, embedder):
     assert same / len(questions) >= 0.95, f"{same} of {len(questions)} questions"
 
 
-def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(pg_docs, embedder):
-    index = open_store(pg_docs).load()
+def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(stores, pg_docs, embedder):
+    index = stores(pg_docs).load()
     assert index.analyze("Les élèves mangeaient", ["fr"]) == ["elev", "mang"]
     assert index.analyze("Die Häuser", ["de"]) == ["haus"]
     assert index.analyze("running quickly", ["en"]) == ["quick", "run"]
@@ -241,17 +242,17 @@ def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(pg_docs, embe
 
 
 @pytest.mark.parametrize(("lang", "text"), [("pt", "As bibliotecas públicas"), ("sv", "Cyklarna reparerades"), ("ru", "Библиотеки работали"), ("da", "Cyklerne blev repareret")])
-def test_postgres_stems_every_language_the_faiss_store_stems(pg_docs, lang, text):
+def test_postgres_stems_every_language_the_faiss_store_stems(stores, pg_docs, lang, text):
     """A language without a resource file is stemmed by its Snowball algorithm in both stores: the same terms."""
     from rag.index import Index
 
     faiss_terms = Index.analyze(None, text, [lang])
-    assert sorted(open_store(pg_docs).load().analyze(text, [lang])) == sorted(faiss_terms)
+    assert sorted(stores(pg_docs).load().analyze(text, [lang])) == sorted(faiss_terms)
     assert sorted(faiss_terms) != sorted(Index.analyze(None, text.lower(), ["xx"]))  # stemmed, not words as they are
 
 
-def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(pg_docs, embedder):
-    index = open_store(pg_docs).load()
+def test_dense_search_is_exact_below_the_threshold_and_hnsw_above(stores, pg_docs, embedder):
+    index = stores(pg_docs).load()
     assert index.exact
     rows = index.dense_search(embedder.embed_query(SCALE_AI), 5, np.ones(len(index.chunks), dtype=bool))
     vectors = embedder.embed_passages([f"{c.heading}\n{c.text}" if c.heading else c.text for c in index.chunks])
@@ -276,7 +277,7 @@ def test_two_servers_on_one_database_see_each_others_documents(postgres, setting
     states = []
     for _ in range(2):
         state = AppState(settings)
-        state.retriever = _retriever(settings, embedder)
+        state.retriever = _retriever(state.store, embedder)
         state.watch_index()
         state.ready.set()
         states.append(state)
@@ -289,6 +290,43 @@ def test_two_servers_on_one_database_see_each_others_documents(postgres, setting
     hits = second.retriever.search("Que décrit le dossier verger ?", k=2)
     assert hits[0].chunk.doc_id == "verger"
     assert second.retriever.embedder is embedder
+    for state in states:
+        state.close()
+
+
+def _other_connections(url: str, expected: int) -> int:
+    """Connections to the database besides this one, waited for (up to 5 s) until there are `expected`: a closed
+    connection's server process takes a moment to leave."""
+    import psycopg
+
+    deadline = time.monotonic() + 5
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            count = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+            if count == expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.05)
+
+
+def test_ingest_and_remove_release_the_connections_they_open(stores, postgres, settings_factory, embedder, tmp_path, small_docs):
+    """A command's store is closed when it is done; a server's store, passed in, stays open for the server."""
+    url = postgres.create_database("connections")
+    settings = settings_factory(tmp_path / "unused").resolved(store=url)
+    paths = small_docs(pommes=6, poires=6)
+    _, index = ingest(list(paths.values()), settings, embedder)
+    assert _other_connections(url, 0) == 0
+    removed, _, index = remove_documents(["pommes"], settings)
+    assert removed == ["pommes"] and _other_connections(url, 0) == 0
+    assert main(["--store", url, "docs", "--json"]) == 0
+    assert _other_connections(url, 0) == 0
+    served = stores(settings)
+    served.load()
+    _, index = ingest([paths["pommes"]], settings, embedder, store=served)
+    assert set(index.documents) == {"pommes", "poires"} and _other_connections(url, 1) == 1
+    served.close()
+    assert _other_connections(url, 0) == 0
 
 
 def test_cli_on_postgres(pg_docs, capsys, cli_models):

@@ -192,7 +192,7 @@ def upload(state: AppState, files: list | None, progress=gr.Progress(), lang: st
 
     if accepted:
         with state.write_lock, state.queue.turn():  # the embedder is the pipeline's too
-            report, index = ingest(accepted, state.settings, state.retriever.embedder, progress=on_progress)
+            report, index = ingest(accepted, state.settings, state.retriever.embedder, progress=on_progress, store=state.store)
         _swap_index(state, index)
         failed = {Path(e.path).name for e in report.failures}
         for path in accepted:
@@ -214,7 +214,7 @@ def remove(state: AppState, doc_id: str | None, lang: str = FALLBACK):
     state.refresh_index()
     doc = state.retriever.index.documents.get(doc_id) if state.retriever else None
     with state.write_lock, state.queue.turn():
-        removed, unknown, index = remove_documents([doc_id], state.settings)
+        removed, unknown, index = remove_documents([doc_id], state.settings, store=state.store)
     _swap_index(state, index)
     if removed and doc is not None:
         source = Path(doc.source).resolve()

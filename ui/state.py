@@ -58,9 +58,11 @@ class AppState:
             self.store = open_store(self.settings)
 
     def close(self) -> None:
-        """Stop the embedding process, if one was started (the models in this process go with it)."""
+        """Stop the embedding process, if one was started (the models in this process go with it), and release the
+        store's connection."""
         if self.encoder is not None:
             self.encoder.close()
+        self.store.close()
 
     def preload_models(self) -> None:
         """Start loading both models now: the embedder in a child process (importing torch and sentence-transformers

@@ -7,7 +7,7 @@
 A store hands out `Index` objects (rag.index.Index or its PostgreSQL subclass): the documents, the chunks in row
 order, the manifest, and the four searches the retriever needs (`analyze`, `common_terms`, `dense_search`,
 `keyword_search`). Writers take `write_lock()`, read the current state with `load()`, and `save()` one `Commit`:
-all of it becomes visible at once, or none of it.
+all of it becomes visible at once, or none of it. Whoever opens a store closes it (`contextlib.closing`).
 """
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ class Store(Protocol):
 
     def salvage(self) -> Salvage:
         """Stored documents of a damaged index, for `rag ingest --rebuild`."""
+
+    def close(self) -> None:
+        """Release the store's connection (FAISS holds none); an index it loaded reconnects if searched again."""
 
 
 def is_postgres_url(value: str) -> bool:

@@ -23,6 +23,9 @@ class FaissStore:
     def describe(self) -> str:
         return str(self.index_dir)
 
+    def close(self) -> None:
+        """Nothing to release: every load reads the folder anew."""
+
     def load(self) -> Index:
         return load_index(self.index_dir)
 

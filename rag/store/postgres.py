@@ -554,6 +554,9 @@ class PgIndex(Index):
     def documents_with_unit_vectors(self) -> set[str]:
         return set(self.with_units)
 
+    def close(self) -> None:
+        self.store.close()
+
     def units_of(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         """The stored unit vectors of these chunks, read by the row ids of this loaded state (never reused: a row
         replaced by a later commit is not found, and its units are then encoded)."""
