@@ -1,10 +1,11 @@
-"""Read .txt, .md, .html, .pdf and .docx files into Documents: clean text, one block per line, languages by
+"""Read .txt, .md, .html, .pdf, .docx, .csv and .tsv files into Documents: clean text, one block per line, languages by
 section, metadata, labelled regions and (where cheap) a map back to the source.
 
 Each format has its extractor in rag/extractors/: selectolax + trafilatura for HTML, markdown-it-py for
-Markdown, pypdfium2 for PDF, python-docx for Word, a hand-written one for plain text. This module reads and
-decodes the file, picks the extractor, and adds what every format shares: metadata and region rules from a
-sources.json beside the file, reader-comment and boilerplate regions found by the extractor, and languages.
+Markdown, pypdfium2 for PDF, python-docx for Word, Python's csv module for tables, a hand-written one for plain
+text. This module reads and decodes the file, picks the extractor, and adds what every format shares: metadata and
+region rules from a sources.json beside the file, reader-comment and boilerplate regions found by the extractor,
+and languages.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ __all__ = [
     "detect_langs",
 ]
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".csv", ".tsv")
 METADATA_FILE = "sources.json"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -138,6 +139,10 @@ def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:
         from rag.extractors.markdown import extract_markdown
 
         return extract_markdown(text)
+    if suffix in (".csv", ".tsv"):
+        from rag.extractors.delimited import extract_delimited
+
+        return extract_delimited(text, suffix)
     from rag.extractors.plain import extract_plain
 
     return extract_plain(text)

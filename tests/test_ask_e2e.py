@@ -1,7 +1,8 @@
 """End to end with everything real: docs/ indexed with e5, hybrid retrieval, qwen2.5-coder-1.5b, citation check.
 
 Three questions: French (answer in the documents), English (answer in a French document), unanswerable. And
-the same on real documents nobody here wrote: an English and a German chapter of the Debian FAQ.
+the same on real documents nobody here wrote: an English and a German chapter of the Debian FAQ, and Debian's table
+of its releases (CSV).
 """
 from __future__ import annotations
 
@@ -146,6 +147,35 @@ def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_lang
     answer = manuals.ask("Wie viel Arbeitsspeicher braucht eine Debian-Installation mindestens?")
     assert answer.abstained and answer.citations == []
     assert answer.answer == languages.get("de").text["decline"]
+
+
+# ---------------------------------------------------------------- a table: Debian's releases as a CSV file
+
+
+@pytest.fixture(scope="module")
+def release_table(tmp_path_factory, settings_factory, embedder, generator):
+    """A pipeline over Debian's own table of its releases (distro-info-data's debian.csv), with the real model."""
+    from rag.ingest import ingest
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+
+    folder = tmp_path_factory.mktemp("tables")
+    (folder / "debian.csv").write_bytes((Path(__file__).parent / "data" / "tables" / "debian.csv").read_bytes())
+    settings = settings_factory(folder / "index")
+    report, index = ingest([folder], settings, embedder)
+    assert not report.errors, report.errors
+    built = Pipeline(settings, Retriever(index, embedder, settings), generator)
+    built.warm_up()
+    return built
+
+
+@pytest.mark.slow
+def test_a_csv_record_answers_with_the_value_of_the_column_asked(release_table):
+    """The record reads "created: 2011-02-06 | release: 2013-05-04": written as bare values under a head line, the
+    model answered with the first date."""
+    answer = release_table.ask("When was Debian 7 released?")
+    assert "2013-05-04" in answer.answer and "2011-02-06" not in answer.answer, answer.raw_answer
+    check_cited(answer, "release: 2013-05-04")
 
 
 # ---------------------------------------------------------------- prefill while the question is typed

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEVELOPPEZ, DOCS, FUTURISM, ROOT
+from rag.chunking import chunk_document
 from rag.documents import Document, DocumentError, find_files, load_document
 from rag.types import BLOCK_KINDS, Block, LangSpan
 
@@ -700,6 +701,52 @@ def test_old_imports_still_work():
     assert documents.Region is types.Region and documents.Segment is types.Segment
 
 
+# ---------------------------------------------------------------- .csv, .tsv
+
+# Rows of distro-info-data's /usr/share/distro-info/debian.csv (ISC licence), as Debian ships it.
+DEBIAN_CSV = """version,codename,series,created,release,eol,eol-lts,eol-elts
+9,Stretch,stretch,2015-04-26,2017-06-17,2020-07-18,2022-07-01,2027-06-30
+10,Buster,buster,2017-06-17,2019-07-06,2022-09-10,2024-06-30,2029-06-30
+11,Bullseye,bullseye,2019-07-06,2021-08-14,2024-08-14,2026-08-31,2031-06-30
+,Sid,sid,1993-08-16
+"""
+
+
+def test_csv_gives_one_line_per_record_with_its_column_names(tmp_path):
+    path = tmp_path / "debian.csv"
+    path.write_text(DEBIAN_CSV, encoding="utf-8")
+    doc = load_document(path)
+    check_invariants(doc)
+    assert doc.metadata["format"] == "csv" and doc.title == "debian"
+    assert blocks(doc) == blocks(doc, "row") == [
+        "version: 9 | codename: Stretch | series: stretch | created: 2015-04-26 | release: 2017-06-17 | eol: 2020-07-18 | eol-lts: 2022-07-01 | eol-elts: 2027-06-30",
+        "version: 10 | codename: Buster | series: buster | created: 2017-06-17 | release: 2019-07-06 | eol: 2022-09-10 | eol-lts: 2024-06-30 | eol-elts: 2029-06-30",
+        "version: 11 | codename: Bullseye | series: bullseye | created: 2019-07-06 | release: 2021-08-14 | eol: 2024-08-14 | eol-lts: 2026-08-31 | eol-elts: 2031-06-30",
+        "codename: Sid | series: sid | created: 1993-08-16",  # empty values left out, the others keep their names
+    ]
+    assert {u.kind for chunk in chunk_document(doc) for u in chunk.units} == {"row"}
+
+
+def test_a_spreadsheets_semicolons_quotes_and_encoding_are_read(tmp_path):
+    """A spreadsheet saved as CSV in a German or French locale: semicolons, decimal commas, a quoted cell holding the
+    delimiter and a line break, a byte order mark; and a tab-separated file, and a file that is only a head."""
+    path = tmp_path / "tarife.csv"
+    text = 'Tarif;Preis (€);Bemerkung\r\nBasis;9,99;"ohne Vertrag; monatlich kündbar"\r\nPlus;14,99;"inklusive\r\nTelefonflatrate";extra\r\n'
+    path.write_bytes(text.encode("utf-8-sig"))  # Excel's "CSV UTF-8" starts with a byte order mark
+    doc = load_document(path)
+    check_invariants(doc)
+    assert blocks(doc) == [
+        "Tarif: Basis | Preis (€): 9,99 | Bemerkung: ohne Vertrag; monatlich kündbar",
+        "Tarif: Plus | Preis (€): 14,99 | Bemerkung: inklusive Telefonflatrate | extra",  # a value beyond the head
+    ]
+    tsv = tmp_path / "ports.tsv"
+    tsv.write_text("port\tservice\n22\tssh, sftp\n80\thttp\n", encoding="utf-8")
+    assert blocks(load_document(tsv)) == ["port: 22 | service: ssh, sftp", "port: 80 | service: http"]
+    head = tmp_path / "head.csv"
+    head.write_text("name,size\n", encoding="utf-8")
+    assert blocks(load_document(head)) == ["name | size"]
+
+
 # ---------------------------------------------------------------- bad files
 
 
@@ -719,6 +766,7 @@ def _bad_files(tmp_path: Path, make_pdf) -> dict[str, Path]:
         "folder": tmp_path / "folder.txt",
         "unsupported": tmp_path / "data.xyz",
         "empty_html": tmp_path / "empty.html",
+        "csv_huge_field": tmp_path / "dump.csv",
     }
     files["empty"].write_bytes(b"")
     files["blank"].write_bytes(b"  \n\t\n")
@@ -738,6 +786,7 @@ def _bad_files(tmp_path: Path, make_pdf) -> dict[str, Path]:
     files["folder"].mkdir()
     files["unsupported"].write_bytes(b"x,y\n1,2\n")
     files["empty_html"].write_bytes(b"<html><body><script>var a;</script></body></html>")
+    files["csv_huge_field"].write_bytes(b'id,blob\n1,"' + b"x" * 200_000 + b'"\n')  # beyond the csv module's field limit
     return files
 
 
@@ -756,6 +805,7 @@ EXPECTED_REASON = {
     "folder": "not a regular file",
     "unsupported": "unsupported file type '.xyz'",
     "empty_html": "no text could be extracted",
+    "csv_huge_field": "could not be read as .csv (Error: field larger than field limit",
 }
 
 
