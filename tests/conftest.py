@@ -190,6 +190,28 @@ def make_pdf() -> Callable[..., bytes]:
     return _pdf_bytes
 
 
+def make_epub(path: Path, chapters: list[tuple[str, str]], title: str = "Handbuch") -> Path:
+    """An EPUB 3 book written by EbookLib: (file name, XHTML body) chapters in spine order, and its navigation."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("test-book")
+    book.set_title(title)
+    book.set_language("de")
+    items = []
+    for name, body in chapters:
+        item = epub.EpubHtml(title=name, file_name=name, lang="de")
+        item.content = f"<html><body>{body}</body></html>"
+        book.add_item(item)
+        items.append(item)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *items]
+    epub.write_epub(str(path), book)
+    return path
+
+
 # ---------------------------------------------------------------- the generation model and the whole pipeline
 
 DEFAULT_LLM = Settings.model_fields["llm_model"].default  # qwen2.5-coder-1.5b, whatever RAG_LLM_MODEL says

@@ -1,8 +1,8 @@
 """End to end with everything real: docs/ indexed with e5, hybrid retrieval, qwen2.5-coder-1.5b, citation check.
 
 Three questions: French (answer in the documents), English (answer in a French document), unanswerable. And
-the same on real documents nobody here wrote: an English and a German chapter of the Debian FAQ, and Debian's table
-of its releases (CSV).
+the same on real documents nobody here wrote: an English and a German chapter of the Debian FAQ (and the English
+one bound as an e-book), and Debian's table of its releases (CSV).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_epub
 from rag import languages
 from rag.language import detect_language
 from rag.types import Answer
@@ -102,25 +103,34 @@ CORPUS = Path(__file__).parent / "data" / "debian" / "corpus"
 MANUALS = ["en-faq-pkg-basics.html", "de-faq-uptodate.html"]
 
 
-@pytest.fixture(scope="module")
-def manuals(tmp_path_factory, settings_factory, embedder, generator):
-    """A pipeline over two chapters of the Debian FAQ (HTML), one English, one German, with the real model."""
+def pipeline_over(folder: Path, settings_factory, embedder, generator):
+    """A warmed-up pipeline over the documents of a folder, indexed into a folder beside it, with the real model."""
     from rag.ingest import ingest
     from rag.pipeline import Pipeline
     from rag.retrieval import Retriever
 
-    missing = [name for name in MANUALS if not (CORPUS / name).is_file()]
-    if missing:
-        pytest.skip(f"Debian corpus not built (bash scripts/debian_corpus.sh): {missing}")
-    folder = tmp_path_factory.mktemp("manuals")
-    for name in MANUALS:
-        (folder / name).write_bytes((CORPUS / name).read_bytes())
-    settings = settings_factory(folder / "index")
+    settings = settings_factory(folder.parent / f"{folder.name}-index")
     report, index = ingest([folder], settings, embedder)
     assert not report.errors, report.errors
     built = Pipeline(settings, Retriever(index, embedder, settings), generator)
     built.warm_up()
     return built
+
+
+def corpus_file(name: str) -> Path:
+    """A document of the Debian corpus, or a skip when it was not built."""
+    if not (CORPUS / name).is_file():
+        pytest.skip(f"Debian corpus not built (bash scripts/debian_corpus.sh): {name}")
+    return CORPUS / name
+
+
+@pytest.fixture(scope="module")
+def manuals(tmp_path_factory, settings_factory, embedder, generator):
+    """A pipeline over two chapters of the Debian FAQ (HTML), one English, one German, with the real model."""
+    folder = tmp_path_factory.mktemp("manuals")
+    for name in MANUALS:
+        (folder / name).write_bytes(corpus_file(name).read_bytes())
+    return pipeline_over(folder, settings_factory, embedder, generator)
 
 
 @pytest.mark.slow
@@ -143,6 +153,23 @@ def test_a_german_manual_answers_a_german_question_in_german(manuals):
 
 
 @pytest.mark.slow
+def test_an_e_book_answers_as_its_web_page_does(tmp_path, settings_factory, embedder, generator):
+    """The English chapter bound as an EPUB: the same question, the same tools, cited in the book."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    body = LexborHTMLParser(corpus_file(MANUALS[0]).read_text(encoding="utf-8")).body.html
+    folder = tmp_path / "books"
+    folder.mkdir()
+    make_epub(folder / "faq.epub", [("c7.xhtml", body.removeprefix("<body>").removesuffix("</body>"))], title="The Debian FAQ")
+    book = pipeline_over(folder, settings_factory, embedder, generator)
+    answer = book.ask("Which tools can I use to put a package on hold?")
+    for tool in ("dpkg", "aptitude"):
+        assert tool in answer.answer, answer.raw_answer
+    check_cited(answer, "aptitude")
+    assert all(c.passage.doc.metadata["format"] == "epub" for c in answer.citations)
+
+
+@pytest.mark.slow
 def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_language(manuals):
     answer = manuals.ask("Wie viel Arbeitsspeicher braucht eine Debian-Installation mindestens?")
     assert answer.abstained and answer.citations == []
@@ -155,18 +182,9 @@ def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_lang
 @pytest.fixture(scope="module")
 def release_table(tmp_path_factory, settings_factory, embedder, generator):
     """A pipeline over Debian's own table of its releases (distro-info-data's debian.csv), with the real model."""
-    from rag.ingest import ingest
-    from rag.pipeline import Pipeline
-    from rag.retrieval import Retriever
-
     folder = tmp_path_factory.mktemp("tables")
     (folder / "debian.csv").write_bytes((Path(__file__).parent / "data" / "tables" / "debian.csv").read_bytes())
-    settings = settings_factory(folder / "index")
-    report, index = ingest([folder], settings, embedder)
-    assert not report.errors, report.errors
-    built = Pipeline(settings, Retriever(index, embedder, settings), generator)
-    built.warm_up()
-    return built
+    return pipeline_over(folder, settings_factory, embedder, generator)
 
 
 @pytest.mark.slow

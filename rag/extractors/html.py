@@ -295,15 +295,30 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -
     return labels
 
 
+def _walk_into(walker: _Walker, tree) -> None:
+    root = tree.body if tree.body is not None else tree.root
+    if root is not None:
+        walker.walk(root, _Context())
+        walker.flush(_Context())
+
+
+def html_lines(sources: list[str]) -> LineBuilder:
+    """The lines of several HTML documents read one after the other into one text (an e-book's chapters), without
+    boilerplate labels: what a book's chapters hold is the book."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    walker = _Walker()
+    for source in sources:
+        _walk_into(walker, LexborHTMLParser(source))
+    return walker.out
+
+
 def extract_html(source: str) -> Extraction:
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(source)
     walker = _Walker()
-    root = tree.body if tree.body is not None else tree.root
-    if root is not None:
-        walker.walk(root, _Context())
-        walker.flush(_Context())
+    _walk_into(walker, tree)
     out = walker.out
     title_node = tree.css_first("title")
     title = collapse(title_node.text(deep=True)) if title_node is not None else ""
