@@ -133,7 +133,7 @@ def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:
     if suffix == ".epub":
         from rag.extractors.epub import extract_epub
 
-        return extract_epub(raw)
+        return extract_epub(path, raw)
     text = _decode(path, raw)
     if suffix in (".html", ".htm"):
         from rag.extractors.html import extract_html

@@ -723,6 +723,34 @@ def test_epub_chapters_in_reading_order_without_the_table_of_contents(tmp_path):
     assert doc.regions == []  # a book's chapters are content: nothing is labelled boilerplate
 
 
+def _encrypt(book: Path, uris: list[str]) -> Path:
+    """Add META-INF/encryption.xml listing these files as encrypted (as DRM or font obfuscation does)."""
+    import zipfile
+
+    refs = "".join(
+        f'<enc:EncryptedData><enc:CipherData><enc:CipherReference URI="{uri}"/></enc:CipherData></enc:EncryptedData>'
+        for uri in uris
+    )
+    xml = (
+        '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+        f'xmlns:enc="http://www.w3.org/2001/04/xmlenc#">{refs}</encryption>'
+    )
+    with zipfile.ZipFile(book, "a") as archive:
+        archive.writestr("META-INF/encryption.xml", xml)
+    return book
+
+
+def test_an_epub_under_drm_is_refused_and_one_with_obfuscated_fonts_is_read(tmp_path):
+    chapters = [("kapitel1.xhtml", "<h1>Installation</h1><p>Schließen Sie das Netzteil an.</p>")]
+    locked = _encrypt(make_epub(tmp_path / "locked.epub", chapters), ["EPUB/kapitel1.xhtml"])
+    with pytest.raises(DocumentError) as caught:
+        load_document(locked)
+    assert str(caught.value) == f"{locked}: encrypted e-book (DRM): its chapters cannot be read"
+    assert caught.value.text("de") == "locked.epub: verschlüsseltes E-Book (DRM): seine Kapitel können nicht gelesen werden"
+    fonts = _encrypt(make_epub(tmp_path / "fonts.epub", chapters), ["EPUB/fonts/serif.otf"])
+    assert blocks(load_document(fonts), "paragraph") == ["Schließen Sie das Netzteil an."]
+
+
 def test_an_epub_of_real_chapters_reads_as_their_web_pages(tmp_path):
     """Two chapters of the Debian FAQ (DocBook HTML nobody here wrote) bound as an e-book give the lines their web
     pages give."""
