@@ -1,11 +1,11 @@
-"""Read .txt, .md, .html, .pdf, .docx, .epub, .csv and .tsv files into Documents: clean text, one block per line,
-languages by section, metadata, labelled regions and (where cheap) a map back to the source.
+"""Read .txt, .md, .html, .pdf, .docx, .epub, .csv, .tsv and .xlsx files into Documents: clean text, one block per
+line, languages by section, metadata, labelled regions and (where cheap) a map back to the source.
 
 Each format has its extractor in rag/extractors/: selectolax + trafilatura for HTML, markdown-it-py for
-Markdown, pypdfium2 for PDF, python-docx for Word, EbookLib for e-books, Python's csv module for tables, a
-hand-written one for plain text. This module reads and decodes the file, picks the extractor, and adds what every
-format shares: metadata and region rules from a sources.json beside the file, reader-comment and boilerplate
-regions found by the extractor, and languages.
+Markdown, pypdfium2 for PDF, python-docx for Word, EbookLib for e-books, Python's csv module and openpyxl for
+tables, a hand-written one for plain text. This module reads and decodes the file, picks the extractor, and adds
+what every format shares: metadata and region rules from a sources.json beside the file, reader-comment and
+boilerplate regions found by the extractor, and languages.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ __all__ = [
     "detect_langs",
 ]
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".epub", ".csv", ".tsv")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".epub", ".csv", ".tsv", ".xlsx")
 METADATA_FILE = "sources.json"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -134,6 +134,10 @@ def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:
         from rag.extractors.epub import extract_epub
 
         return extract_epub(path, raw)
+    if suffix == ".xlsx":
+        from rag.extractors.spreadsheet import extract_xlsx
+
+        return extract_xlsx(raw)
     text = _decode(path, raw)
     if suffix in (".html", ".htm"):
         from rag.extractors.html import extract_html

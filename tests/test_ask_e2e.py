@@ -2,7 +2,7 @@
 
 Three questions: French (answer in the documents), English (answer in a French document), unanswerable. And
 the same on real documents nobody here wrote: an English and a German chapter of the Debian FAQ (and the English
-one bound as an e-book), and Debian's table of its releases (CSV).
+one bound as an e-book), and Debian's table of its releases (CSV, and the same cells in a workbook).
 """
 from __future__ import annotations
 
@@ -179,16 +179,28 @@ def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_lang
 # ---------------------------------------------------------------- a table: Debian's releases as a CSV file
 
 
-@pytest.fixture(scope="module")
-def release_table(tmp_path_factory, settings_factory, embedder, generator):
-    """A pipeline over Debian's own table of its releases (distro-info-data's debian.csv), with the real model."""
+@pytest.fixture(scope="module", params=["csv", "xlsx"])
+def release_table(request, tmp_path_factory, settings_factory, embedder, generator):
+    """A pipeline over Debian's own table of its releases (distro-info-data's debian.csv), as the CSV file or as a
+    workbook holding its cells, with the real model."""
+    import csv
+
+    import openpyxl
+
     folder = tmp_path_factory.mktemp("tables")
-    (folder / "debian.csv").write_bytes((Path(__file__).parent / "data" / "tables" / "debian.csv").read_bytes())
+    source = Path(__file__).parent / "data" / "tables" / "debian.csv"
+    if request.param == "csv":
+        (folder / "debian.csv").write_bytes(source.read_bytes())
+    else:
+        book = openpyxl.Workbook()
+        for row in csv.reader(source.read_text(encoding="utf-8").splitlines()):
+            book.active.append(row)
+        book.save(folder / "debian.xlsx")
     return pipeline_over(folder, settings_factory, embedder, generator)
 
 
 @pytest.mark.slow
-def test_a_csv_record_answers_with_the_value_of_the_column_asked(release_table):
+def test_a_table_record_answers_with_the_value_of_the_column_asked(release_table):
     """The record reads "created: 2011-02-06 | release: 2013-05-04": written as bare values under a head line, the
     model answered with the first date."""
     answer = release_table.ask("When was Debian 7 released?")

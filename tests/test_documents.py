@@ -816,6 +816,57 @@ def test_a_spreadsheets_semicolons_quotes_and_encoding_are_read(tmp_path):
     assert blocks(load_document(head)) == ["name | size"]
 
 
+def _workbook(path: Path, sheets: dict[str, list[list]], title: str = "") -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.properties.title = title or None
+    book.save(path)
+    return path
+
+
+def test_an_xlsx_sheet_reads_as_its_csv_records(tmp_path):
+    """Debian's release table as a one-sheet workbook, its dates as date cells and its whole versions as numbers (a
+    float 7.0 in the file, shown 7): the same records as the CSV file."""
+    import csv
+    import datetime as dt
+
+    def typed(cell: str):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", cell):
+            return dt.datetime.fromisoformat(cell)
+        return float(cell) if cell.isdigit() else cell or None  # "2.0" stays text: as a number it shows as 2
+
+    source = ROOT / "tests" / "data" / "tables" / "debian.csv"
+    rows = [[typed(c) for c in row] for row in csv.reader(source.read_text(encoding="utf-8").splitlines())]
+    doc = load_document(_workbook(tmp_path / "debian.xlsx", {"Sheet": rows}, title="Debian releases"))
+    check_invariants(doc)
+    assert doc.title == "Debian releases" and doc.metadata["format"] == "xlsx"
+    assert blocks(doc) == blocks(load_document(source))  # one sheet: no heading
+    assert any(b.startswith("version: 7 | codename: Wheezy | series: wheezy | created: 2011-02-06 | release: 2013-05-04") for b in blocks(doc))
+
+
+def test_each_sheet_of_a_workbook_is_a_section_under_its_name(tmp_path):
+    path = _workbook(tmp_path / "inventar.xlsx", {
+        "Lager": [["Artikel", "Menge", "Preis"], ["Schraube", 400, 0.05], [None, None, None], ["Dübel", 120, 0.1]],
+        "Leer": [["Spalte A", "Spalte B"]],
+    })
+    doc = load_document(path)
+    check_invariants(doc)
+    assert [(t, b.kind) for t, b in zip(blocks(doc), doc.blocks)] == [
+        ("Lager", "heading"),
+        ("Artikel: Schraube | Menge: 400 | Preis: 0.05", "row"),
+        ("Artikel: Dübel | Menge: 120 | Preis: 0.1", "row"),
+        ("Leer", "heading"),
+        ("Spalte A | Spalte B", "row"),  # a head alone is still the sheet's text
+    ]
+    assert doc.title == "inventar"
+
+
 # ---------------------------------------------------------------- bad files
 
 
@@ -837,6 +888,7 @@ def _bad_files(tmp_path: Path, make_pdf) -> dict[str, Path]:
         "empty_html": tmp_path / "empty.html",
         "csv_huge_field": tmp_path / "dump.csv",
         "corrupt_epub": tmp_path / "book.epub",
+        "corrupt_xlsx": tmp_path / "sheet.xlsx",
     }
     files["empty"].write_bytes(b"")
     files["blank"].write_bytes(b"  \n\t\n")
@@ -856,6 +908,7 @@ def _bad_files(tmp_path: Path, make_pdf) -> dict[str, Path]:
     files["folder"].mkdir()
     files["unsupported"].write_bytes(b"x,y\n1,2\n")
     files["empty_html"].write_bytes(b"<html><body><script>var a;</script></body></html>")
+    files["corrupt_xlsx"].write_bytes(b"PK\x03\x04 zip" + random.Random(5).randbytes(500))
     files["corrupt_epub"].write_bytes(b"PK\x03\x04 zip" + random.Random(4).randbytes(500))
     files["csv_huge_field"].write_bytes(b'id,blob\n1,"' + b"x" * 200_000 + b'"\n')  # beyond the csv module's field limit
     return files
@@ -878,6 +931,7 @@ EXPECTED_REASON = {
     "empty_html": "no text could be extracted",
     "csv_huge_field": "could not be read as .csv (Error: field larger than field limit",
     "corrupt_epub": "could not be read as .epub (EpubException",
+    "corrupt_xlsx": "could not be read as .xlsx (",
 }
 
 
