@@ -187,10 +187,11 @@ def test_chat_citation_upload_and_escaping(page, ui_server, tmp_path):
     assert_only_local_requests(page, ui_server.port)
 
 
-@pytest.mark.parametrize("name", ["outil.exe", "donnees.xlsx"])
+@pytest.mark.parametrize("name", ["outil.exe", "donnees.xls"])
 def test_unsupported_upload_is_rejected_naming_the_file(page, ui_server, tmp_path, name):
+    """A program, and a spreadsheet in Excel's old binary format (.xlsx is read, .xls is not)."""
     path = tmp_path / name
-    path.write_bytes(b"MZ\x90\x00 not a document" if name.endswith(".exe") else b"PK\x03\x04 not a document")
+    path.write_bytes(b"MZ\x90\x00 not a document" if name.endswith(".exe") else b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 spreadsheet")
     open_tab(page, "Documents")
     page.locator("#upload input[type=file]").set_input_files([str(path)])
     toast = page.locator(".toast-body", has_text=name)
