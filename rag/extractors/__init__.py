@@ -28,6 +28,11 @@ def collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def table_cell(text: str) -> str:
+    """A table cell's text on one line, its " | " written " / ": " | " separates the cells of a row's line."""
+    return collapse(text).replace(" | ", " / ")
+
+
 @dataclass
 class Extraction:
     text: str

@@ -17,8 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from typing import Iterable
 
-from rag.extractors import Extraction, LineBuilder, collapse
+from rag.extractors import Extraction, LineBuilder, table_cell
 
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024
@@ -40,18 +41,28 @@ def record_line(names: list[str], values: list[str]) -> str:
     return " | ".join(f"{name}: {value}" if name else value for name, value in pairs if value)
 
 
-def extract_delimited(text: str, suffix: str = ".csv") -> Extraction:
-    out = LineBuilder()
+def write_records(out: LineBuilder, rows: Iterable[list[str]], heading: str = "") -> None:
+    """A table's rows of cell texts into the text: the first non-empty row names the columns, every other one is a
+    record line; the heading, if any, goes above them (a workbook's sheet name). A head alone is still written."""
     table = object()  # one group: records are separated by one newline, as a table's rows are
     names: list[str] | None = None
-    for cells in csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), dialect_of(text, suffix)):
-        values = [collapse(cell).replace(" | ", " / ") for cell in cells]
+    records = 0
+    for values in rows:
         if not any(values):
             continue
         if names is None:
             names = values
+            if heading:
+                out.add(heading, "heading", 1)
             continue
         out.add(record_line(names, values), "row", group=table)
-    if names is not None and not out.blocks:  # a head alone is still the file's text
+        records += 1
+    if names is not None and not records:
         out.add(" | ".join(v for v in names if v), "row", group=table)
+
+
+def extract_delimited(text: str, suffix: str = ".csv") -> Extraction:
+    out = LineBuilder()
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), dialect_of(text, suffix))
+    write_records(out, ([table_cell(cell) for cell in cells] for cells in reader))
     return out.extraction()

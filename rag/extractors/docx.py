@@ -12,7 +12,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from rag.extractors import Extraction, LineBuilder, collapse
+from rag.extractors import Extraction, LineBuilder, collapse, table_cell
 from rag.types import DocumentError
 
 # Word stores a built-in style under its English name whatever the user's language ("heading 1" in w:name, shown
@@ -103,7 +103,7 @@ def extract_docx(path: Path, raw: bytes) -> Extraction:
                     if any(cell._tc is tc for tc in seen):  # a merged cell is listed once per grid column
                         continue
                     seen.append(cell._tc)
-                    cells.append(collapse(cell.text).replace(" | ", " / "))
+                    cells.append(table_cell(cell.text))
                 if any(cells):
                     out.add(" | ".join(cells), "table_head" if index == 0 else "row", group=group)
     core_title = collapse(document.core_properties.title or "")

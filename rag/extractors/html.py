@@ -30,7 +30,7 @@ import itertools
 import re
 from dataclasses import dataclass, replace
 
-from rag.extractors import Extraction, LineBuilder, collapse
+from rag.extractors import Extraction, LineBuilder, collapse, table_cell
 from rag.types import Region
 
 _SKIP = frozenset(
@@ -174,7 +174,7 @@ class _Walker:
                 child = child.next
 
         collect(cell, False)
-        return collapse("".join(pieces)).replace(" | ", " / "), linked
+        return table_cell("".join(pieces)), linked
 
 
 def collapse_code(line: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 
-from rag.extractors import Extraction, LineBuilder, collapse
+from rag.extractors import Extraction, LineBuilder, collapse, table_cell
 from rag.extractors.plain import remove_tags
 
 
@@ -101,7 +101,7 @@ def extract_markdown(source: str) -> Extraction:
             out.add(" | ".join(cells), "table_head" if in_head else "row", group=table_group)
             cells = None
         elif kind == "inline" and cells is not None:
-            cells.append(collapse(" ".join(text for text, _ in _inline_lines(token, src))).replace(" | ", " / "))
+            cells.append(table_cell(" ".join(text for text, _ in _inline_lines(token, src))))
         elif kind == "inline" and pending is not None:
             block_kind, level = pending
             group = paragraph_group if block_kind != "heading" else None

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-from rag.extractors import Extraction, LineBuilder, collapse
-from rag.extractors.delimited import record_line
+from rag.extractors import Extraction, LineBuilder, collapse, table_cell
+from rag.extractors.delimited import write_records
 
 
 def cell_text(value: object) -> str:
@@ -22,27 +22,7 @@ def cell_text(value: object) -> str:
         return value.date().isoformat()
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
-    return collapse(str(value)).replace(" | ", " / ")
-
-
-def _sheet(out: LineBuilder, rows, heading: str) -> None:
-    """One sheet's records into the text, under its name when it has one to give."""
-    names: list[str] | None = None
-    table = object()
-    records = 0
-    for row in rows:
-        values = [cell_text(v) for v in row]
-        if not any(values):
-            continue
-        if names is None:
-            names = values
-            if heading:
-                out.add(heading, "heading", 1)
-            continue
-        out.add(record_line(names, values), "row", group=table)
-        records += 1
-    if names is not None and not records:  # a head alone is still the sheet's text
-        out.add(" | ".join(v for v in names if v), "row", group=table)
+    return table_cell(str(value))
 
 
 def extract_xlsx(raw: bytes) -> Extraction:
@@ -53,7 +33,8 @@ def extract_xlsx(raw: bytes) -> Extraction:
         out = LineBuilder()
         several = len(book.worksheets) > 1
         for sheet in book.worksheets:
-            _sheet(out, sheet.iter_rows(values_only=True), collapse(sheet.title) if several else "")
+            rows = ([cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
+            write_records(out, rows, collapse(sheet.title) if several else "")
         title = collapse(book.properties.title or "")
     finally:
         book.close()
