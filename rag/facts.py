@@ -28,6 +28,8 @@ _CODE = re.compile(
     r"|\b[\w+-]*[A-Za-z][\w+-]*(?:(?:[._=]|::?)[\w+-]+)+\b"
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )
+# A date in ISO 8601 digits (2015-04-26): its month is a month, as "26 April 2015" names it, not a number.
+_ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?![\w-])")
 _ABBREVIATION = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")  # "i.e", "e.g.", "U.S": letters and dots, not code
 # A one-letter quote ("N") is matched too, then dropped: skipping it would pair its closing mark with the next opening.
 _QUOTED = re.compile(r"\"([^\"\n]+)\"|«\s*([^»\n]{2,}?)\s*»|“([^”\n]{2,})”|„([^“”\n]{2,})[“”]|‘([^’\n]{2,})’")
@@ -118,9 +120,22 @@ def _scaled(text: str, value: float, raw: str, start: int, end: int, resources: 
 
 
 def months(text: str, lang: str) -> set[int]:
-    """Month numbers (1..12) named in the text, in its language."""
+    """Month numbers (1..12) named in the text, in its language, or given by an ISO date."""
     names = languages.get(lang).months
-    return {names.index(w) + 1 for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w in names}
+    return {int(w) if w.isdigit() else names.index(w.lower()) + 1 for w in month_words(text, lang)}
+
+
+def month_words(text: str, lang: str) -> list[str]:
+    """The months of the text as written: its month names and the month digits of its ISO dates ("04")."""
+    names = languages.get(lang).months
+    named = [m.group(0) for m in _WORD.finditer(text) if m.group(0).lower() in names]
+    return named + [m.group(2) for m in _ISO_DATE.finditer(text)]
+
+
+def without_iso_months(text: str) -> str:
+    """The text with each ISO date's month taken out ("2015-04-26" read as "2015 / 26"): its numbers are then
+    those of the same date in words, whose month is a word."""
+    return _ISO_DATE.sub(lambda m: f"{m.group(1)} / {m.group(3)}", text)
 
 
 def code_spans(text: str) -> list[str]:
@@ -175,7 +190,7 @@ def names(text: str, lang: str) -> list[str]:
 
 def facts(text: str, lang: str) -> Facts:
     return Facts(
-        numbers=frozenset(q.value for q in quantities(text, lang)),
+        numbers=frozenset(q.value for q in quantities(without_iso_months(text), lang)),
         months=frozenset(months(text, lang)),
         code=frozenset(code_spans(text)),
         quotes=tuple(quoted(text)),

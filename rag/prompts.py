@@ -12,6 +12,7 @@ from pathlib import Path
 from rag import languages
 from rag.languages import tomllib
 from rag.history import last_said
+from rag.text import cells, record_line
 from rag.types import Passage, Source
 
 DECLINE_MARK = "[0]"
@@ -68,20 +69,36 @@ def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> 
         for source in sources:
             if source.passage is passage:
                 term = passage.term_of(source.unit)
-                lines.extend(source_lines(source, term, shown))
-                shown = term if source.unit.kind == "row" else ""
+                said = source_lines(source, term, shown)
+                lines.extend(said)
+                shown = term if source.unit.kind == "row" and term in (shown, *said) else ""
     return "\n".join(lines)
 
 
 def source_lines(source: Source, term: str, head_shown: str) -> list[str]:
-    """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), a row under its
-    table head (unnumbered, once for consecutive rows): neither means much alone, and neither is quoted."""
+    """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), a row with each
+    value after its column's name ("[3] Version: 8 | Code name: jessie"), or under its table head (unnumbered, once
+    for consecutive rows) when the cells do not match the head's: neither means much alone; neither is quoted."""
     text = " ".join(source.text.split())
     if not term:
         return [f"[{source.k}] {text}"]
     if source.unit.kind == "definition":
         return [f"[{source.k}] {term.rstrip(':')}: {text}"]
+    record = named_cells(term, text)
+    if record:
+        return [f"[{source.k}] {record}"]
     return ([] if term == head_shown else [term]) + [f"[{source.k}] {text}"]
+
+
+def named_cells(head: str, row: str) -> str:
+    """The row as 'name: value | ...' when the head names as many cells as the row has (two or more), else ''.
+
+    A value beside its column's name is read right by a small model, which takes a value from the wrong column
+    when the names stand a line or more above (measured on CSV records, MEASUREMENTS.md)."""
+    names, values = cells(head), cells(row)
+    if len(names) < 2 or len(names) != len(values):
+        return ""
+    return record_line(names, values)
 
 
 def user_parts(question: str, passages: list[Passage], sources: list[Source], lang: str, history: list[dict] | None = None) -> dict[str, str]:

@@ -223,7 +223,9 @@ class SupportChecker:
         words it adds to the question, or all its words when it names two things or more (their relation)."""
         words = analyzer(lang)
         stated = words.terms(evidence.text + " " + evidence.context)
-        needed = self.added_words(claim, lang, question)
+        # A month is a fact facts_hold has checked, against a month name or an ISO date's digits alike.
+        dated = words.terms(" ".join(F.month_words(claim.text, lang)))
+        needed = self.added_words(claim, lang, question) - dated
         named, asked_names = set(F.names(claim.text, lang)), F.names(question, lang)
         if len(named) >= 2 and not named <= set(asked_names):
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
@@ -238,7 +240,7 @@ class SupportChecker:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
             # holds all the other words).
-            needed = words.terms(claim.text) - filler_terms(lang)
+            needed = words.terms(claim.text) - filler_terms(lang) - dated
             return {w for w in needed - stated if not _derived(w, stated)}, 0
         return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
@@ -328,6 +330,10 @@ class SupportChecker:
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject -= words.terms(" ".join(F.facts(question, lang).quotes))
             read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
+        elif all(s.unit.kind == "row" for s in evidence.sources):
+            # A row is a record of its own: what it is about stands in it, its head or the headings above it, not
+            # in the other rows the model read ("jessie" of one row does not make the next row's date its date).
+            read = _terms_of(" ".join([evidence.text, evidence.context]), lang)
         missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
@@ -411,7 +417,7 @@ class SupportChecker:
                     continue
                 if first.passage.doc.doc_id != second.passage.doc.doc_id or first.unit.context != second.unit.context:
                     continue
-                if not {first.unit.kind, second.unit.kind} & set(STRUCTURED):
+                if not {first.unit.kind, second.unit.kind} & set(STRUCTURED) or _records(first, second):
                     continue  # two prose sentences may speak of different things: "14 billion" + "AMI Labs"
                 evidence = Evidence([first, second], read)
                 if not self.facts_hold(claim, lang, evidence, question) and self.words_hold(claim, lang, question, evidence):
@@ -514,6 +520,8 @@ def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[li
         if near is None or near.passage is not sources[edge].passage or len(ks) >= 3:
             continue
         first = near if k < edge else sources[edge]
+        if _records(near, sources[edge]):
+            continue
         if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED) or _runs_on(first.text):
             out.append(sorted(cited + [near], key=lambda s: s.k))
     block = _list_block(cited, sources)
@@ -579,6 +587,12 @@ def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8)
 
 
 STRUCTURED = ("item", "row", "definition", "code")
+
+
+def _records(a: Source, b: Source) -> bool:
+    """Two rows of a table: two records, whose values a claim may not join ("jessie" of one row, the release
+    date of the next)."""
+    return a.unit.kind == b.unit.kind == "row"
 
 
 def _accept(claim: Claim, evidence: list[Source], reason: str) -> None:

@@ -1,6 +1,7 @@
 """Text processing per language: accent folding, word analysis (stop words, Snowball stems) and sentences."""
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -9,6 +10,21 @@ from rag import languages
 
 WORD = re.compile(r"\w+", re.UNICODE)
 WORD_SPAN = re.compile(r"\S+")  # a word as counted for sizes: anything between spaces
+
+
+CELLS = " | "  # between the cells of a table row's line; a cell's own " | " is written " / " (extractors.table_cell)
+_CELL_BORDER = re.compile(r"(?:(?<= )|^)\|(?= |$)")
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a row's line, also once its spaces are normalised (an empty cell leaves "a | | b")."""
+    return [cell.strip() for cell in _CELL_BORDER.split(line)]
+
+
+def record_line(names: list[str], values: list[str]) -> str:
+    """'name: value | name: value' for the non-empty values; a value beyond the named columns stands alone."""
+    pairs = itertools.zip_longest(names, values, fillvalue="")
+    return CELLS.join(f"{name}: {value}" if name else value for name, value in pairs if value)
 
 
 APOSTROPHES = str.maketrans("’‘ʼ＇", "''''")  # one character for one: offsets into folded text stay valid

@@ -56,6 +56,18 @@ def test_months_in_any_language_are_month_numbers():
 
 
 @pytest.mark.parametrize(
+    "written, lang",
+    [("released on 26 April 2015", "en"), ("publiée le 26 avril 2015", "fr"), ("am 26. April 2015", "de"), ("el 26 de abril de 2015", "es")],
+)
+def test_a_date_in_words_states_what_the_same_date_in_iso_digits_states(written, lang):
+    iso = facts("Released: 2015-04-26", "en")
+    assert (iso.numbers, iso.months) == ({2015.0, 26.0}, {4})
+    said = facts(written, lang)
+    assert (said.numbers, said.months) == (iso.numbers, iso.months)
+    assert facts("2015-13-26 and 2015-04-32", "en").months == set()  # not dates: no month taken from them
+
+
+@pytest.mark.parametrize(
     "text, expected",
     [
         ("Edit /etc/fstab then run `mount -a`.", {"/etc/fstab", "mount -a"}),

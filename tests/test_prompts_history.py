@@ -13,7 +13,7 @@ from rag import languages
 from rag.chunking import document_units
 from rag.documents import load_document
 from rag.history import clean_history, last_said, retrieval_context, strip_citations
-from rag.prompts import DECLINE_MARK, SYSTEM, build_messages, number_sources, passage_header, previous_exchange
+from rag.prompts import DECLINE_MARK, SYSTEM, build_messages, named_cells, number_sources, passage_header, previous_exchange
 from rag.types import Document, Passage, Unit
 
 WANG_HISTORY = [
@@ -151,4 +151,12 @@ def test_a_definition_reaches_the_model_beside_its_term_and_rows_under_their_tab
             assert "› nofail)" not in block and "› noauto)" not in block  # a term is its lines', not the passage's
             assert sources[-1].text == "do not report errors for this device if it does not exist."  # quotes stay bare
         else:
-            assert "(Limits)\nSetting | Value\n[1] Temperature | 0 to 40 °C\n[2] Humidity | 90 %" in block
+            assert "(Limits)\n[1] Setting: Temperature | Value: 0 to 40 °C\n[2] Setting: Humidity | Value: 90 %\n" in block
+            assert sources[-1].text == "Humidity | 90 %"  # the quote is the row as the document writes it
+
+
+def test_a_row_whose_cells_do_not_match_its_head_goes_under_the_head_line():
+    assert named_cells("Setting | Value", "Temperature | 0 to 40 °C") == "Setting: Temperature | Value: 0 to 40 °C"
+    assert named_cells("Setting | | Value", "Temperature | | 40 °C") == "Setting: Temperature | Value: 40 °C"
+    assert named_cells("Setting | Value", "Both rows, one cell spanning the table") == ""
+    assert named_cells("Column of a text table", "value") == ""

@@ -134,6 +134,33 @@ def test_a_table_line_answers_with_its_numbers():
     assert not claim.supported and claim.reason == "number:45"
 
 
+def table_sources(head: str, *rows: str, lang: str = "en") -> dict[int, Source]:
+    """The rows of a table, numbered, each under the table's head line."""
+    text = "\n".join([head, *rows])
+    doc = Document("t", "t.md", "Table", text, "0" * 64)
+    units, pos = [], len(head) + 1
+    for row in rows:
+        units.append(Unit(pos, pos + len(row), "row", lang, ((0, len(head)),)))
+        pos += len(row) + 1
+    return {s.k: s for s in number_sources([Passage(1, doc, "t#0", 0.0, units)])}
+
+
+def test_a_date_written_in_words_is_supported_by_the_same_date_in_iso_digits_and_no_other():
+    releases = table_sources("Version | Code name | Release date", "8 | jessie | 2015-04-26", "9 | stretch | 2017-06-17")
+    question = "When was jessie released?"
+    [claim] = check("Jessie was released on 26 April 2015 [1].", question, "en", releases)
+    assert claim.supported, claim.reason
+    [claim] = check("Jessie was released on 26 May 2015 [1].", question, "en", releases)
+    assert not claim.supported and claim.reason == "month"
+    [claim] = check("Jessie was released on 17 June 2017 [1].", question, "en", releases)
+    assert not claim.supported  # the date of another row
+    fechas = table_sources("Versión | Nombre | Fecha de publicación", "8 | jessie | 2015-04-26", lang="es")
+    [claim] = check("Jessie se publicó el 26 de abril de 2015 [1].", "¿Cuándo se publicó jessie?", "es", fechas)
+    assert claim.supported, claim.reason
+    [claim] = check("Jessie was released on 2015-04-26 [1].", question, "en", sources_of(("Debian 8 (jessie) was released on 26 April 2015.", "en")))
+    assert claim.supported, claim.reason
+
+
 NEWS = (
     "Meta put 14 billion dollars into Scale AI to buy 49 % of it.\n"
     "LeCun then launched a startup called AMI Labs.\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.text import CELLS
 from rag.types import Block, Region, Segment
 
 # A list item in plain text or in a PDF: a bullet, or "1." / "1)" / "a)" / "б)" followed by text (a letter of
@@ -30,7 +31,7 @@ def collapse(text: str) -> str:
 
 def table_cell(text: str) -> str:
     """A table cell's text on one line, its " | " written " / ": " | " separates the cells of a row's line."""
-    return collapse(text).replace(" | ", " / ")
+    return collapse(text).replace(CELLS, " / ")
 
 
 @dataclass

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from typing import Iterable
 
 from rag.extractors import Extraction, LineBuilder, table_cell
+from rag.text import CELLS, record_line
 
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024
@@ -33,12 +33,6 @@ def dialect_of(text: str, suffix: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.Sniffer().sniff(text[:SNIFF_CHARS], delimiters=DELIMITERS)
     except csv.Error:  # one column, or too irregular to tell
         return csv.excel
-
-
-def record_line(names: list[str], values: list[str]) -> str:
-    """'name: value | name: value' for the non-empty values; a value beyond the named columns stands alone."""
-    pairs = itertools.zip_longest(names, values, fillvalue="")
-    return " | ".join(f"{name}: {value}" if name else value for name, value in pairs if value)
 
 
 def write_records(out: LineBuilder, rows: Iterable[list[str]], heading: str = "") -> None:
@@ -58,7 +52,7 @@ def write_records(out: LineBuilder, rows: Iterable[list[str]], heading: str = ""
         out.add(record_line(names, values), "row", group=table)
         records += 1
     if names is not None and not records:
-        out.add(" | ".join(v for v in names if v), "row", group=table)
+        out.add(CELLS.join(v for v in names if v), "row", group=table)
 
 
 def extract_delimited(text: str, suffix: str = ".csv") -> Extraction:

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from rag.extractors import Extraction, LineBuilder, collapse, table_cell
+from rag.text import CELLS
 from rag.types import DocumentError
 
 # Word stores a built-in style under its English name whatever the user's language ("heading 1" in w:name, shown
@@ -105,7 +106,7 @@ def extract_docx(path: Path, raw: bytes) -> Extraction:
                     seen.append(cell._tc)
                     cells.append(table_cell(cell.text))
                 if any(cells):
-                    out.add(" | ".join(cells), "table_head" if index == 0 else "row", group=group)
+                    out.add(CELLS.join(cells), "table_head" if index == 0 else "row", group=group)
     core_title = collapse(document.core_properties.title or "")
     extraction = out.extraction()
     if extraction.blocks and not (core_title or title):

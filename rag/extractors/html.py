@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.extractors import Extraction, LineBuilder, collapse, table_cell
+from rag.text import CELLS
 from rag.types import Region
 
 _SKIP = frozenset(
@@ -151,7 +152,7 @@ class _Walker:
                 continue
             head = in_head or all(cell.tag == "th" for cell in row)
             linked = sum(link for _, link in texts) / max(sum(_letters(c) for c in cells), 1)
-            self.add(" | ".join(cells), "table_head" if head else "row", group=group, link_share=linked)
+            self.add(CELLS.join(cells), "table_head" if head else "row", group=group, link_share=linked)
 
     def cell_text(self, cell) -> tuple[str, int]:
         """The text of a cell on one line, and how many of its letters are inside links."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 from rag.extractors import Extraction, LineBuilder, collapse, table_cell
+from rag.text import CELLS
 from rag.extractors.plain import remove_tags
 
 
@@ -98,7 +99,7 @@ def extract_markdown(source: str) -> Extraction:
         elif kind == "tr_open":
             cells = []
         elif kind == "tr_close" and cells is not None:
-            out.add(" | ".join(cells), "table_head" if in_head else "row", group=table_group)
+            out.add(CELLS.join(cells), "table_head" if in_head else "row", group=table_group)
             cells = None
         elif kind == "inline" and cells is not None:
             cells.append(table_cell(" ".join(text for text, _ in _inline_lines(token, src))))
