@@ -48,17 +48,21 @@ class Quantity:
     unit: str = ""  # the word or symbol right after the number and its scale ("ans", "%", "GB"), folded
 
 
+Date = tuple[int | None, int, int | None]  # (year, month, day): a month with its day, its year or both
+
+
 @dataclass(frozen=True)
 class Facts:
     numbers: frozenset[float]
     months: frozenset[int]
+    dates: frozenset[Date]
     code: frozenset[str]
     quotes: tuple[str, ...]
     names: frozenset[str]
 
     @property
     def empty(self) -> bool:
-        return not (self.numbers or self.months or self.code or self.quotes or self.names)
+        return not (self.numbers or self.months or self.dates or self.code or self.quotes or self.names)
 
 
 def _parse_numeral(match: re.Match, lang: str) -> float | None:
@@ -138,6 +142,48 @@ def without_iso_months(text: str) -> str:
     return _ISO_DATE.sub(lambda m: f"{m.group(1)} / {m.group(3)}", text)
 
 
+def dates(text: str, lang: str) -> set[Date]:
+    """The dates of the text as (year, month, day), a part None when not given: ISO dates, and month names with the
+    day and year written next to them ("31 août 2026", "26. April 2015", "April 26, 2015", "26 de abril de 2015")."""
+    found: set[Date] = {(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in _ISO_DATE.finditer(text)}
+    text = without_iso_months(text)
+    resources = languages.get(lang)
+    numbers = [q for q in quantities(text, lang) if q.value == int(q.value)]
+    for match in _WORD.finditer(text):
+        word = match.group(0).lower()
+        if word not in resources.months:
+            continue
+        before = [q for q in numbers if q.end <= match.start() and _joins(text[q.end : match.start()], resources)][-1:]
+        after, end = [], match.end()
+        for q in (q for q in numbers if q.start >= match.end()):
+            if len(after) == 2 or not _joins(text[end : q.start], resources):
+                break
+            after.append(q)
+            end = q.end
+        year = day = None
+        for q in before + after:
+            value = int(q.value)
+            if year is None and 1000 <= value <= 2999:
+                year = value
+            elif day is None and 1 <= value <= 31:
+                day = value
+        if year is not None or day is not None:
+            found.add((year, resources.months.index(word) + 1, day))
+    return found
+
+
+def _joins(gap: str, resources: languages.Language) -> bool:
+    """The text between a number and a month makes them one date: spaces and marks, or one of the language's date
+    joiners ("de"); "12 in August" is a number and a month, not the 12th of August."""
+    return not gap.strip(" \u00a0.,") or gap.strip(" \u00a0.,").lower() in resources.date_joiners
+
+
+def date_stated(date: Date, known: frozenset[Date] | set[Date]) -> bool:
+    """One of the known dates gives every part the date gives, the same: "31 August 2024" is not stated by a text
+    holding 2024-08-14 and 2026-08-31, though it holds its day, month and year."""
+    return any(all(part is None or part == other for part, other in zip(date, date2)) for date2 in known)
+
+
 def code_spans(text: str) -> list[str]:
     """Paths, options, file names and identifiers that must be quoted exactly ("/etc/fstab", "-b", "apt.conf")."""
     out = []
@@ -192,6 +238,7 @@ def facts(text: str, lang: str) -> Facts:
     return Facts(
         numbers=frozenset(q.value for q in quantities(without_iso_months(text), lang)),
         months=frozenset(months(text, lang)),
+        dates=frozenset(dates(text, lang)),
         code=frozenset(code_spans(text)),
         quotes=tuple(quoted(text)),
         names=frozenset(names(text, lang)),

@@ -173,6 +173,9 @@ class SupportChecker:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):
             return "month"
+        for date in mine.dates:
+            if not (F.date_stated(date, stated.dates) or (date in asked.dates and F.date_stated(date, everywhere.dates))):
+                return "date"
         for token in mine.code:
             if F.contains_code(token, text):
                 continue
@@ -331,9 +334,11 @@ class SupportChecker:
             subject -= words.terms(" ".join(F.facts(question, lang).quotes))
             read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
         elif all(s.unit.kind == "row" for s in evidence.sources):
-            # A row is a record of its own: what it is about stands in it, its head or the headings above it, not
-            # in the other rows the model read ("jessie" of one row does not make the next row's date its date).
-            read = _terms_of(" ".join([evidence.text, evidence.context]), lang)
+            # A row is a record of its own: a word of the question that another row holds and this one lacks names
+            # another record ("jessie" of one row does not make the next row's date its date).
+            own = words.terms(" ".join([evidence.text, evidence.context]))
+            if any(w not in own and w in words.terms(row) for row in _other_rows(evidence) for w in subject):
+                return False
         missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
@@ -587,6 +592,13 @@ def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8)
 
 
 STRUCTURED = ("item", "row", "definition", "code")
+
+
+def _other_rows(evidence: Evidence) -> list[str]:
+    """The rows the model read beside the evidence's, in the same passages."""
+    mine = {(id(s.passage), s.unit.start) for s in evidence.sources}
+    passages = {id(s.passage): s.passage for s in evidence.sources}.values()
+    return [p.doc.text[u.start : u.end] for p in passages for u in p.units if u.kind == "row" and (id(p), u.start) not in mine]
 
 
 def _records(a: Source, b: Source) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.facts import code_spans, contains_code, contains_quote, contains_word, facts, months, names, quantities, quoted
+from rag.facts import code_spans, contains_code, contains_quote, contains_word, dates, facts, months, names, quantities, quoted
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,22 @@ def test_a_date_in_words_states_what_the_same_date_in_iso_digits_states(written,
     said = facts(written, lang)
     assert (said.numbers, said.months) == (iso.numbers, iso.months)
     assert facts("2015-13-26 and 2015-04-32", "en").months == set()  # not dates: no month taken from them
+    assert said.dates == iso.dates == {(2015, 4, 26)}
+
+
+@pytest.mark.parametrize(
+    "text, lang, expected",
+    [
+        ("le 31 août 2026, puis le 3 mai", "fr", {(2026, 8, 31), (None, 5, 3)}),
+        ("April 26, 2015", "en", {(2015, 4, 26)}),
+        ("in August 2026", "en", {(2026, 8, None)}),
+        ("Version 12 in August", "en", set()),  # a number and a month, not the 12th of August
+        ("released on 17 June 2017 and 2019", "en", {(2017, 6, 17)}),
+        ("2024-08-14 | 2026-08-31", "en", {(2024, 8, 14), (2026, 8, 31)}),
+    ],
+)
+def test_a_date_is_its_month_with_the_day_and_year_written_next_to_it(text, lang, expected):
+    assert dates(text, lang) == expected
 
 
 @pytest.mark.parametrize(

@@ -134,10 +134,10 @@ def test_a_table_line_answers_with_its_numbers():
     assert not claim.supported and claim.reason == "number:45"
 
 
-def table_sources(head: str, *rows: str, lang: str = "en") -> dict[int, Source]:
+def table_sources(head: str, *rows: str, lang: str = "en", title: str = "Table") -> dict[int, Source]:
     """The rows of a table, numbered, each under the table's head line."""
     text = "\n".join([head, *rows])
-    doc = Document("t", "t.md", "Table", text, "0" * 64)
+    doc = Document("t", "t.md", title, text, "0" * 64)
     units, pos = [], len(head) + 1
     for row in rows:
         units.append(Unit(pos, pos + len(row), "row", lang, ((0, len(head)),)))
@@ -159,6 +159,21 @@ def test_a_date_written_in_words_is_supported_by_the_same_date_in_iso_digits_and
     assert claim.supported, claim.reason
     [claim] = check("Jessie was released on 2015-04-26 [1].", question, "en", sources_of(("Debian 8 (jessie) was released on 26 April 2015.", "en")))
     assert claim.supported, claim.reason
+
+
+def test_a_date_is_stated_whole_not_pieced_together_from_two_dates_of_a_line():
+    """The row holds 2024-08-14 (end of support) and 2026-08-31 (end of LTS): "31 August 2024" takes its day and year
+    from two dates; the model wrote it for a web page's table, and day, month and year are each in the row."""
+    head = "version | codename | created | release | eol | eol-lts"
+    row = table_sources(head, "11 | Bullseye | 2019-07-06 | 2021-08-14 | 2024-08-14 | 2026-08-31", title="Debian releases")
+    question = "When does the LTS support of Debian 11 Bullseye end?"
+    [claim] = check("The LTS support of Debian 11 Bullseye ends on 31 August 2024 [1].", question, "en", row)
+    assert not claim.supported and claim.reason == "date"
+    [claim] = check("The LTS support of Debian 11 Bullseye ends on 31 August 2026 [1].", question, "en", row)
+    assert claim.supported, claim.reason
+    prose = sources_of(("Support ended on 14 August 2024; LTS support ends on 31 May 2026.", "en"))
+    [claim] = check("LTS support ends on 31 August 2024 [1].", "When does LTS support end?", "en", prose)
+    assert not claim.supported and claim.reason == "date"
 
 
 NEWS = (

@@ -43,6 +43,7 @@ class Language:
     scales: dict[str, float]
     numbers: dict[str, int]
     months: tuple[str, ...]
+    date_joiners: frozenset[str]  # words between a day or year and its month: "de" of "26 de abril de 2015"
     negations: frozenset[str]
     conditions: frozenset[str]
     answers: frozenset[str]
@@ -74,6 +75,7 @@ def _from_file(path: Path) -> Language:
         scales={k.lower(): float(v) for k, v in words.get("scales", {}).items()},
         numbers={k.lower(): int(v) for k, v in words.get("numbers", {}).items()},
         months=tuple(m.lower() for m in words.get("months", [])),
+        date_joiners=lower(words.get("date_joiners", [])),
         negations=lower(words.get("negations", [])),
         conditions=lower(words.get("conditions", [])),
         answers=lower(words.get("answers", [])),
@@ -110,6 +112,7 @@ def get(code: str | None) -> Language:
         scales={},
         numbers={},
         months=(),
+        date_joiners=empty,
         negations=empty,
         conditions=empty,
         answers=empty,
