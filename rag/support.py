@@ -337,7 +337,8 @@ class SupportChecker:
             # A row is a record of its own: a word of the question that another row holds and this one lacks names
             # another record ("jessie" of one row does not make the next row's date its date).
             own = words.terms(" ".join([evidence.text, evidence.context]))
-            if any(w not in own and w in words.terms(row) for row in _other_rows(evidence) for w in subject):
+            others = words.terms(" ".join(_other_rows(evidence)))
+            if (subject & others) - own:
                 return False
         missing = {w for w in subject - read if not _derived(w, read)}
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
