@@ -176,7 +176,7 @@ def test_a_question_the_manuals_do_not_answer_is_declined_in_the_question_s_lang
     assert answer.answer == languages.get("de").text["decline"]
 
 
-# ---------------------------------------------------------------- a table: Debian's releases as a CSV file
+# ---------------------------------------------------------------- a table: Debian's releases in four formats
 
 
 @pytest.fixture(scope="module", params=["csv", "xlsx", "html", "md"])
