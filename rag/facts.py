@@ -145,10 +145,20 @@ def without_iso_months(text: str) -> str:
 def dates(text: str, lang: str) -> set[Date]:
     """The dates of the text as (year, month, day), a part None when not given: ISO dates, and month names with the
     day and year written next to them ("31 août 2026", "26. April 2015", "April 26, 2015", "26 de abril de 2015")."""
-    found: set[Date] = {(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in _ISO_DATE.finditer(text)}
-    text = without_iso_months(text)
+    plain = without_iso_months(text)
+    return _iso_dates(text) | _word_dates(plain, quantities(plain, lang), lang)
+
+
+def _iso_dates(text: str) -> set[Date]:
+    return {(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in _ISO_DATE.finditer(text)}
+
+
+def _word_dates(text: str, found: list[Quantity], lang: str) -> set[Date]:
+    """The dates a month name makes with the numbers written next to it, in a text whose ISO dates are taken out
+    and whose quantities are `found`."""
     resources = languages.get(lang)
-    numbers = [q for q in quantities(text, lang) if q.value == int(q.value)]
+    numbers = [q for q in found if q.value == int(q.value)]
+    out: set[Date] = set()
     for match in _WORD.finditer(text):
         word = match.group(0).lower()
         if word not in resources.months:
@@ -168,14 +178,15 @@ def dates(text: str, lang: str) -> set[Date]:
             elif day is None and 1 <= value <= 31:
                 day = value
         if year is not None or day is not None:
-            found.add((year, resources.months.index(word) + 1, day))
-    return found
+            out.add((year, resources.months.index(word) + 1, day))
+    return out
 
 
 def _joins(gap: str, resources: languages.Language) -> bool:
     """The text between a number and a month makes them one date: spaces and marks, or one of the language's date
     joiners ("de"); "12 in August" is a number and a month, not the 12th of August."""
-    return not gap.strip(" \u00a0.,") or gap.strip(" \u00a0.,").lower() in resources.date_joiners
+    between = gap.strip(" \u00a0.,").lower()
+    return not between or between in resources.date_joiners
 
 
 def date_stated(date: Date, known: frozenset[Date] | set[Date]) -> bool:
@@ -235,10 +246,12 @@ def names(text: str, lang: str) -> list[str]:
 
 
 def facts(text: str, lang: str) -> Facts:
+    plain = without_iso_months(text)  # an ISO date's month is a month, not a number
+    found = quantities(plain, lang)  # read once: the numbers, and the days and years of the dates in words
     return Facts(
-        numbers=frozenset(q.value for q in quantities(without_iso_months(text), lang)),
+        numbers=frozenset(q.value for q in found),
         months=frozenset(months(text, lang)),
-        dates=frozenset(dates(text, lang)),
+        dates=frozenset(_iso_dates(text) | _word_dates(plain, found, lang)),
         code=frozenset(code_spans(text)),
         quotes=tuple(quoted(text)),
         names=frozenset(names(text, lang)),
