@@ -142,6 +142,11 @@ def without_iso_months(text: str) -> str:
     return _ISO_DATE.sub(lambda m: f"{m.group(1)} / {m.group(3)}", text)
 
 
+def numbers(text: str, lang: str) -> set[float]:
+    """The values of the text's numbers, an ISO date's month left out (it is a month)."""
+    return {q.value for q in quantities(without_iso_months(text), lang)}
+
+
 def dates(text: str, lang: str) -> set[Date]:
     """The dates of the text as (year, month, day), a part None when not given: ISO dates, and month names with the
     day and year written next to them ("31 août 2026", "26. April 2015", "April 26, 2015", "26 de abril de 2015")."""

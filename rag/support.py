@@ -3,7 +3,8 @@
 For each claim, in this order:
 1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, and quoted strings must be in
    the cited units (or the headings above them); its names in the passage the model read, and across languages,
-   when it relates the question's name to another, both where its line is read. Otherwise: unsupported.
+   when it relates the question's name to another, both where its line is read. A number taken from a table row
+   must stand in the column the claim's words name, if they name one (rag.tables). Otherwise: unsupported.
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them.
@@ -30,6 +31,7 @@ from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
 from rag.prompts import source_name
+from rag.tables import columns, record
 from rag.text import APOSTROPHES, WORD, analyzer, fold
 from rag.types import Claim, Source
 
@@ -176,6 +178,9 @@ class SupportChecker:
         for date in mine.dates:
             if not (F.date_stated(date, stated.dates) or (date in asked.dates and F.date_stated(date, everywhere.dates))):
                 return "date"
+        column = _wrong_column(claim, lang, asked, evidence)
+        if column:
+            return column
         for token in mine.code:
             if F.contains_code(token, text):
                 continue
@@ -225,7 +230,7 @@ class SupportChecker:
         """Same language: the words the claim needs that the evidence lacks, and how many it needs. Needed are the
         words it adds to the question, or all its words when it names two things or more (their relation)."""
         words = analyzer(lang)
-        stated = words.terms(evidence.text + " " + evidence.context)
+        stated = _digits_alike(words.terms(evidence.text + " " + evidence.context))
         # A month is a fact facts_hold has checked, against a month name or an ISO date's digits alike.
         dated = words.terms(" ".join(F.month_words(claim.text, lang)))
         needed = self.added_words(claim, lang, question) - dated
@@ -602,6 +607,30 @@ def _other_rows(evidence: Evidence) -> list[str]:
     return [p.doc.text[u.start : u.end] for p in passages for u in p.units if u.kind == "row" and (id(p), u.start) not in mine]
 
 
+def _wrong_column(claim: Claim, lang: str, asked: F.Facts, evidence: Evidence) -> str:
+    """A number the claim takes from a table row stands in a column its words name, when they name one whose values
+    are of its kind (a date for a date): "released in 2027" is not stated by a row whose 2027 is its created date.
+    '' or 'column:' and the column named."""
+    rows = [s for s in evidence.sources if s.unit.kind == "row"]
+    if not rows:
+        return ""
+    kinds = {name: kind for s in rows for name, kind in columns(s.passage.doc, s.unit.start, s.unit.lang).items()}
+    words = analyzer(lang)
+    said = words.terms(claim.text)
+    named = {name for name in kinds if (words.terms(name) - filler_terms(lang)) & said}
+    if not named:
+        return ""
+    values = [pair for s in rows for pair in record(s.text, s.passage.term_of(s.unit))]
+    for number in sorted(F.numbers(claim.text, lang) - asked.numbers):
+        holding = {name for name, value in values if number in F.numbers(value, evidence.lang)}
+        if not holding or holding & named:
+            continue
+        alike = sorted(name for name in named if not kinds[name] or kinds[name] in {kinds.get(h, "") for h in holding})
+        if alike:
+            return f"column:{alike[0]}"
+    return ""
+
+
 def _records(a: Source, b: Source) -> bool:
     """Two rows of a table: two records, whose values a claim may not join ("jessie" of one row, the release
     date of the next)."""
@@ -627,6 +656,11 @@ def _judge(pending: list[tuple[Claim, list[list[Source]]]], judge: Judge | None)
     for claim, _ in pending:
         if not claim.supported:
             claim.reason = "judge:no"
+
+
+def _digits_alike(terms: set[str]) -> set[str]:
+    """The terms, and each number's digits without leading zeros: the day of "1 August" is the 01 of 2027-08-01."""
+    return terms | {t.lstrip("0") for t in terms if t.isdigit() and t.strip("0")}
 
 
 def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:

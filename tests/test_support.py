@@ -6,13 +6,14 @@ marked slow let the real model judge, from the cache of a real answer's conversa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
 from rag.claims import split_claims
 from rag.prompts import build_messages, number_sources
 from rag.support import EmbeddingJudge, Evidence, SupportChecker, clauses, has_negation
-from rag.types import Claim, Document, Passage, Source, Unit
+from rag.types import Block, Claim, Document, Passage, Source, Unit
 
 
 def passages_of(*docs: tuple[str, str]) -> list[Passage]:
@@ -135,13 +136,16 @@ def test_a_table_line_answers_with_its_numbers():
 
 
 def table_sources(head: str, *rows: str, lang: str = "en", title: str = "Table") -> dict[int, Source]:
-    """The rows of a table, numbered, each under the table's head line."""
-    text = "\n".join([head, *rows])
-    doc = Document("t", "t.md", title, text, "0" * 64)
-    units, pos = [], len(head) + 1
+    """The rows of a table, numbered, each under the table's head line; with no head, rows alone (a CSV file's
+    record lines, "version: 7 | codename: Wheezy")."""
+    text = "\n".join([head, *rows]) if head else "\n".join(rows)
+    context = ((0, len(head)),) if head else ()
+    blocks, units, pos = [Block(0, len(head), "table_head")] if head else [], [], len(head) + 1 if head else 0
     for row in rows:
-        units.append(Unit(pos, pos + len(row), "row", lang, ((0, len(head)),)))
+        blocks.append(Block(pos, pos + len(row), "row"))
+        units.append(Unit(pos, pos + len(row), "row", lang, context))
         pos += len(row) + 1
+    doc = Document("t", "t.md", title, text, hashlib.sha256(text.encode()).hexdigest(), blocks=blocks)
     return {s.k: s for s in number_sources([Passage(1, doc, "t#0", 0.0, units)])}
 
 
@@ -159,6 +163,33 @@ def test_a_date_written_in_words_is_supported_by_the_same_date_in_iso_digits_and
     assert claim.supported, claim.reason
     [claim] = check("Jessie was released on 2015-04-26 [1].", question, "en", sources_of(("Debian 8 (jessie) was released on 26 April 2015.", "en")))
     assert claim.supported, claim.reason
+
+
+@pytest.mark.parametrize("layout", ["web page", "csv"])
+def test_a_number_from_a_row_stands_in_the_column_the_claim_names(layout):
+    """Debian 15 has a created date and no release date yet: "released in 2027" takes the created date's year (the
+    model wrote it from a CSV file and from a web page's table; both were shown as supported)."""
+    if layout == "csv":
+        rows = table_sources(
+            "",
+            "version: 12 | codename: Bookworm | created: 2021-08-14 | release: 2023-06-10",
+            "version: 15 | codename: Duke | created: 2027-08-01",
+            title="Debian releases",
+        )
+    else:
+        head = "version | codename | created | release"
+        rows = table_sources(head, "12 | Bookworm | 2021-08-14 | 2023-06-10", "15 | Duke | 2027-08-01 |", title="Debian releases")
+    [claim] = check("Debian 15 will be released in 2027 [2].", "When will Debian 15 be released?", "en", rows)
+    assert not claim.supported and claim.reason == "column:release"
+    [claim] = check("Debian 15 was created on 1 August 2027 [2].", "When was Debian 15 created?", "en", rows)
+    assert claim.supported, claim.reason
+    # The version is the row's key, not a date: a claim naming the release may give it.
+    [claim] = check("Debian 12 was released on 10 June 2023 [1].", "When was Bookworm released?", "en", rows)
+    assert claim.supported, claim.reason
+    [claim] = check("Bookworm has the version number 12 [1].", "Which version is Bookworm?", "en", rows)
+    assert claim.supported, claim.reason
+    [claim] = check("Debian 12 was released on 14 August 2021 [1].", "When was Bookworm released?", "en", rows)
+    assert not claim.supported and claim.reason == "column:release"
 
 
 def test_a_date_is_stated_whole_not_pieced_together_from_two_dates_of_a_line():

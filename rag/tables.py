@@ -1,0 +1,78 @@
+"""A table as the support check reads it: a row's values by column name, and each column's kind of value."""
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from rag import facts as F
+from rag.text import cells
+from rag.types import Document
+
+KINDS = ("", "text", "number", "date")  # a column's kind: the highest of its values' ('' when every value is empty)
+TABLE_ROWS = 400  # rows read on each side of a row for its table's columns: a CSV file may hold a million
+
+
+def record(row: str, head: str = "") -> list[tuple[str, str]]:
+    """A row's (column name, value) pairs: after its table head's names when as many cells (two or more), else
+    from its own "name: value" cells (a record line); [] when its cells are not named."""
+    values = cells(row)
+    names = cells(head) if head else []
+    if len(names) >= 2 and len(names) == len(values):
+        return list(zip(names, values))
+    pairs = [cell.partition(": ") for cell in values]
+    if len(pairs) >= 2 and all(name and sep for name, sep, _ in pairs):
+        return [(name, value) for name, _, value in pairs]
+    return []
+
+
+def value_kind(value: str, lang: str) -> str:
+    """'date', 'number', 'text', or '' for an empty value."""
+    if not value.strip():
+        return ""
+    if F.dates(value, lang):
+        return "date"
+    return "number" if F.numbers(value, lang) else "text"
+
+
+def columns(doc: Document, start: int, lang: str) -> dict[str, str]:
+    """The columns of the table holding the row that starts at `start`, each with its kind: read from the table's
+    head and rows, those the model did not read too (a CSV record line leaves its empty values out, so the row
+    of an unreleased version never names the release column)."""
+    key = (doc.doc_id, doc.sha256, _table_span(doc, start), lang)
+    if key not in _SEEN:
+        if len(_SEEN) >= 32:  # the same few tables for every claim and line tried
+            _SEEN.clear()
+        _SEEN[key] = _kinds(doc, *key[2], lang)
+    return _SEEN[key]
+
+
+_SEEN: dict[tuple, dict[str, str]] = {}
+
+
+def _table_span(doc: Document, start: int) -> tuple[int, int]:
+    """The block indices [first, last) of the run of table heads and rows around the block at `start`."""
+    blocks = doc.blocks
+    at = bisect_right(blocks, start, key=lambda b: b.start) - 1
+    if at < 0 or blocks[at].kind != "row":
+        return at + 1, at + 1  # no table here: none of its columns
+    first = last = at
+    while first > 0 and at - first < TABLE_ROWS and blocks[first - 1].kind in ("row", "table_head"):
+        first -= 1
+    while last + 1 < len(blocks) and last - at < TABLE_ROWS and blocks[last + 1].kind in ("row", "table_head"):
+        last += 1
+    return first, last + 1
+
+
+def _kinds(doc: Document, first: int, last: int, lang: str) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    head = ""
+    for block in doc.blocks[first:last]:
+        line = doc.text[block.start : block.end]
+        if block.kind == "table_head":
+            head = line
+            kinds.update((name, kinds.get(name, "")) for name in cells(line) if name)
+            continue
+        for name, value in record(line, head):
+            kind = value_kind(value, lang)
+            if KINDS.index(kind) >= KINDS.index(kinds.get(name, "")):
+                kinds[name] = kind
+    return kinds
