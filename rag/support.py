@@ -232,7 +232,7 @@ class SupportChecker:
         words = analyzer(lang)
         stated = _digits_alike(words.terms(evidence.text + " " + evidence.context))
         # A month is a fact facts_hold has checked, against a month name or an ISO date's digits alike.
-        dated = words.terms(" ".join(F.month_words(claim.text, lang)))
+        dated = _month_terms(claim.text, lang)
         needed = self.added_words(claim, lang, question) - dated
         named, asked_names = set(F.names(claim.text, lang)), F.names(question, lang)
         if len(named) >= 2 and not named <= set(asked_names):
@@ -466,6 +466,12 @@ def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     mine, asked = F.facts(claim, lang), F.facts(question, lang)
     new = [*(mine.code - asked.code), *(mine.names - asked.names)]
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
+
+
+@lru_cache(maxsize=64)  # the same claim for every line it is tried against
+def _month_terms(claim: str, lang: str) -> frozenset[str]:
+    """The analysed forms of the claim's month names: facts_hold has checked them."""
+    return frozenset(analyzer(lang).terms(" ".join(F.month_words(claim, lang))))
 
 
 # What the model read is the same text for every claim and every unit tried on it: analysed once per answer.
