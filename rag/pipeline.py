@@ -100,6 +100,7 @@ class Pipeline:
             settings.support_max_cited,
             settings.support_align_similarity,
             settings.support_align_share,
+            settings.support_column_margin,
         )
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1,
         description="across languages, the share of the words a claim adds to the question that need a counterpart in its source (0 turns the test off)",
     )
+    support_column_margin: float = Field(
+        0.01, ge=0, le=1,
+        description="e5 cosine by which another column's name must be closer to a claim than the name of the column "
+        "holding its number for the claim to rest on the wrong column (when its words name no column; 1 turns it off)",
+    )
     support_max_cited: int = Field(
         3, ge=1, le=20, description="source lines one answer sentence may rest on together (more only for a list: one line per item it quotes)"
     )

@@ -192,6 +192,36 @@ def test_a_number_from_a_row_stands_in_the_column_the_claim_names(layout):
     assert not claim.supported and claim.reason == "column:release"
 
 
+DEBIAN_CSV = (
+    "version: 9 | codename: Stretch | created: 2015-04-26 | release: 2017-06-17 | eol: 2020-07-18 | eol-lts: 2022-06-30",
+    "version: 15 | codename: Duke | created: 2027-08-01",
+)
+
+
+@pytest.mark.parametrize(
+    "claim, question, lang, column",
+    [
+        # Written from the created column, each shown as supported by the e5 judge before (2026-12-06).
+        ("Debian 15 sortira en 2027 [2].", "Quand Debian 15 sortira-t-elle ?", "fr", "release"),
+        ("Debian 15 erscheint am 1. August 2027 [2].", "Wann erscheint Debian 15?", "de", "release"),
+        ("Debian 9 Stretch est sortie le 26 avril 2015 [1].", "Quand Debian 9 Stretch est-elle sortie ?", "fr", "release"),
+        pytest.param(
+            "Debian 15 will come out in 2027 [2].", "When will Debian 15 come out?", "en", "release",
+            marks=pytest.mark.xfail(reason="known limit: e5 puts release 0.009 above created, under the 0.01 margin", strict=True),
+        ),
+        # Stated by the column they speak of.
+        ("Debian 9 fue creada el 26 de abril de 2015 [1].", "¿Cuándo se creó Debian 9?", "es", ""),
+        ("Debian 9 wurde am 17. Juni 2017 veröffentlicht [1].", "Wann wurde Debian 9 veröffentlicht?", "de", ""),
+        ("Il supporto LTS di Debian 9 è terminato il 30 giugno 2022 [1].", "Quando è terminato il supporto LTS di Debian 9?", "it", ""),
+    ],
+)
+def test_a_claim_naming_no_column_rests_on_the_column_closest_to_its_words(embedder, claim, question, lang, column):
+    rows = table_sources("", *DEBIAN_CSV, title="Debian releases")
+    [said] = split_claims(claim, lang)
+    evidence = Evidence([rows[said.cited[0]]])
+    assert SupportChecker(embedder).facts_hold(said, lang, evidence, question) == (f"column:{column}" if column else "")
+
+
 def test_a_date_is_stated_whole_not_pieced_together_from_two_dates_of_a_line():
     """The row holds 2024-08-14 (end of support) and 2026-08-31 (end of LTS): "31 August 2024" takes its day and year
     from two dates; the model wrote it for a web page's table, and day, month and year are each in the row."""
