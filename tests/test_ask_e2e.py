@@ -222,6 +222,16 @@ def test_a_table_record_answers_with_the_value_of_the_column_asked(release_table
     check_cited(answer, evidence)
 
 
+@pytest.mark.slow
+def test_a_value_of_another_column_is_not_shown_as_supported(release_table):
+    """Debian 15 has a created date (2027-08-01) and no release date yet. Asked in French and German when it comes
+    out, the model answered 2027 from the created column, and the e5 judge passed it (2026-12-06, CSV file)."""
+    pipeline, _ = release_table
+    for question in ("Quand Debian 15 sortira-t-elle ?", "Wann erscheint Debian 15?"):
+        answer = pipeline.ask(question)
+        assert answer.abstained or "2027" not in answer.answer, answer.raw_answer
+
+
 # ---------------------------------------------------------------- prefill while the question is typed
 
 
