@@ -5,10 +5,11 @@ from bisect import bisect_right
 
 from rag import facts as F
 from rag.text import cells
-from rag.types import Document
+from rag.types import Block, Document
 
 KINDS = ("", "text", "number", "date")  # a column's kind: the highest of its values' ('' when every value is empty)
-TABLE_ROWS = 400  # rows read on each side of a row for its table's columns: a CSV file may hold a million
+TABLE_ROWS = 400  # rows read from a table's start for its columns' names and kinds: a CSV file may hold a million
+TABLE_KINDS = ("row", "table_head")
 
 
 def record(row: str, head: str = "") -> list[tuple[str, str]]:
@@ -35,37 +36,34 @@ def value_kind(value: str, lang: str) -> str:
 
 def columns(doc: Document, start: int, lang: str) -> dict[str, str]:
     """The columns of the table holding the row that starts at `start`, each with its kind: read from the table's
-    head and rows, those the model did not read too (a CSV record line leaves its empty values out, so the row
-    of an unreleased version never names the release column)."""
-    key = (doc.doc_id, doc.sha256, _table_span(doc, start), lang)
+    head and first rows, and the row itself, also where the model did not read them (a CSV record line leaves its
+    empty values out, so the row of an unreleased version never names the release column)."""
+    blocks = doc.blocks
+    at = bisect_right(blocks, start, key=lambda b: b.start) - 1
+    if at < 0 or blocks[at].kind != "row":
+        return {}  # not a table's row
+    first = at
+    while first > 0 and blocks[first - 1].kind in TABLE_KINDS:
+        first -= 1
+    key = (doc.doc_id, doc.sha256, first, lang)
     if key not in _SEEN:
         if len(_SEEN) >= 32:  # the same few tables for every claim and line tried
             _SEEN.clear()
-        _SEEN[key] = _kinds(doc, *key[2], lang)
-    return _SEEN[key]
+        last = first
+        while last < len(blocks) and last - first < TABLE_ROWS and blocks[last].kind in TABLE_KINDS:
+            last += 1
+        _SEEN[key] = _kinds(doc, blocks[first:last], lang)
+    return _kinds(doc, [blocks[at]], lang, dict(_SEEN[key]))
 
 
 _SEEN: dict[tuple, dict[str, str]] = {}
 
 
-def _table_span(doc: Document, start: int) -> tuple[int, int]:
-    """The block indices [first, last) of the run of table heads and rows around the block at `start`."""
-    blocks = doc.blocks
-    at = bisect_right(blocks, start, key=lambda b: b.start) - 1
-    if at < 0 or blocks[at].kind != "row":
-        return at + 1, at + 1  # no table here: none of its columns
-    first = last = at
-    while first > 0 and at - first < TABLE_ROWS and blocks[first - 1].kind in ("row", "table_head"):
-        first -= 1
-    while last + 1 < len(blocks) and last - at < TABLE_ROWS and blocks[last + 1].kind in ("row", "table_head"):
-        last += 1
-    return first, last + 1
-
-
-def _kinds(doc: Document, first: int, last: int, lang: str) -> dict[str, str]:
-    kinds: dict[str, str] = {}
+def _kinds(doc: Document, blocks: list[Block], lang: str, kinds: dict[str, str] | None = None) -> dict[str, str]:
+    """Each column name of the blocks (table heads and rows, in order) with the highest kind of its values."""
+    kinds = kinds if kinds is not None else {}
     head = ""
-    for block in doc.blocks[first:last]:
+    for block in blocks:
         line = doc.text[block.start : block.end]
         if block.kind == "table_head":
             head = line
