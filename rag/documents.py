@@ -33,6 +33,9 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # Languages by section: a section with fewer letters, or detected with a lower score, takes the document's.
 MIN_LETTERS = 200
 MIN_SCORE = 0.5
+# A paragraph this long that the detector surely reads as another language than its section's is a span of its own:
+# translated manuals keep untranslated paragraphs (Debian's French FAQ: 11 of 120 long paragraphs, each told right).
+BLOCK_LETTERS, BLOCK_SCORE = 80, 0.7
 WINDOW = 2000  # characters of a window where a long stretch of text has no heading
 
 
@@ -273,12 +276,13 @@ def _sample(text: str, blocks: list[Block]) -> str:
 
 
 def detect_langs(text: str, blocks: list[Block], language: str | None = None) -> list[LangSpan]:
-    """Languages of the text by section (see MIN_LETTERS, MIN_SCORE); `language` (from sources.json) wins."""
+    """Languages of the text by section (see MIN_LETTERS, MIN_SCORE), and by long paragraph where one is surely in
+    another language than its section (BLOCK_LETTERS, BLOCK_SCORE); `language` (from sources.json) wins."""
     if not text:
         return []
     if language:
         return [LangSpan(0, len(text), str(language).lower())]
-    found: list[tuple[int, int, str | None]] = []
+    found: list[tuple[int, int, str | None, list[Block]]] = []
     votes: dict[str, int] = {}
     for start, end, section in _sections(text, blocks):
         sample = _sample(text, section)
@@ -287,20 +291,37 @@ def detect_langs(text: str, blocks: list[Block], language: str | None = None) ->
         lang = guess.lang if guess is not None and guess.score >= MIN_SCORE else None
         if lang:
             votes[lang] = votes.get(lang, 0) + letters
-        found.append((start, end, lang))
+        found.append((start, end, lang, section))
     if votes:
         whole = max(votes, key=votes.__getitem__)
     else:
         guess = detect(_sample(text, blocks)[:WINDOW])
         whole = guess.lang if guess is not None else languages.FALLBACK
+    pieces = _with_paragraphs([(start, end, lang or whole, section) for start, end, lang, section in found], text)
     spans: list[LangSpan] = []
-    for start, end, lang in found:
-        lang = lang or whole
+    for start, end, lang in pieces:
         if spans and spans[-1].lang == lang:
             spans[-1] = LangSpan(spans[-1].start, end, lang)
-        else:
+        elif end > start:
             spans.append(LangSpan(start, end, lang))
     return spans
+
+
+def _with_paragraphs(sections: list[tuple[int, int, str, list[Block]]], text: str) -> list[tuple[int, int, str]]:
+    """The sections' (start, end, language), cut where a long prose block is surely in another language."""
+    pieces: list[tuple[int, int, str]] = []
+    for start, end, lang, section in sections:
+        at = start
+        for block in (b for b in section if b.kind in PROSE_KINDS):
+            sample = text[block.start : block.end]
+            if _letters(sample) < BLOCK_LETTERS:
+                continue
+            guess = detect(sample)
+            if guess is not None and guess.score >= BLOCK_SCORE and guess.lang != lang:
+                pieces += [(at, block.start, lang), (block.start, min(block.end, end), guess.lang)]
+                at = min(block.end, end)
+        pieces.append((at, end, lang))
+    return pieces
 
 
 # ---------------------------------------------------------------- labelled regions

@@ -495,6 +495,19 @@ def test_markdown_mixing_english_and_german_sections_gets_two_languages(tmp_path
     assert doc.langs[1].start == doc.text.index("Pakete")
 
 
+def test_an_untranslated_paragraph_of_a_translated_section_gets_its_own_language(tmp_path):
+    """Debian's French FAQ keeps English paragraphs in French sections: each is read (stemmed, compared with a
+    claim) as English, and the paragraphs around it stay German here."""
+    untranslated = "Typically, the Debian installer will automatically install the task associated with a standard system."
+    page = f"<html><body><h1>Pakete</h1><p>{GERMAN}</p><p>{untranslated}</p><p>{GERMAN}</p></body></html>"
+    doc = load_document(write(tmp_path / "mixed.html", page))
+    check_invariants(doc)
+    english = doc.text.index(untranslated)
+    assert doc.lang_at(english) == "en"
+    assert doc.lang_at(english - 2) == doc.lang_at(english + len(untranslated) + 2) == doc.lang_at(0) == "de"
+    assert [span.lang for span in doc.langs] == ["de", "en", "de"]
+
+
 def test_short_section_takes_the_language_of_the_document(tmp_path):
     doc = load_document(write(tmp_path / "short.md", f"# Intro\n\n{GERMAN}\n\n# Note\n\nThis is short.\n\n# Mehr\n\n{GERMAN}\n"))
     assert [span.lang for span in doc.langs] == ["de"]
