@@ -20,6 +20,7 @@ from rag.types import Chunk, Document
 
 FORMAT_VERSION = 2  # 2: documents carry blocks and languages, chunks their units
 ANALYZER_VERSION = 3  # bump when chunk_terms changes, so old indexes are rebuilt rather than mixed
+EXTRACTION_VERSION = 1  # bump when reading a file changes (its text, blocks or languages): files are read again
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 UNITS_FILE = "unit_vectors.npy"
@@ -51,12 +52,14 @@ class BuildInfo:
     dim: int
     chunking: dict
     analyzer_version: int = ANALYZER_VERSION
+    extraction_version: int = EXTRACTION_VERSION
 
     def to_dict(self) -> dict:
         return {
             "model": {"name": self.model_name, "fingerprint": self.model_fingerprint, "dim": self.dim},
             "chunking": self.chunking,
             "bm25_analyzer": self.analyzer_version,
+            "extraction": self.extraction_version,
         }
 
     @classmethod
@@ -68,6 +71,7 @@ class BuildInfo:
             int(model["dim"]),
             manifest["chunking"],
             int(manifest.get("bm25_analyzer", 0)),
+            int(manifest.get("extraction", 0)),
         )
 
 
@@ -83,6 +87,7 @@ def current_build_info(settings, embedder) -> BuildInfo:
             "overlap_sentences": settings.chunk_overlap_sentences,
         },
         analyzer_version=ANALYZER_VERSION,
+        extraction_version=EXTRACTION_VERSION,
     )
 
 

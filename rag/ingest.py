@@ -239,15 +239,17 @@ def _ingest(
         info = current_build_info(settings, embedder)
         # A rebuild embeds every document the index holds, whatever paths were given.
         stale = rebuild or (existing is not None and existing.build_info != info)
+        # Files are read again when asked to, or when reading files has changed since (the old text stays otherwise).
+        reread = rebuild or (existing is not None and existing.build_info.extraction_version != info.extraction_version)
         if stale:
-            report.rebuilt = report.rebuilt or ("requested" if rebuild else "model or chunk settings changed")
+            report.rebuilt = report.rebuilt or ("requested" if rebuild else "model, chunking or file reading changed")
             log(f"rebuilding all {len(plan.documents)} documents: {report.rebuilt}")
         files, errors = find_files(paths)
         report.failures.extend(errors)
         to_embed: dict[str, Document] = {}
         seen_sources: set[str] = set()
         for path in files:
-            _plan_file(path, plan, to_embed, report, seen_sources)
+            _plan_file(path, plan, to_embed, report, seen_sources, reread)
         if prune:
             _prune_missing(plan, report)
         if stale:
@@ -276,8 +278,8 @@ def _ingest(
     return report, index
 
 
-def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, seen: set[str]) -> None:
-    """Schedule a new or changed file; an unchanged one is not even parsed."""
+def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, seen: set[str], reread: bool = False) -> None:
+    """Schedule a new or changed file; an unchanged one is not even parsed, unless `reread` (a rebuild)."""
     source = display_path(path)
     if source in seen:
         return
@@ -290,7 +292,8 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
         _drop(plan, twin)
     known = plan.documents.get(doc_id)
     try:
-        if known is not None and file_digest(path) == known.sha256:
+        same = known is not None and file_digest(path) == known.sha256
+        if same and not reread:
             report.unchanged.append(doc_id)
             return
         doc = load_document(path, doc_id=doc_id)
@@ -300,6 +303,10 @@ def _plan_file(path: Path, plan: _Plan, to_embed: dict, report: IngestReport, se
     except Exception as exc:  # noqa: BLE001 - a parser bug on one user file must not abort the whole ingest
         detail = " ".join(str(exc).split())[:200]
         report.failures.append(DocumentError(path, "read_failed", detail=f"{type(exc).__name__}: {detail}"))
+        return
+    if same:  # read again by a rebuild: the same file, re-embedded, not updated
+        plan.documents[doc_id] = doc
+        to_embed[doc_id] = doc
         return
     (report.updated if known is not None else report.added).append(doc_id)
     plan.documents[doc_id] = doc

@@ -263,7 +263,7 @@ def test_chunk_settings_change_triggers_a_rebuild(small_docs, settings_factory, 
 
     changed = settings_factory(index_dir, **change)
     report, after = ingest(list(paths.values()), changed, embedder)
-    assert report.rebuilt == "model or chunk settings changed"
+    assert report.rebuilt == "model, chunking or file reading changed"
     assert report.chunks_embedded == report.total_chunks == len(after.chunks)
     manifest = load_index(index_dir).manifest
     assert manifest["chunking"] == recorded
@@ -289,6 +289,26 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(small_docs, settings_fac
     monkeypatch.setattr(rag.index, "ANALYZER_VERSION", rag.index.ANALYZER_VERSION + 1)
     report, index = ingest(list(paths.values()), settings_factory(index_dir), embedder)
     assert report.rebuilt and index.manifest["bm25_analyzer"] == rag.index.ANALYZER_VERSION
+
+
+def test_files_are_read_again_when_reading_files_changed(small_docs, settings_factory, index_dir, embedder, monkeypatch):
+    """A new way of reading files (languages by paragraph) reaches an index of unchanged files: each is read again
+    and re-embedded, not counted as updated; a plain ingest after that reads nothing."""
+    import rag.documents
+    import rag.index
+
+    paths = small_docs(alpha=8, beta=8)
+    ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    read = []
+    original = rag.documents.load_document
+    monkeypatch.setattr("rag.ingest.load_document", lambda path, doc_id=None: read.append(doc_id) or original(path, doc_id=doc_id))
+    monkeypatch.setattr(rag.index, "EXTRACTION_VERSION", rag.index.EXTRACTION_VERSION + 1)
+    report, index = ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    assert sorted(read) == ["alpha", "beta"] and report.reembedded == ["alpha", "beta"] and not report.updated
+    assert index.manifest["extraction"] == rag.index.EXTRACTION_VERSION
+    read.clear()
+    again, _ = ingest(list(paths.values()), settings_factory(index_dir), embedder)
+    assert not read and again.unchanged == ["alpha", "beta"] and not again.rebuilt
 
 
 def test_explicit_rebuild_reembeds_everything(small_docs, settings, embedder):
@@ -318,7 +338,7 @@ def test_rebuild_with_a_bad_pointer_keeps_every_document(small_docs, settings, e
     logged: list[str] = []
     report, after = ingest([paths["alpha"]], settings, embedder, rebuild=True, log=logged.append)
     assert set(after.documents) == {"alpha", "beta", "gamma"}
-    assert report.removed == [] and report.errors == [] and report.unchanged == ["alpha"]
+    assert report.removed == [] and report.errors == [] and report.unchanged == []  # alpha's file is read again
     assert report.reembedded == ["alpha", "beta", "gamma"] and report.chunks_embedded == len(before.chunks)
     assert any("using the newest intact version" in line for line in logged)
     loaded = load_index(settings.index_dir)
