@@ -55,6 +55,7 @@ Date = tuple[int | None, int, int | None]  # (year, month, day): a month with it
 class Facts:
     numbers: frozenset[float]
     months: frozenset[int]
+    ordinals: frozenset[int]
     dates: frozenset[Date]
     code: frozenset[str]
     quotes: tuple[str, ...]
@@ -62,7 +63,7 @@ class Facts:
 
     @property
     def empty(self) -> bool:
-        return not (self.numbers or self.months or self.dates or self.code or self.quotes or self.names)
+        return not (self.numbers or self.months or self.ordinals or self.dates or self.code or self.quotes or self.names)
 
 
 def _parse_numeral(match: re.Match, lang: str) -> float | None:
@@ -127,6 +128,12 @@ def months(text: str, lang: str) -> set[int]:
     """Month numbers (1..12) named in the text, in its language, or given by an ISO date."""
     names = languages.get(lang).months
     return {int(w) if w.isdigit() else names.index(w.lower()) + 1 for w in month_words(text, lang)}
+
+
+def ordinals(text: str, lang: str) -> set[int]:
+    """The values of the text's ordinal words ("second" is 2), by its language's list."""
+    known = languages.get(lang).ordinals
+    return {known[w] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w in known}
 
 
 def month_words(text: str, lang: str) -> list[str]:
@@ -256,6 +263,7 @@ def facts(text: str, lang: str) -> Facts:
     return Facts(
         numbers=frozenset(q.value for q in found),
         months=frozenset(months(text, lang)),
+        ordinals=frozenset(ordinals(text, lang)),
         dates=frozenset(_iso_dates(text) | _word_dates(plain, found, lang)),
         code=frozenset(code_spans(text)),
         quotes=tuple(quoted(text)),

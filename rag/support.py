@@ -14,6 +14,7 @@ For each claim, in this order:
    asked whether the source line states the sentence, read from llama.cpp's cache. Measured on the dev questions,
    neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md), so a judge never overrules a missing
    fact, missing words, or words without counterparts.
+A line that announces the next one ("To list them, run:") states nothing alone, only with the line it announces.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
 lines than `max_cited` rests on the cited lines holding its items (commands, numbers, quoted strings), else on none.
@@ -37,6 +38,7 @@ from rag.types import Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
+LEAD_IN = (":", "：")  # how a line announcing the next one ends, in most scripts
 
 
 class Judge(Protocol):
@@ -177,6 +179,8 @@ class SupportChecker:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):
             return "month"
+        if mine.ordinals and stated.ordinals and not mine.ordinals <= stated.ordinals | asked.ordinals:
+            return "ordinal"  # "the second field" for a line about the first; a lone "First, ..." is not asked
         for date in mine.dates:
             if not (F.date_stated(date, stated.dates) or (date in asked.dates and F.date_stated(date, everywhere.dates))):
                 return "date"
@@ -410,6 +414,8 @@ class SupportChecker:
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
             across = []
             for evidence in options:
+                if all(s.text.rstrip().endswith(LEAD_IN) for s in evidence):
+                    continue  # a line announcing what follows ("To list them, run:") states no answer alone
                 tested = Evidence(evidence, read)
                 missing = self.facts_hold(claim, lang, tested, question)
                 if missing:

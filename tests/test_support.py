@@ -222,6 +222,38 @@ def test_a_claim_naming_no_column_rests_on_the_column_closest_to_its_words(embed
     assert SupportChecker(embedder).facts_hold(said, lang, evidence, question) == (f"column:{column}" if column else "")
 
 
+def test_a_line_announcing_a_command_does_not_state_an_answer_without_it():
+    """The model wrote the lead-in and not the command ("... es [2]."); the e5 judge passed it across languages."""
+    sources = sources_of(("To list every package for which a newer version is available, run:\napt list --upgradable", "en"))
+    question = "Which command lists the packages for which a newer version is available?"
+    [claim] = check("To list every package for which a newer version is available, run the following command [1].", question, "en", sources)
+    assert not claim.supported
+    [claim] = check("Run apt list --upgradable to list every package for which a newer version is available [1][2].", question, "en", sources)
+    assert claim.supported, claim.reason
+
+
+@pytest.mark.parametrize(
+    "claim, lang, ordinal",
+    [
+        ("El segundo campo (fs_spec) describe el dispositivo de bloque [1].", "es", True),
+        ("El primer campo (fs_spec) describe el dispositivo de bloque [1].", "es", False),
+    ],
+)
+def test_an_ordinal_the_source_gives_otherwise_is_not_stated(claim, lang, ordinal):
+    """The model answered an unanswerable question with "the second field (fs_spec)": the man page's heading above
+    the line says the first; one word of a long sentence, it passed as a synonym."""
+    sources = {s.k: s for s in number_sources(passages_of(("Este campo describe el dispositivo especial de bloque.", "es")))}
+    source = sources[1]
+    doc = dataclasses.replace(source.passage.doc, text="Primer campo (fs_spec).\n" + source.passage.doc.text)
+    shift = len("Primer campo (fs_spec).\n")
+    unit = Unit(source.unit.start + shift, source.unit.end + shift, "paragraph", "es", ((0, shift - 1),))
+    sources = {s.k: s for s in number_sources([Passage(1, doc, "d#0", 0.0, [unit])])}
+    [said] = check(claim, "¿Qué describe el campo fs_spec?", lang, sources)
+    assert (said.reason == "ordinal") is ordinal and said.supported is not ordinal, said.reason
+    plain = sources_of(("Install the package with apt.", "en"))
+    assert SupportChecker(None).facts_hold(split_claims("First, install the package [1].", "en")[0], "en", Evidence([plain[1]])) == ""
+
+
 def test_a_date_is_stated_whole_not_pieced_together_from_two_dates_of_a_line():
     """The row holds 2024-08-14 (end of support) and 2026-08-31 (end of LTS): "31 August 2024" takes its day and year
     from two dates; the model wrote it for a web page's table, and day, month and year are each in the row."""

@@ -51,6 +51,7 @@ class Language:
     capitalized: frozenset[str]
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
+    ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
     has_file: bool = True
     ui: dict[str, str] = field(default_factory=dict)  # the web chat's text (labels, status, results), by key
@@ -75,6 +76,7 @@ def _from_file(path: Path) -> Language:
         scales={k.lower(): float(v) for k, v in words.get("scales", {}).items()},
         numbers={k.lower(): int(v) for k, v in words.get("numbers", {}).items()},
         months=tuple(m.lower() for m in words.get("months", [])),
+        ordinals={k.lower(): int(v) for k, v in words.get("ordinals", {}).items()},
         date_joiners=lower(words.get("date_joiners", [])),
         negations=lower(words.get("negations", [])),
         conditions=lower(words.get("conditions", [])),
