@@ -642,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add or update documents in the index")
     p.add_argument("paths", nargs="*", help="files or folders (default: docs/)")
     p.add_argument("--prune", action="store_true", help="also remove documents whose file no longer exists")
-    p.add_argument("--rebuild", action="store_true", help="re-embed everything (after a model change or damage)")
+    p.add_argument("--rebuild", action="store_true", help="read the given files again and re-embed everything (after a model change or damage)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_ingest)
 

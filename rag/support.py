@@ -414,7 +414,7 @@ class SupportChecker:
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
             across = []
             for evidence in options:
-                if all(s.text.rstrip().endswith(LEAD_IN) for s in evidence):
+                if _only_announced(claim, lang, evidence):
                     continue  # a line announcing what follows ("To list them, run:") states no answer alone
                 tested = Evidence(evidence, read)
                 missing = self.facts_hold(claim, lang, tested, question)
@@ -479,6 +479,8 @@ class SupportChecker:
                 if not {first.unit.kind, second.unit.kind} & set(STRUCTURED) or _records(first, second):
                     continue  # two prose sentences may speak of different things: "14 billion" + "AMI Labs"
                 evidence = Evidence([first, second], read)
+                if _only_announced(claim, lang, [first, second]):
+                    continue
                 if not self.facts_hold(claim, lang, evidence, question) and self.words_hold(claim, lang, question, evidence):
                     _accept(claim, [first, second], "words")
                     return
@@ -659,6 +661,25 @@ def _other_rows(evidence: Evidence) -> list[str]:
     mine = {(id(s.passage), s.unit.start) for s in evidence.sources}
     passages = {id(s.passage): s.passage for s in evidence.sources}.values()
     return [p.doc.text[u.start : u.end] for p in passages for u in p.units if u.kind == "row" and (id(p), u.start) not in mine]
+
+
+def _only_announced(claim: Claim, lang: str, evidence: list[Source]) -> bool:
+    """The claim rests on lines announcing others ("To list them, run:") and holds nothing of the lines they
+    announce: no code, number or quoted string of theirs, no word of theirs in its language ("The command to list
+    them is [2]." with the command's line beside it)."""
+    leads = [s for s in evidence if s.text.rstrip().endswith(LEAD_IN)]
+    if not leads:
+        return False
+    rest = " ".join(s.text for s in evidence if s not in leads)
+    if not rest:
+        return True
+    mine, theirs = F.facts(claim.text, lang), F.facts(rest, evidence[0].unit.lang)
+    if mine.code & theirs.code or mine.numbers & theirs.numbers or set(mine.quotes) & set(theirs.quotes):
+        return False
+    if theirs.code:
+        return True  # a command announced is the answer: its words ("list" of `apt list`) are not
+    words = analyzer(lang)
+    return not ((words.terms(claim.text) - filler_terms(lang)) & words.terms(rest))
 
 
 def _records(a: Source, b: Source) -> bool:

@@ -232,6 +232,22 @@ def test_a_line_announcing_a_command_does_not_state_an_answer_without_it():
     assert claim.supported, claim.reason
 
 
+def test_across_languages_a_lead_in_beside_its_command_states_nothing_without_the_command():
+    """dd59 of the Debian dev set, 2026-12-06: "El comando ... es [2]." cited the French lead-in and the e5 judge
+    passed it with the command's line beside it ("listar" meets the command's "list"). Here a judge says yes to any
+    evidence holding the lead-in: only the rule keeps the claim unsupported."""
+    [passage] = passages_of(("Pour lister tous les paquets pour lesquels une nouvelle version est disponible, lancez :\napt list --upgradable", "fr"))
+    lead, command = passage.units
+    passage = dataclasses.replace(passage, units=[lead, dataclasses.replace(command, kind="code")])
+    french = {s.k: s for s in number_sources([passage])}
+    question = "¿Qué comando muestra todos los paquetes para los que hay una versión más nueva disponible?"
+    lead_in_judge = lambda items: [any(s.k == 1 for s in evidence) for _, evidence in items]  # noqa: E731
+    [claim] = check("El comando para listar todos los paquetes para los que hay una versión más nueva disponible es [1].", question, "es", french, lead_in_judge)
+    assert not claim.supported, claim.support
+    [claim] = check("El comando es apt list --upgradable [1].", question, "es", french, lead_in_judge)
+    assert claim.supported and 1 in claim.support, claim.reason
+
+
 @pytest.mark.parametrize(
     "claim, lang, ordinal",
     [
