@@ -3,8 +3,9 @@
 For each claim, in this order:
 1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, and quoted strings must be in
    the cited units (or the headings above them); its names in the passage the model read, and across languages,
-   when it relates the question's name to another, both where its line is read. A number taken from a table row
-   must stand in the column the claim's words name, if they name one (rag.tables). Otherwise: unsupported.
+   when it relates the question's name to another, both where its line is read; an ordinal must be the source's
+   when the source gives one. A number taken from a table row must stand in the column the claim speaks of: the
+   one its words name, else the one whose name e5 finds closest to it (rag.tables). Otherwise: unsupported.
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them.
