@@ -12,7 +12,7 @@ from pathlib import Path
 from rag import languages
 from rag.languages import tomllib
 from rag.history import last_said
-from rag.text import cells, record_line
+from rag.text import head_cells, record_line
 from rag.types import Passage, Source
 
 DECLINE_MARK = "[0]"
@@ -95,10 +95,8 @@ def named_cells(head: str, row: str) -> str:
 
     A value beside its column's name is read right by a small model, which takes a value from the wrong column
     when the names stand a line or more above (measured on CSV records, MEASUREMENTS.md)."""
-    names, values = cells(head), cells(row)
-    if len(names) < 2 or len(names) != len(values):
-        return ""
-    return record_line(names, values)
+    matched = head_cells(head, row)
+    return record_line(*matched) if matched else ""
 
 
 def user_parts(question: str, passages: list[Passage], sources: list[Source], lang: str, history: list[dict] | None = None) -> dict[str, str]:

@@ -240,9 +240,9 @@ class SupportChecker:
         words = analyzer(lang)
         said = words.terms(claim.text)
         named = {name for name in kinds if (words.terms(name) - filler_terms(lang)) & said}
-        values = [pair for s in rows for pair in record(s.text, s.passage.term_of(s.unit))]
+        values = [(name, F.numbers(value, evidence.lang)) for s in rows for name, value in record(s.text, s.passage.term_of(s.unit))]
         for number in sorted(F.numbers(claim.text, lang) - asked.numbers):
-            holding = {name for name, value in values if number in F.numbers(value, evidence.lang)}
+            holding = {name for name, held in values if number in held}
             if not holding or holding & named:
                 continue
             alike = sorted(name for name in kinds if kinds[name] in {kinds.get(h, "") for h in holding})
@@ -630,7 +630,7 @@ def _runs_on(text: str) -> bool:
 
 def _opens_list(text: str) -> bool:
     """Whether a line announces what follows: it ends with a colon."""
-    return text.rstrip().endswith((":", "："))
+    return text.rstrip().endswith(LEAD_IN)
 
 
 def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8) -> list[Source]:
@@ -668,7 +668,7 @@ def _only_announced(claim: Claim, lang: str, evidence: list[Source]) -> bool:
     """The claim rests on lines announcing others ("To list them, run:") and holds nothing of the lines they
     announce: no code, number or quoted string of theirs, no word of theirs in its language ("The command to list
     them is [2]." with the command's line beside it)."""
-    leads = [s for s in evidence if s.text.rstrip().endswith(LEAD_IN)]
+    leads = [s for s in evidence if _opens_list(s.text)]
     if not leads:
         return False
     rest = " ".join(s.text for s in evidence if s not in leads)

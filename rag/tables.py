@@ -4,7 +4,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from rag import facts as F
-from rag.text import cells
+from rag.text import cells, head_cells
 from rag.types import Block, Document
 
 KINDS = ("", "text", "number", "date")  # a column's kind: the highest of its values' ('' when every value is empty)
@@ -15,11 +15,10 @@ TABLE_KINDS = ("row", "table_head")
 def record(row: str, head: str = "") -> list[tuple[str, str]]:
     """A row's (column name, value) pairs: after its table head's names when as many cells (two or more), else
     from its own "name: value" cells (a record line); [] when its cells are not named."""
-    values = cells(row)
-    names = cells(head) if head else []
-    if len(names) >= 2 and len(names) == len(values):
-        return list(zip(names, values))
-    pairs = [cell.partition(": ") for cell in values]
+    matched = head_cells(head, row) if head else None
+    if matched:
+        return list(zip(*matched))
+    pairs = [cell.partition(": ") for cell in cells(row)]
     if len(pairs) >= 2 and all(name and sep for name, sep, _ in pairs):
         return [(name, value) for name, _, value in pairs]
     return []

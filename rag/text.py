@@ -21,6 +21,12 @@ def cells(line: str) -> list[str]:
     return [cell.strip() for cell in _CELL_BORDER.split(line)]
 
 
+def head_cells(head: str, row: str) -> tuple[list[str], list[str]] | None:
+    """The head's names and the row's values when the head names as many cells as the row has (two or more)."""
+    names, values = cells(head), cells(row)
+    return (names, values) if len(names) >= 2 and len(names) == len(values) else None
+
+
 def record_line(names: list[str], values: list[str]) -> str:
     """'name: value | name: value' for the non-empty values; a value beyond the named columns stands alone."""
     pairs = itertools.zip_longest(names, values, fillvalue="")
