@@ -33,7 +33,7 @@ from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
 from rag.prompts import source_name
-from rag.tables import columns, record
+from rag.tables import columns, names_its_value, record
 from rag.text import APOSTROPHES, WORD, analyzer, fold
 from rag.types import Claim, Source
 
@@ -89,6 +89,13 @@ class Evidence:
     @property
     def lang(self) -> str:
         return self.sources[0].unit.lang
+
+
+def _record_terms(lang: str, evidence: Evidence) -> frozenset[str]:
+    """The language's words for a record's parts ("field", "value") when a line of the evidence names its value."""
+    if not any(names_its_value(s.text, s.passage.term_of(s.unit)) for s in evidence.sources):
+        return frozenset()
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).record)))
 
 
 @lru_cache(maxsize=64)
@@ -198,8 +205,11 @@ class SupportChecker:
             if not (token in asked.code and F.contains_code(token, where)):
                 return f"code:{token}"
         folded = " ".join(fold(text).split())
+        across = lang != evidence.lang
         for quote in mine.quotes:
-            if not F.contains_quote(quote, folded) and not (quote in asked.quotes and F.contains_quote(quote, _folded(read))):
+            if F.contains_quote(quote, folded) or (quote in asked.quotes and F.contains_quote(quote, _folded(read))):
+                continue
+            if not (across and _quote_translated(quote, lang, F.quoted(text))):
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
@@ -208,7 +218,6 @@ class SupportChecker:
         unread = _mostly_absent(copied, _folded(read), endings)
         if unread:  # the question's subject is not what the model read about
             return f"name:{unread}"
-        across = lang != evidence.lang
         for name in mine.names:
             if name not in copied and not _name_stands(name, around, words, across, endings):
                 return f"name:{name}"
@@ -278,9 +287,10 @@ class SupportChecker:
         words it adds to the question, or all its words when it names two things or more (their relation)."""
         words = analyzer(lang)
         stated = _digits_alike(words.terms(evidence.text + " " + evidence.context))
-        # A month is a fact facts_hold has checked, against a month name or an ISO date's digits alike.
-        dated = _month_terms(claim.text, lang)
-        needed = self.added_words(claim, lang, question) - dated
+        # A month is a fact facts_hold has checked, against a month name or an ISO date's digits alike; "field" or
+        # "value" is what a "name: value" line is, unsaid.
+        unsaid = _month_terms(claim.text, lang) | _record_terms(lang, evidence)
+        needed = self.added_words(claim, lang, question) - unsaid
         named, asked_names = set(F.names(claim.text, lang)), F.names(question, lang)
         if len(named) >= 2 and not named <= set(asked_names):
             # "Wang replaced LeCun" for "Who replaced LeCun?": the relation is the question's word, and the source
@@ -295,7 +305,7 @@ class SupportChecker:
             # "Yes, cron installs a crontab whose last line has no newline" adds nothing but its yes: it asserts the
             # question itself, so the source must state every word of it, with no synonym ("refuses to install"
             # holds all the other words).
-            needed = words.terms(claim.text) - filler_terms(lang) - dated
+            needed = words.terms(claim.text) - filler_terms(lang) - unsaid
             return {w for w in needed - stated if not _derived(w, stated)}, 0
         return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
@@ -529,6 +539,14 @@ def _month_terms(claim: str, lang: str) -> frozenset[str]:
 @lru_cache(maxsize=8)
 def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
+
+
+def _quote_translated(quote: str, lang: str, theirs: list[str]) -> bool:
+    """Across languages, a quote whose small words were translated ("tabula rasa with a carte blanche" of « tabula
+    rasa avec une carte blanche »): its other words, two or more, are all words of one quote of the source."""
+    small = {fold(w) for w in languages.get(lang).stop_words}
+    mine = [w for w in WORD.findall(quote) if w not in small]
+    return len(mine) >= 2 and any(set(mine) <= set(WORD.findall(q)) for q in theirs)
 
 
 def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...]) -> str:

@@ -10,6 +10,7 @@ from rag.types import Block, Document
 KINDS = ("", "text", "number", "date")  # a column's kind: the highest of its values' ('' when every value is empty)
 TABLE_ROWS = 400  # rows read from a table's start for its columns' names and kinds: a CSV file may hold a million
 TABLE_KINDS = ("row", "table_head")
+NAME_WORDS = 3  # a "name: value" line names its value in a few words; "In short, it does this: ..." is prose
 
 
 def record(row: str, head: str = "") -> list[tuple[str, str]]:
@@ -22,6 +23,14 @@ def record(row: str, head: str = "") -> list[tuple[str, str]]:
     if len(pairs) >= 2 and all(name and sep for name, sep, _ in pairs):
         return [(name, value) for name, _, value in pairs]
     return []
+
+
+def names_its_value(line: str, head: str = "") -> bool:
+    """A row whose cells are named, or a "name: value" line whose name is a few words ("Installed-Size: 145")."""
+    if record(line, head):
+        return True
+    name, sep, value = line.partition(": ")
+    return bool(sep and value.strip()) and 0 < len(name.split()) <= NAME_WORDS
 
 
 def value_kind(value: str, lang: str) -> str:

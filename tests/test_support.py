@@ -663,6 +663,39 @@ def test_a_quote_meets_its_source_whatever_the_apostrophe():
     assert claim.supported, claim.reason
 
 
+@pytest.mark.parametrize(
+    ("lang", "line", "question", "claim"),
+    [
+        ("en", "Installed-Size: 145", "What is the Installed-Size of the hello package?", "The Installed-Size field of the hello package is 145 [1]."),
+        ("fr", "Installed-Size: 145", "Quelle est la Installed-Size du paquet hello ?", "Le champ Installed-Size du paquet hello est 145 [1]."),
+        ("de", "Installed-Size: 145", "Wie groß ist Installed-Size des Pakets hello?", "Der Wert im Feld Installed-Size des Pakets hello ist 145 [1]."),
+    ],
+)
+def test_a_claim_may_name_the_field_a_name_value_line_gives(lang, line, question, claim):
+    """"The X field is 145" of "X: 145": the line is the field, and its value; a word it does not hold is still needed."""
+    sources = sources_of((f"The control file of the hello package reads:\n{line}", lang))
+    [kept] = check(claim, question, lang, sources)
+    assert kept.supported, kept.reason
+    [prose] = check(claim, question, lang, sources_of(("The hello package has an Installed-Size of 145 when built.", lang)))
+    assert not prose.supported  # a sentence is no record: its field is not said
+    [added] = check(claim.replace("145", "145 by default"), question, lang, sources)
+    assert lang != "en" or not added.supported  # "default" is no word of the line
+
+
+def test_a_quote_keeps_its_words_across_languages_not_its_small_words():
+    """Across languages the model translates a quote's small words ("avec une" → "with a"), not its own."""
+    sources = sources_of(("LeCun a décrit Meta, alors Facebook, comme une « tabula rasa avec une carte blanche ».", "fr"))
+    question = "How did LeCun describe Meta, back when it was Facebook?"
+    evidence = Evidence([sources[1]], sources[1].text)
+    checker = SupportChecker(None)
+    [kept] = split_claims('LeCun described Meta as a "tabula rasa with a carte blanche" [1].', "en")
+    assert checker.facts_hold(kept, "en", evidence, question) == ""
+    [changed] = split_claims('LeCun described Meta as a "tabula rasa with a free hand" [1].', "en")
+    assert checker.facts_hold(changed, "en", evidence, question).startswith("quote:")
+    [french] = split_claims("LeCun a décrit Meta comme une « tabula rasa with a carte blanche » [1].", "fr")
+    assert checker.facts_hold(french, "fr", evidence, question).startswith("quote:")  # one language: verbatim
+
+
 def test_a_string_the_question_quotes_names_its_subject_like_a_name():
     """Relating two names needs the source's words for the relation, not those of a string the question quotes."""
     source = (

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rag.documents import load_document
-from rag.tables import columns, record, value_kind
+from rag.tables import columns, names_its_value, record, value_kind
 
 
 def row_start(doc, text: str) -> int:
@@ -49,3 +49,10 @@ def test_a_rows_cells_are_named_by_its_head_or_by_its_own_record_line():
     assert record("version: 15 | codename: Duke") == [("version", "15"), ("codename", "Duke")]
     assert record("Note: read this | 12") == []  # one cell named, one not: not a record
     assert record("Both rows, one cell spanning the table", "Setting | Value") == []
+
+
+def test_a_line_names_its_value_in_a_few_words():
+    assert names_its_value("Installed-Size: 145")
+    assert names_its_value("Temperature | 0 to 40 °C", "Setting | Value")
+    assert not names_its_value("In short, when the package is installed by hand, do this: run dpkg -i")
+    assert not names_its_value("Installed-Size:")  # no value

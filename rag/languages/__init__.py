@@ -51,6 +51,7 @@ class Language:
     capitalized: frozenset[str]
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
+    record: frozenset[str] = frozenset()  # "field", "value": what a "name: value" line names without saying it
     ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
     has_file: bool = True
@@ -85,6 +86,7 @@ def _from_file(path: Path) -> Language:
         capitalized=lower(words.get("capitalized", [])),
         stop_words=lower(words.get("stop", [])),
         filler=lower(words.get("filler", [])),
+        record=lower(words.get("record", [])),
         name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
         ui=dict(data.get("ui", {})),
     )
@@ -122,6 +124,7 @@ def get(code: str | None) -> Language:
         capitalized=empty,
         stop_words=empty,
         filler=empty,
+        record=empty,
         name_endings=(),
         has_file=False,
     )
