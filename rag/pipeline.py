@@ -101,6 +101,8 @@ class Pipeline:
             settings.support_align_similarity,
             settings.support_align_share,
             settings.support_column_margin,
+            settings.support_near_words,
+            settings.support_near_similarity,
         )
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:

@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     support_paraphrase_words: int = Field(
         7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
     )
+    support_near_words: int = Field(
+        2, ge=1, le=100,
+        description="within one language, a claim lacking one needed word per this many in a line may still rest on it, "
+        "as a paraphrase (see support_near_similarity)",
+    )
+    support_near_similarity: float = Field(
+        0.945, ge=0, le=1,
+        description="the e5 cosine at which such a claim, its added words with counterparts in the line, is a "
+        "paraphrase of it (1 turns paraphrases off)",
+    )
     support_align_similarity: float = Field(
         0.80, ge=0, le=1,
         description="across languages, the e5 cosine at which a word of the source counts as the counterpart of a word of the claim",

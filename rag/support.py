@@ -147,8 +147,12 @@ class SupportChecker:
         align_similarity: float = 0.80,
         align_share: float = 0.5,
         column_margin: float = 0.01,
+        near_words: int = 2,
+        near_similarity: float = 0.945,
     ) -> None:
         self.embedder = embedder
+        self.near_words = near_words
+        self.near_similarity = near_similarity
         self.paraphrase_words = paraphrase_words
         self.max_cited = max_cited
         self.align_similarity = align_similarity
@@ -309,14 +313,14 @@ class SupportChecker:
             return {w for w in needed - stated if not _derived(w, stated)}, 0
         return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
-    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
-        """Same language: the needed words are in the evidence, but for one per `paraphrase_words` (a synonym),
-        with the same polarity; and what the claim repeats of the question is what the passage is about. A claim
-        whose words the source lacks is not stated there."""
+    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence, per: int | None = None) -> bool:
+        """Same language: the needed words are in the evidence, but for one per `paraphrase_words` (a synonym) or
+        `per`, with the same polarity; and what the claim repeats of the question is what the passage is about. A
+        claim whose words the source lacks is not stated there."""
         if lang != evidence.lang:
             return False
         missing, needed = self.missing_words(claim, lang, question, evidence)
-        if len(missing) > needed // self.paraphrase_words:
+        if len(missing) > needed // (per or self.paraphrase_words):
             return False
         if not self.about_the_subject(claim, lang, question, evidence):
             return False
@@ -423,7 +427,7 @@ class SupportChecker:
                 cited = self._item_lines(claim, lang, cited)
             options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
-            across = []
+            across, near = [], []
             for evidence in options:
                 if _only_announced(claim, lang, evidence):
                     continue  # a line announcing what follows ("To list them, run:") states no answer alone
@@ -437,6 +441,8 @@ class SupportChecker:
                     break
                 elif evidence[0].unit.lang != lang:
                     across.append(tested)  # across languages the words cannot tell: counterparts, then a judge
+                elif self.words_hold(claim, lang, question, tested, self.near_words):
+                    near.append(tested)  # most of its words: a paraphrase, if e5 says so
             viable = []
             if across and not claim.supported:
                 self._encode_words([claim.text, *(tested.text for tested in across)])
@@ -444,6 +450,8 @@ class SupportChecker:
             if not claim.supported and not viable:
                 asked = {k: s for k, s in sources.items() if k not in others}
                 self._two_lines(claim, lang, question, [s for s in cited if s.k in asked], asked, read)
+            if not claim.supported and not viable and near:
+                self._paraphrase(claim, lang, question, near)
             if claim.supported:
                 continue
             if viable:
@@ -451,6 +459,23 @@ class SupportChecker:
             else:
                 claim.reason = claim.reason or "words"
         _judge(pending, judge)
+
+    def _paraphrase(self, claim: Claim, lang: str, question: str, near: list[Evidence]) -> None:
+        """Within one language, accept a claim that lacks some of its words in a line ("una lista de sistemas de
+        archivos" of "información que describe los sistemas de ficheros") when each word it adds has a counterpart
+        there and their e5 cosine reaches `near_similarity` (above the scale `similarity` rescales to, where e5
+        still tells "the file systems it can mount" from "the users it can log in"): a paraphrase. Facts, subject
+        and polarity have held already."""
+        if self.embedder is None:
+            return
+        self._encode_words([claim.text, *(tested.text for tested in near)])
+        viable = [tested for tested in near if self.words_align(claim, lang, question, tested)]
+        if not viable:
+            return
+        scores = self.cosines([claim.text], [tested.text for tested in viable])[0]
+        best = int(np.argmax(scores))
+        if scores[best] >= self.near_similarity:
+            _accept(claim, viable[best].sources, "paraphrase")
 
     def _item_lines(self, claim: Claim, lang: str, cited: list[Source]) -> list[Source]:
         """Of the many lines a claim cites, those stating its items, when it lists code, numbers or quoted strings
@@ -507,11 +532,15 @@ class SupportChecker:
 
     def similarity(self, claims: list[str], texts: list[str]) -> np.ndarray:
         """e5 cosine between each claim and each text (claims x texts), rescaled to 0 (unrelated) .. 1 (paraphrase)."""
+        cos = self.cosines(claims, texts)
+        return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
+
+    def cosines(self, claims: list[str], texts: list[str]) -> np.ndarray:
+        """e5 cosine between each claim and each text (claims x texts); zeros without an embedder."""
         if self.embedder is None or not claims or not texts:
             return np.zeros((len(claims), len(texts)), dtype=np.float32)
         vectors = self.embedder.embed_queries(claims + texts)  # one prompt on both sides: a symmetric comparison
-        cos = vectors[: len(claims)] @ vectors[len(claims) :].T
-        return np.clip((cos - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR), 0.0, 1.0)
+        return vectors[: len(claims)] @ vectors[len(claims) :].T
 
 
 def _added_terms(claim: str, question: str, lang: str) -> set[str]:

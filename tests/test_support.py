@@ -465,6 +465,30 @@ def test_the_embedding_judge_finds_the_clause_of_a_long_line_that_states_a_claim
     assert "notamment si Wang" not in clauses(line)
 
 
+PARAPHRASES = [
+    # (language, source line, question, claim, a paraphrase of the line)
+    ("de", "Die Datei fstab enthält beschreibende Informationen über die verschiedenen Dateisysteme, die das System einhängen kann.",
+     "Was ist die Datei fstab?", "Die Datei fstab ist eine Liste der Dateisysteme, die das Betriebssystem einhängen kann [1].", True),
+    ("de", "Die Datei fstab enthält beschreibende Informationen über die verschiedenen Dateisysteme, die das System einhängen kann.",
+     "Was ist die Datei fstab?", "Die Datei fstab ist eine Liste der Benutzer, die das Betriebssystem anmelden kann [1].", False),
+    ("en", "The fstab file contains descriptive information about the various file systems the system can mount.",
+     "What is the fstab file?", "The fstab file lists the file systems that the kernel must encrypt [1].", False),
+]
+
+
+@pytest.mark.parametrize(("lang", "line", "question", "claim", "paraphrase"), PARAPHRASES)
+def test_a_paraphrase_in_the_sources_language_rests_on_its_line(embedder, lang, line, question, claim, paraphrase):
+    """Most of its words in the line, the rest with counterparts there, and e5 finds the two alike: a paraphrase;
+    "the users it can log in" for "the file systems it can mount" is none."""
+    [said] = split_claims(claim, lang)
+    SupportChecker(embedder).check([said], lang, question, sources_of((line, lang)), None)
+    assert said.supported == paraphrase, said.reason
+    assert not paraphrase or said.reason == "paraphrase"
+    [said] = split_claims(claim, lang)
+    SupportChecker(embedder, near_similarity=1.0).check([said], lang, question, sources_of((line, lang)), None)
+    assert not said.supported  # the setting turns paraphrases off
+
+
 ACROSS = [
     # (question, its language, claim, source line, the line's language, stated)
     ("Was macht die Option -l von crontab?", "de", "Die Option -l zeigt die aktuelle Crontab auf der Standardausgabe an.",
