@@ -731,9 +731,9 @@ def _only_announced(claim: Claim, lang: str, evidence: list[Source]) -> bool:
 
 
 def _records(a: Source, b: Source) -> bool:
-    """Two rows of a table: two records, whose values a claim may not join ("jessie" of one row, the release
-    date of the next)."""
-    return a.unit.kind == b.unit.kind == "row"
+    """Two rows of a table, or two items of a list: two records, whose words a claim may not join ("jessie" of one
+    row, the release date of the next; "dpkg --info" of one item, "install" of the next)."""
+    return a.unit.kind == b.unit.kind and a.unit.kind in ("row", "item")
 
 
 def _accept(claim: Claim, evidence: list[Source], reason: str) -> None:

@@ -646,6 +646,19 @@ def test_a_list_is_read_whole_with_the_line_that_opens_it():
     assert claim.supported and claim.support == [1, 2, 3, 4], claim.reason
 
 
+def test_two_items_of_a_list_are_two_records_a_claim_does_not_join():
+    """"dpkg --info" of one item and "install" of the next do not make "dpkg --info shows the installation date"."""
+    text = "Print the control file of a package: dpkg --info foo.deb.\nInstall a package on the hard disk: dpkg --install foo.deb."
+    sources = sources_of((text, "en"))
+    for k in (1, 2):
+        sources[k].unit = dataclasses.replace(sources[k].unit, kind="item")
+    question = "Which dpkg option prints the installation date of a package?"
+    [claim] = check("The option `dpkg --info` prints the installation date of a package [1].", question, "en", sources)
+    assert not claim.supported, claim.support
+    [claim] = check("The option `dpkg --info` prints the control file of a package [1].", question, "en", sources)
+    assert claim.supported and claim.support == [1], claim.reason
+
+
 def option_list(lang: str = "en") -> dict[int, Source]:
     """A man page's option list: a line opening it, then each option's definition under its term (as extracted)."""
     text = (
