@@ -573,9 +573,14 @@ def _facts_of(read: str, lang: str) -> F.Facts:
 def _quote_translated(quote: str, lang: str, theirs: list[str]) -> bool:
     """Across languages, a quote whose small words were translated ("tabula rasa with a carte blanche" of « tabula
     rasa avec une carte blanche »): its other words, two or more, are all words of one quote of the source."""
-    small = {fold(w) for w in languages.get(lang).stop_words}
+    small = _folded_stop_words(lang)
     mine = [w for w in WORD.findall(quote) if w not in small]
     return len(mine) >= 2 and any(set(mine) <= set(WORD.findall(q)) for q in theirs)
+
+
+@lru_cache(maxsize=64)
+def _folded_stop_words(lang: str) -> frozenset[str]:
+    return frozenset(fold(w) for w in languages.get(lang).stop_words)
 
 
 def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...]) -> str:
