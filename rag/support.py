@@ -95,6 +95,12 @@ def _record_terms(lang: str, evidence: Evidence) -> frozenset[str]:
     """The language's words for a record's parts ("field", "value") when a line of the evidence names its value."""
     if not any(names_its_value(s.text, s.passage.term_of(s.unit)) for s in evidence.sources):
         return frozenset()
+    return record_terms(lang)
+
+
+@lru_cache(maxsize=64)
+def record_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's words for a record's parts."""
     return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).record)))
 
 
@@ -213,7 +219,7 @@ class SupportChecker:
         for quote in mine.quotes:
             if F.contains_quote(quote, folded) or (quote in asked.quotes and F.contains_quote(quote, _folded(read))):
                 continue
-            if not (across and _quote_translated(quote, lang, F.quoted(text))):
+            if not (across and _quote_translated(quote, lang, stated.quotes)):
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
@@ -345,6 +351,11 @@ class SupportChecker:
         best = (np.stack(mine) @ np.stack(theirs).T).max(axis=1)
         return float(np.mean(best >= self.align_similarity)) >= self.align_share
 
+    def _aligned(self, claim: Claim, lang: str, question: str, candidates: list[Evidence]) -> list[Evidence]:
+        """The candidates whose words are counterparts of the claim's (`words_align`), all encoded in one pass."""
+        self._encode_words([claim.text, *(tested.text for tested in candidates)])
+        return [tested for tested in candidates if self.words_align(claim, lang, question, tested)]
+
     def _word_vectors(self, text: str) -> list[tuple[str, np.ndarray]]:
         """Each word of the text with the mean of its tokens' vectors; [] without an embedder or token offsets."""
         return self._encode_words([text]).get(text, [])
@@ -445,8 +456,7 @@ class SupportChecker:
                     near.append(tested)  # most of its words: a paraphrase, if e5 says so
             viable = []
             if across and not claim.supported:
-                self._encode_words([claim.text, *(tested.text for tested in across)])
-                viable = [tested.sources for tested in across if self.words_align(claim, lang, question, tested)]
+                viable = [tested.sources for tested in self._aligned(claim, lang, question, across)]
             if not claim.supported and not viable:
                 asked = {k: s for k, s in sources.items() if k not in others}
                 self._two_lines(claim, lang, question, [s for s in cited if s.k in asked], asked, read)
@@ -468,8 +478,7 @@ class SupportChecker:
         and polarity have held already."""
         if self.embedder is None:
             return
-        self._encode_words([claim.text, *(tested.text for tested in near)])
-        viable = [tested for tested in near if self.words_align(claim, lang, question, tested)]
+        viable = self._aligned(claim, lang, question, near)
         if not viable:
             return
         scores = self.cosines([claim.text], [tested.text for tested in viable])[0]
@@ -570,17 +579,12 @@ def _facts_of(read: str, lang: str) -> F.Facts:
     return F.facts(read, lang)
 
 
-def _quote_translated(quote: str, lang: str, theirs: list[str]) -> bool:
+def _quote_translated(quote: str, lang: str, theirs: tuple[str, ...]) -> bool:
     """Across languages, a quote whose small words were translated ("tabula rasa with a carte blanche" of « tabula
     rasa avec une carte blanche »): its other words, two or more, are all words of one quote of the source."""
-    small = _folded_stop_words(lang)
+    small = analyzer(lang).stop_words
     mine = [w for w in WORD.findall(quote) if w not in small]
     return len(mine) >= 2 and any(set(mine) <= set(WORD.findall(q)) for q in theirs)
-
-
-@lru_cache(maxsize=64)
-def _folded_stop_words(lang: str) -> frozenset[str]:
-    return frozenset(fold(w) for w in languages.get(lang).stop_words)
 
 
 def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...]) -> str:
