@@ -60,10 +60,13 @@ class Facts:
     code: frozenset[str]
     quotes: tuple[str, ...]
     names: frozenset[str]
+    languages: frozenset[str] = frozenset()  # ISO codes of the languages it names ("German" is "de")
 
     @property
     def empty(self) -> bool:
-        return not (self.numbers or self.months or self.ordinals or self.dates or self.code or self.quotes or self.names)
+        return not (
+            self.numbers or self.months or self.ordinals or self.dates or self.code or self.quotes or self.names or self.languages
+        )
 
 
 def _parse_numeral(match: re.Match, lang: str) -> float | None:
@@ -136,10 +139,24 @@ def ordinals(text: str, lang: str) -> set[int]:
     return {known[w] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w in known}
 
 
+def languages_named(text: str, lang: str) -> set[str]:
+    """The ISO codes of the languages the text names, by its language's list; "franco-américain" names French."""
+    known = _language_names(lang)
+    return {known[w] for m in _WORD.finditer(text) for w in fold(m.group(0)).split("-") if w in known}
+
+
+@lru_cache(maxsize=None)
+def _language_names(lang: str) -> dict[str, str]:
+    return {fold(word): code for word, code in languages.get(lang).language_names.items()}
+
+
 def month_words(text: str, lang: str) -> list[str]:
     """The months of the text as written: its month names and the month digits of its ISO dates ("04")."""
-    names = languages.get(lang).months
-    named = [m.group(0) for m in _WORD.finditer(text) if m.group(0).lower() in names]
+    resources = languages.get(lang)
+    named = [
+        m.group(0) for m in _WORD.finditer(text)
+        if m.group(0).lower() in resources.months and (m.group(0)[0].isupper() or not resources.capitalizes_months)
+    ]
     return named + [m.group(2) for m in _ISO_DATE.finditer(text)]
 
 
@@ -268,6 +285,7 @@ def facts(text: str, lang: str) -> Facts:
         code=frozenset(code_spans(text)),
         quotes=tuple(quoted(text)),
         names=frozenset(names(text, lang)),
+        languages=frozenset(languages_named(text, lang)),
     )
 
 

@@ -1,20 +1,23 @@
 """Does the cited source state what a claim adds to the question? The check behind every "supported".
 
 For each claim, in this order:
-1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, and quoted strings must be in
-   the cited units (or the headings above them); its names in the passage the model read, and across languages,
-   when it relates the question's name to another, both where its line is read; an ordinal must be the source's
-   when the source gives one. A number taken from a table row must stand in the column the claim speaks of: the
-   one its words name, else the one whose name e5 finds closest to it (rag.tables). Otherwise: unsupported.
+0. A sentence stopping where its answer should be ("The option that encrypts it is [1].") states nothing.
+1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, quoted strings and the languages
+   it names ("German") must be in the cited units (or the headings above them); its names in the passage the model
+   read, and across languages, when it relates the question's name to another, both where its line is read; an
+   ordinal must be the source's when the source gives one. A number taken from a table row must stand in the column
+   the claim speaks of: the one its words name, else the one whose name e5 finds closest to it (rag.tables).
+   Otherwise: unsupported.
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
-   a different statement); a claim naming two things or more must also hold the words that relate them.
+   a different statement); a claim naming two things or more must also hold the words that relate them. What it
+   adds may not stand in the headings alone, and a claim that only names a value asserts the question of it.
 3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
-   claim adds must each meet a word of the source whose contextual e5 vector is alike (`words_align`). Then a
-   judge decides (`Settings.support_judge`): e5 similarity of the sentences (the default), or the loaded model
-   asked whether the source line states the sentence, read from llama.cpp's cache. Measured on the dev questions,
-   neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md), so a judge never overrules a missing
-   fact, missing words, or words without counterparts.
+   claim adds (all its words when it adds none) must each meet a word of the source whose contextual e5 vector is
+   alike (`words_align`). Then a judge decides (`Settings.support_judge`): e5 similarity of the sentences (the
+   default), or the loaded model asked whether the source line states the sentence, read from llama.cpp's cache.
+   Measured on the dev questions, neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md),
+   so a judge never overrules a missing fact, missing words, or words without counterparts.
 A line that announces the next one ("To list them, run:") states nothing alone, only with the line it announces.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
@@ -128,6 +131,15 @@ def has_negation(text: str, lang: str) -> bool:
     return _negation_at(_tokens(text), languages.get(lang).negations) >= 0
 
 
+def unfinished(text: str, lang: str) -> bool:
+    """The sentence stops on a word no statement ends on ("The line that encrypts it is [1]." with its marker taken
+    out): the model put the citation where the answer should be. "Yes, it is." answers, and "package A" names."""
+    language = languages.get(lang)
+    last = re.search(r"(\w+)[\s.!?…;:,]*$", text)
+    first = _tokens(text)[:1]
+    return bool(last) and last.group(1) in language.unfinished and not (first and first[0] in language.answers)
+
+
 def condition_after_negation(text: str, lang: str) -> str:
     """What follows a condition word after the text's negation ("they install these packages" of "not available
     until they install these packages"), '' when there is none: such a negation states a requirement."""
@@ -197,6 +209,9 @@ class SupportChecker:
             return f"number:{sorted(missing)[0]:g}"
         if not mine.months <= stated.months | (asked.months & everywhere.months):
             return "month"
+        unstated = mine.languages - (stated.languages | (asked.languages & everywhere.languages))
+        if unstated:
+            return f"language:{sorted(unstated)[0]}"  # "the German translation" of a line about the Italian one
         if mine.ordinals and stated.ordinals and not mine.ordinals <= stated.ordinals | asked.ordinals:
             return "ordinal"  # "the second field" for a line about the first; a lone "First, ..." is not asked
         for date in mine.dates:
@@ -317,31 +332,47 @@ class SupportChecker:
             # holds all the other words).
             needed = words.terms(claim.text) - filler_terms(lang) - unsaid
             return {w for w in needed - stated if not _derived(w, stated)}, 0
+        line = _digits_alike(words.terms(evidence.text))
+        if needed and not any(w in line or _derived(w, line) for w in needed & stated):
+            # What it adds stands only in the headings above the line ("Extra" of "What is an Essential, ... or
+            # Extra package?"): a heading may list the answers, but the claim's other words must be stated too, or
+            # the heading's value is joined to what nothing says of it ("Extra is the priority of backports").
+            needed = needed | (words.terms(claim.text) - filler_terms(lang) - unsaid)
         return {w for w in needed - stated if not _derived(w, stated)}, len(needed)
 
-    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence, per: int | None = None) -> bool:
-        """Same language: the needed words are in the evidence, but for one per `paraphrase_words` (a synonym) or
-        `per`, with the same polarity; and what the claim repeats of the question is what the passage is about. A
-        claim whose words the source lacks is not stated there."""
+    def word_fit(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> str:
+        """Same language, how the claim's words stand in the evidence: "words" when the needed words are there but
+        for one per `paraphrase_words` (a synonym), "near" when one per `near_words` is missing (a paraphrase, if e5
+        says so), else ""; either way with what it repeats of the question in what the passage is about, and with
+        the same polarity. A claim whose words the source lacks is not stated there."""
         if lang != evidence.lang:
-            return False
+            return ""
         missing, needed = self.missing_words(claim, lang, question, evidence)
-        if len(missing) > needed // (per or self.paraphrase_words):
-            return False
+        if len(missing) > max(needed // self.paraphrase_words, needed // self.near_words):
+            return ""
         if not self.about_the_subject(claim, lang, question, evidence):
-            return False
-        return has_negation(F.unquoted(claim.text), lang) == self.negated_where(claim, lang, evidence)
+            return ""
+        if has_negation(F.unquoted(claim.text), lang) != self.negated_where(claim, lang, evidence):
+            return ""
+        return "words" if len(missing) <= needed // self.paraphrase_words else "near"
+
+    def words_hold(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
+        """Same language: the claim's words are stated by the evidence (`word_fit` "words")."""
+        return self.word_fit(claim, lang, question, evidence) == "words"
 
     def words_align(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """Across languages: at least `align_share` of the words the claim adds to the question have a counterpart
         in the evidence, a word whose contextual e5 vector is at least `align_similarity` alike ("patron" has none
         in a line about a startup's valuation, however alike the two sentences are as a whole)."""
         words = analyzer(lang)
-        added = self.added_words(claim, lang, question)
-        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & added]
+        restates = _restates(claim.text, question, lang)
+        # A restatement asserts the question itself ("The option noauto encrypts it"): as within one language
+        # (missing_words), every word of it needs a counterpart, in the line or the headings above it.
+        wanted = words.terms(claim.text) - filler_terms(lang) if restates else self.added_words(claim, lang, question)
+        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & wanted]
         if not mine:
             return True
-        read = self._word_vectors(evidence.text)
+        read = self._word_vectors(_aligned_text(evidence, restates))
         if not read:
             return True  # a line the embedding model cannot map back to its words (longer than it reads): the judge decides
         theirs_words, filler = analyzer(evidence.lang), filler_terms(evidence.lang)
@@ -349,11 +380,12 @@ class SupportChecker:
         if not theirs:
             return False  # nothing but common words: no counterpart for anything
         best = (np.stack(mine) @ np.stack(theirs).T).max(axis=1)
-        return float(np.mean(best >= self.align_similarity)) >= self.align_share
+        return float(np.mean(best >= self.align_similarity)) >= (1.0 if restates else self.align_share)
 
     def _aligned(self, claim: Claim, lang: str, question: str, candidates: list[Evidence]) -> list[Evidence]:
         """The candidates whose words are counterparts of the claim's (`words_align`), all encoded in one pass."""
-        self._encode_words([claim.text, *(tested.text for tested in candidates)])
+        restates = _restates(claim.text, question, lang)
+        self._encode_words([claim.text, *(_aligned_text(tested, restates) for tested in candidates)])
         return [tested for tested in candidates if self.words_align(claim, lang, question, tested)]
 
     def _word_vectors(self, text: str) -> list[tuple[str, np.ndarray]]:
@@ -405,7 +437,8 @@ class SupportChecker:
         words = analyzer(lang)
         subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
         read = _terms_of(evidence.read or evidence.surroundings, lang)
-        if _only_names_an_answer(claim.text, question, lang):
+        names_answer = _only_names_an_answer(claim.text, question, lang)
+        if names_answer:
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject -= words.terms(" ".join(F.facts(question, lang).quotes))
@@ -418,6 +451,10 @@ class SupportChecker:
             if (subject & others) - own:
                 return False
         missing = {w for w in subject - read if not _derived(w, read)}
+        if names_answer:
+            # It asserts the question's words of the value it names: "`hosts(5)` encrypts the hosts file" is not
+            # stated by the line naming hosts(5) without "encrypt". Less than a third may be missing ("il faut").
+            return 3 * len(missing) < len(subject)
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
 
@@ -433,6 +470,9 @@ class SupportChecker:
         read = _everything_read(sources)
         others = _other_definitions(question, sources)
         for claim in claims:
+            if unfinished(claim.text, lang):
+                claim.reason = "unfinished"
+                continue
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = self._item_lines(claim, lang, cited)
@@ -447,12 +487,14 @@ class SupportChecker:
                 if missing:
                     if evidence is options[0]:
                         claim.reason = missing
-                elif self.words_hold(claim, lang, question, tested):
+                    continue
+                fit = self.word_fit(claim, lang, question, tested)
+                if fit == "words":
                     _accept(claim, evidence, "words")
                     break
-                elif evidence[0].unit.lang != lang:
+                if evidence[0].unit.lang != lang:
                     across.append(tested)  # across languages the words cannot tell: counterparts, then a judge
-                elif self.words_hold(claim, lang, question, tested, self.near_words):
+                elif fit == "near":
                     near.append(tested)  # most of its words: a paraphrase, if e5 says so
             viable = []
             if across and not claim.supported:
@@ -558,12 +600,24 @@ def _added_terms(claim: str, question: str, lang: str) -> set[str]:
     return words.terms(claim) - words.terms(question) - filler_terms(lang)
 
 
+@lru_cache(maxsize=64)  # the same claim for every line it is tried against
+def _restates(claim: str, question: str, lang: str) -> bool:
+    """The claim adds no word, code or number to the question: it asserts the question itself."""
+    mine, asked = F.facts(claim, lang), F.facts(question, lang)
+    return not _added_terms(claim, question, lang) and not (mine.code - asked.code or mine.numbers - asked.numbers)
+
+
+def _aligned_text(evidence: Evidence, restates: bool) -> str:
+    """Where a claim's words find their counterparts: the line, and for a restatement the headings above it too."""
+    return f"{evidence.text} {evidence.context}" if restates else evidence.text
+
+
 @lru_cache(maxsize=256)  # asked once per line a claim is tried against, with the same claim and question
 def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
-    """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name): it fills the
+    """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name, "none"): it fills the
     question's blank and asserts the rest of the question of it."""
     mine, asked = F.facts(claim, lang), F.facts(question, lang)
-    new = [*(mine.code - asked.code), *(mine.names - asked.names)]
+    new = [*(mine.code - asked.code), *(mine.names - asked.names), *(set(mine.quotes) - set(asked.quotes))]
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 

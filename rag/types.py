@@ -300,8 +300,8 @@ class Claim:
     support: list[int] = field(default_factory=list)  # source numbers k that state it, after checking
     supported: bool = False
     # Why the check decided so, as a code: "words" (all in the source), "judge:yes", "judge:no", "number:14e9",
-    # "code:/etc/fstab", "quote:...", "name:...", "month", "facts" (no unit holds them), "conflict", "paraphrase"
-    # (most words, and e5 finds it a paraphrase of its line).
+    # "code:/etc/fstab", "quote:...", "name:...", "month", "language:de", "facts" (no unit holds them), "conflict",
+    # "paraphrase" (most words, and e5 finds it a paraphrase of its line), "unfinished" (it stops on "is" or "the").
     reason: str = ""
     inline: bool = False  # written by the pipeline with [k] markers in place (a stated conflict)
 

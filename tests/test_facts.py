@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.facts import code_spans, contains_code, contains_quote, contains_word, dates, facts, months, names, ordinals, quantities, quoted
+from rag.facts import (
+    code_spans, contains_code, contains_quote, contains_word, dates, facts, languages_named, months, names, ordinals, quantities, quoted,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,28 @@ def test_months_in_any_language_are_month_numbers():
     assert months("released in November 2022", "en") == {11}
     assert months("sorti en novembre 2022", "fr") == {11}
     assert months("im November 2022 erschienen", "de") == {11}
+
+
+def test_a_lower_case_month_word_is_no_month_where_months_take_a_capital():
+    """English writes its months with a capital: "may" and "march" are verbs. French writes them in lower case."""
+    assert months("A package may have the priority Extra.", "en") == set()
+    assert months("Released in May, they march on.", "en") == {5}
+    assert months("sorti en mai", "fr") == {5}
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "named"),
+    [
+        ("The German translation of this page", "en", {"de"}),
+        ("La traduzione italiana di questa pagina", "it", {"it"}),
+        ("Yann LeCun est franco-américain", "fr", {"fr"}),
+        ("die deutschen und englischen Handbuchseiten", "de", {"de", "en"}),
+        ("la página en español", "es", {"es"}),
+        ("Marco Curreli made it", "en", set()),
+    ],
+)
+def test_the_languages_a_text_names_are_iso_codes(text, lang, named):
+    assert languages_named(text, lang) == named
 
 
 @pytest.mark.parametrize(

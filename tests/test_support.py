@@ -501,8 +501,19 @@ ACROSS = [
     ("When did the fstab file format first appear?", "en", "The fstab file format first appeared in 4.0 BSD.",
      "El formato del archivo fstab surgió en la version 4.0 de BSD.", "es", True),
     ("Do changes to the hosts file take effect at once?", "en", "Changes to the hosts file usually take effect immediately.",
-     "I cambiamenti a questo file solitamente hanno effetto immediato, tranne nei casi in cui il file viene messo in "
+     "I cambiamenti al file hosts solitamente hanno effetto immediato, tranne nei casi in cui il file viene messo in "
      "cache dalle applicazioni.", "it", True),
+    # It adds no word but common ones ("usually", "immediately"): each of its words needs a counterpart, and "this
+    # file" names no hosts file (a heading would).
+    ("Do changes to the hosts file take effect at once?", "en", "Changes to the hosts file usually take effect immediately.",
+     "I cambiamenti a questo file solitamente hanno effetto immediato, tranne nei casi in cui il file viene messo in "
+     "cache dalle applicazioni.", "it", False),
+    # Adding nothing to the question (the previous one included), it asserts the question itself: every word of it needs
+    # a counterpart, not only the words it adds (none).
+    ("Was bewirkt die Option noauto in der fstab? Und welche Option verschlüsselt es?", "de",
+     "Die Option noauto in der fstab verschlüsselt es.", "L'option -r supprime la crontab en cours.", "fr", False),
+    ("Que fait l'option -r de crontab ?", "fr", "L'option -r supprime la crontab en cours.",
+     "Die Option -r entfernt die aktuelle Crontab.", "de", True),
 ]
 
 
@@ -799,3 +810,88 @@ def test_a_list_claim_rests_on_the_lines_of_its_items_however_many_it_cites():
     assert not claim.supported
     [claim] = check("Sign the package with your GPG key [1][2][3][4][5][6][7][8][9].", question, "en", sources_of(STEPS))
     assert not claim.supported
+
+
+def headed_sources(heading: str, *lines: str, lang: str = "en") -> dict[int, Source]:
+    """Lines under one heading, numbered: the heading is read beside them as their context, never as a line."""
+    text = "\n".join([heading, *lines])
+    units, pos = [], len(heading) + 1
+    for line in lines:
+        units.append(Unit(pos, pos + len(line), "paragraph", lang, ((0, len(heading)),)))
+        pos += len(line) + 1
+    doc = Document("h", "h.html", "FAQ", text, hashlib.sha256(text.encode()).hexdigest())
+    return {s.k: s for s in number_sources([Passage(1, doc, "h#0", 0.0, units)])}
+
+
+def test_a_value_only_a_heading_gives_is_not_stated_of_what_its_line_does_not_say():
+    """A heading may list the answers ("... Optional or Extra package?"), but "Extra is the default priority of
+    backports" joins its value to a word nothing states; the heading's list itself may still be given."""
+    sources = headed_sources(
+        "What is an Essential, Required, Important, Standard, Optional or Extra package?",
+        "Each Debian package is given a priority by the distribution maintainers.",
+        "In addition, some packages are marked Essential.",
+    )
+    question = "Which priority does a package from backports have by default?"
+    [claim] = check("The default priority of a package from backports is Extra [2].", question, "en", sources)
+    assert not claim.supported
+    [claim] = check("A Debian package may have the priority Essential, Required, Important, Standard, Optional or Extra [1].",
+                    "Which priorities may a Debian package have?", "en", sources)
+    assert claim.supported, claim.reason
+
+
+@pytest.mark.parametrize(
+    ("lang", "line", "question", "claim"),
+    [
+        ("de", "Ein Eintrag none ist für das Einhängen eines Dateisystems mit den Optionen »bind« oder »move« nützlich.",
+         "Welche Option der fstab verschlüsselt ein Dateisystem?", 'Die Option "none" verschlüsselt ein Dateisystem [1].'),
+        ("it", "hosts(5) File Formats Manual hosts(5)", "Quale comando cifra il file hosts?",
+         "Il comando per cifrare il file hosts è `hosts(5)` [1]."),
+    ],
+)
+def test_a_bare_value_needs_the_question_s_words_in_the_line_naming_it(lang, line, question, claim):
+    """A claim that only names a value (a quoted "none", `hosts(5)`) asserts the rest of the question of it: with
+    three words of the question or fewer, none may be missing from the line naming the value ("verschlüsselt")."""
+    [said] = check(claim, question, lang, sources_of((line, lang)))
+    assert not said.supported and said.reason == "words"
+
+
+@pytest.mark.parametrize(
+    ("claim", "lang", "stated"),
+    [
+        ("The German translation of this manual page was made by Marco Curreli [1].", "en", False),
+        ("The Italian translation of this manual page was made by Marco Curreli [1].", "en", True),
+        ("La traduzione tedesca di questa pagina è stata creata da Marco Curreli [1].", "it", False),
+        ("La traduction italienne de cette page a été faite par Marco Curreli [1].", "fr", True),
+    ],
+)
+def test_a_language_a_claim_names_is_the_one_its_line_names(claim, lang, stated):
+    """"German" and "tedesca" name German, "italienne" Italian (each language file's `language_names`): the line about
+    the Italian translation does not state who made the German one, in any language the claim is written in."""
+    sources = sources_of(("La traduzione italiana di questa pagina di manuale è stata creata da Marco Curreli.", "it"))
+    [said] = split_claims(claim, lang)
+    SupportChecker(None).check([said], lang, "Who made the translation of the hosts manual page?", sources, lambda items: [True] * len(items))
+    assert said.supported is stated
+    if not stated:
+        assert said.reason == "language:de"
+
+
+@pytest.mark.parametrize(
+    ("answer", "lang", "unfinished"),
+    [
+        ("La ligne de fstab qui chiffre un système de fichiers est [1].", "fr", True),
+        ("El comando que muestra los paquetes es [1].", "es", True),
+        ("The option that encrypts it is the [1].", "en", True),
+        ("Package B breaks package A [1].", "en", False),  # a capital names
+        ("Yes, it is [1].", "en", False),  # an answer word opens it: it answers
+        ("Il file viene letto se il pseudo-nome è « - » [1].", "it", False),  # a string ends it
+    ],
+)
+def test_a_sentence_stopping_where_its_answer_should_be_states_nothing(answer, lang, unfinished):
+    """The model put the citation where the answer belongs ("... est [1]."): with its marker out, the sentence stops on
+    "est", which no statement ends on (each language file's `unfinished`); a judge saying yes cannot rescue it."""
+    sources = sources_of(("Le fichier fstab décrit les systèmes de fichiers.", "fr"))
+    [said] = split_claims(answer, lang)
+    SupportChecker(None).check([said], lang, "?", sources, lambda items: [True] * len(items))
+    assert (said.reason == "unfinished") is unfinished
+    if unfinished:
+        assert not said.supported

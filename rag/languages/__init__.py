@@ -52,8 +52,11 @@ class Language:
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
     record: frozenset[str] = frozenset()  # "field", "value": what a "name: value" line names without saying it
+    unfinished: frozenset[str] = frozenset()  # "is", "the": a statement does not end on them
     ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
+    language_names: dict[str, str] = field(default_factory=dict)  # "german" is "de": a language this one names
+    capitalizes_months: bool = False  # "may" is no month in English, "May" is
     has_file: bool = True
     ui: dict[str, str] = field(default_factory=dict)  # the web chat's text (labels, status, results), by key
 
@@ -72,6 +75,7 @@ def _from_file(path: Path) -> Language:
         stemmer=data.get("stemmer", ""),
         decimal_separator=data.get("decimal_separator", "."),
         capitalizes_nouns=bool(data.get("capitalizes_nouns", False)),
+        capitalizes_months=bool(data.get("capitalizes_months", False)),
         text=dict(data["text"]),
         notes=dict(data["notes"]),
         scales={k.lower(): float(v) for k, v in words.get("scales", {}).items()},
@@ -87,7 +91,9 @@ def _from_file(path: Path) -> Language:
         stop_words=lower(words.get("stop", [])),
         filler=lower(words.get("filler", [])),
         record=lower(words.get("record", [])),
+        unfinished=lower(words.get("unfinished", [])),
         name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
+        language_names={k.lower(): v for k, v in words.get("language_names", {}).items()},
         ui=dict(data.get("ui", {})),
     )
 
@@ -125,7 +131,9 @@ def get(code: str | None) -> Language:
         stop_words=empty,
         filler=empty,
         record=empty,
+        unfinished=empty,
         name_endings=(),
+        language_names={},
         has_file=False,
     )
 
