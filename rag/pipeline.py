@@ -15,7 +15,7 @@ from rag.facts import Quantity, code_spans, facts, quantities, unquoted
 from rag.generation import Generator, ModelJudge, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
-from rag.language import detect
+from rag.language import detect, function_word_vote
 from rag.prompts import build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -53,10 +53,14 @@ def check_question(question: str, settings: Settings) -> str:
 
 
 def question_language(question: str, turns: list[dict], min_score: float = 0.5) -> str:
-    """The language to answer in: the question's, or the conversation's when the question is too short to tell."""
+    """The language to answer in: the question's, by the detector, else by its function words; or the conversation's
+    when the question is too short to tell."""
     found = detect(question)
     if found is not None and found.score >= min_score:
         return found.lang
+    voted = function_word_vote(question)
+    if voted:
+        return voted
     previous = last_said(turns, "user")
     if previous:
         earlier = detect(previous)

@@ -14,7 +14,8 @@ For each claim, in this order:
    adds may not stand in the headings alone, and a claim that only names a value asserts the question of it.
 3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
    claim adds (all its words when it adds none) must each meet a word of the source whose contextual e5 vector is
-   alike (`words_align`). Then a judge decides (`Settings.support_judge`): e5 similarity of the sentences (the
+   alike (`words_align`), and a claim only naming a value needs counterparts for the question's words it repeats,
+   but a third, where the value is read. Then a judge decides (`Settings.support_judge`): e5 similarity of the sentences (the
    default), or the loaded model asked whether the source line states the sentence, read from llama.cpp's cache.
    Measured on the dev questions, neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md),
    so a judge never overrules a missing fact, missing words, or words without counterparts.
@@ -366,26 +367,39 @@ class SupportChecker:
         in a line about a startup's valuation, however alike the two sentences are as a whole)."""
         words = analyzer(lang)
         restates = _restates(claim.text, question, lang)
+        names_answer = _only_names_an_answer(claim.text, question, lang)
         # A restatement asserts the question itself ("The option noauto encrypts it"): as within one language
         # (missing_words), every word of it needs a counterpart, in the line or the headings above it.
         wanted = words.terms(claim.text) - filler_terms(lang) if restates else self.added_words(claim, lang, question)
-        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & wanted]
-        if not mine:
-            return True
-        read = self._word_vectors(_aligned_text(evidence, restates))
+        read = self._word_vectors(_aligned_text(evidence, restates, names_answer))
         if not read:
             return True  # a line the embedding model cannot map back to its words (longer than it reads): the judge decides
         theirs_words, filler = analyzer(evidence.lang), filler_terms(evidence.lang)
         theirs = [v for w, v in read if not theirs_words.terms(w) <= filler]
         if not theirs:
             return False  # nothing but common words: no counterpart for anything
-        best = (np.stack(mine) @ np.stack(theirs).T).max(axis=1)
-        return float(np.mean(best >= self.align_similarity)) >= (1.0 if restates else self.align_share)
+        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & wanted]
+        if mine and float(np.mean(self._met(mine, theirs))) < (1.0 if restates else self.align_share):
+            return False
+        if not names_answer:
+            return True
+        # A claim only naming a value ("The option `-r` sends the table to a remote server") asserts the question
+        # of it: at most a third of the question's words it repeats may lack a counterpart where the value is read
+        # ("L'option -r supprime la crontab en cours"; counterparts are less sure than stems: a third, not less).
+        subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
+        subject -= words.terms(" ".join(F.facts(question, lang).quotes))
+        repeated = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & subject]
+        return not repeated or 3 * int(np.sum(~self._met(repeated, theirs))) <= len(repeated)
+
+    def _met(self, mine: list[np.ndarray], theirs: list[np.ndarray]) -> np.ndarray:
+        """For each of the claim's word vectors, whether it meets a counterpart among the source's (`align_similarity`)."""
+        return (np.stack(mine) @ np.stack(theirs).T).max(axis=1) >= self.align_similarity
 
     def _aligned(self, claim: Claim, lang: str, question: str, candidates: list[Evidence]) -> list[Evidence]:
         """The candidates whose words are counterparts of the claim's (`words_align`), all encoded in one pass."""
         restates = _restates(claim.text, question, lang)
-        self._encode_words([claim.text, *(_aligned_text(tested, restates) for tested in candidates)])
+        names_answer = _only_names_an_answer(claim.text, question, lang)
+        self._encode_words([claim.text, *(_aligned_text(tested, restates, names_answer) for tested in candidates)])
         return [tested for tested in candidates if self.words_align(claim, lang, question, tested)]
 
     def _word_vectors(self, text: str) -> list[tuple[str, np.ndarray]]:
@@ -607,8 +621,11 @@ def _restates(claim: str, question: str, lang: str) -> bool:
     return not _added_terms(claim, question, lang) and not (mine.code - asked.code or mine.numbers - asked.numbers)
 
 
-def _aligned_text(evidence: Evidence, restates: bool) -> str:
-    """Where a claim's words find their counterparts: the line, and for a restatement the headings above it too."""
+def _aligned_text(evidence: Evidence, restates: bool, names_answer: bool = False) -> str:
+    """Where a claim's words find their counterparts: the line; for a restatement the headings above it too; for a
+    claim naming a value, also the line before it, which may say what the value is ("-r:" above its line)."""
+    if names_answer:
+        return " ".join([evidence.text, evidence.context, evidence.lead_in])
     return f"{evidence.text} {evidence.context}" if restates else evidence.text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import languages
-from rag.language import detect, detect_language
+from rag.language import detect, detect_language, function_word_vote
 from rag.text import analyzer, fold, sentence_spans
 
 CORE = Path(__file__).resolve().parent.parent / "rag"
@@ -141,3 +141,31 @@ def test_the_answer_engine_holds_no_word_of_a_human_language():
             if hits:
                 offenders.append(f"{path.name}: {text!r} ({', '.join(sorted(hits))})")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Welche Firma bietet Debian-Support per Telefon an?", "de"),  # English to the detector, at 0.28
+        ("Quale comando firma un pacchetto .deb?", "it"),  # Spanish to it, at 0.42
+        ("Was kostet das?", "de"),
+        ("Where is the file?", "en"),
+        ("Où est le fichier ?", "fr"),
+        ("¿Dónde está el archivo?", "es"),
+    ],
+)
+def test_function_words_tell_the_language_of_a_short_question(text, lang):
+    assert function_word_vote(text) == lang
+
+
+def test_function_words_decide_only_when_they_tell_one_language():
+    assert function_word_vote("Combien ça coûte ?") is None  # one function word: too few
+    assert function_word_vote("VMS?") is None
+
+
+def test_an_unsure_detection_yields_to_the_question_s_function_words():
+    from rag.pipeline import question_language
+
+    assert question_language("Welche Firma bietet Debian-Support per Telefon an?", []) == "de"
+    assert question_language("Quale comando firma un pacchetto .deb?", []) == "it"
+    assert question_language("And for VMS?", [{"role": "user", "content": "Welche Architekturen gibt es für OS X?"}]) == "en"

@@ -895,3 +895,21 @@ def test_a_sentence_stopping_where_its_answer_should_be_states_nothing(answer, l
     assert (said.reason == "unfinished") is unfinished
     if unfinished:
         assert not said.supported
+
+
+@pytest.mark.parametrize(
+    ("claim", "stated"),
+    [
+        ("The option `-r` sends the table to a remote server [1].", False),
+        ("The option `-r` removes the current crontab [1].", True),
+    ],
+)
+def test_across_languages_a_bare_value_needs_counterparts_of_the_question_s_words_where_it_is_read(embedder, claim, stated):
+    """"`-r` sends the table to a remote server" only names a value: its other words are the question's, asserted of
+    `-r`, and the line naming -r must have counterparts for them (less than a third may lack one), whatever a judge
+    says of the two sentences."""
+    sources = sources_of(("L'option -r supprime la crontab en cours.", "fr"))
+    [said] = split_claims(claim, "en")
+    question = "Which option of crontab sends the table to a remote server?" if not stated else "Which option of crontab removes the current crontab?"
+    SupportChecker(embedder).check([said], "en", question, sources, lambda items: [True] * len(items))
+    assert said.supported is stated, said.reason
