@@ -15,10 +15,10 @@ For each claim, in this order:
 3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
    claim adds (all its words when it adds none) must each meet a word of the source whose contextual e5 vector is
    alike (`words_align`), and a claim only naming a value needs counterparts for the question's words it repeats,
-   but a third, where the value is read. Then a judge decides (`Settings.support_judge`): e5 similarity of the sentences (the
-   default), or the loaded model asked whether the source line states the sentence, read from llama.cpp's cache.
-   Measured on the dev questions, neither judge alone tells an invented claim from a faithful one (MEASUREMENTS.md),
-   so a judge never overrules a missing fact, missing words, or words without counterparts.
+   but a third, where the value is read. Then a judge decides (`Settings.support_judge`): e5 similarity of the
+   sentences (the default), or the loaded model asked whether the source line states the sentence, read from
+   llama.cpp's cache. Measured on the dev questions, neither judge alone tells an invented claim from a faithful one
+   (MEASUREMENTS.md), so a judge never overrules a missing fact, missing words, or words without counterparts.
 A line that announces the next one ("To list them, run:") states nothing alone, only with the line it announces.
 When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
@@ -392,7 +392,7 @@ class SupportChecker:
         return not repeated or 3 * int(np.sum(~self._met(repeated, theirs))) <= len(repeated)
 
     def _met(self, mine: list[np.ndarray], theirs: list[np.ndarray]) -> np.ndarray:
-        """For each of the claim's word vectors, whether it meets a counterpart among the source's (`align_similarity`)."""
+        """For each of the claim's word vectors, whether a word vector of the source is `align_similarity` alike."""
         return (np.stack(mine) @ np.stack(theirs).T).max(axis=1) >= self.align_similarity
 
     def _aligned(self, claim: Claim, lang: str, question: str, candidates: list[Evidence]) -> list[Evidence]:
