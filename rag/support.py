@@ -378,7 +378,8 @@ class SupportChecker:
         theirs = [v for w, v in read if not theirs_words.terms(w) <= filler]
         if not theirs:
             return False  # nothing but common words: no counterpart for anything
-        mine = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & wanted]
+        claim_words = self._word_vectors(claim.text)
+        mine = [v for w, v in claim_words if words.terms(w) & wanted]
         if mine and float(np.mean(self._met(mine, theirs))) < (1.0 if restates else self.align_share):
             return False
         if not names_answer:
@@ -386,9 +387,8 @@ class SupportChecker:
         # A claim only naming a value ("The option `-r` sends the table to a remote server") asserts the question
         # of it: at most a third of the question's words it repeats may lack a counterpart where the value is read
         # ("L'option -r supprime la crontab en cours"; counterparts are less sure than stems: a third, not less).
-        subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
-        subject -= words.terms(" ".join(F.facts(question, lang).quotes))
-        repeated = [v for w, v in self._word_vectors(claim.text) if words.terms(w) & subject]
+        subject = _asserted_of_value(claim.text, question, lang)
+        repeated = [v for w, v in claim_words if words.terms(w) & subject]
         return not repeated or 3 * int(np.sum(~self._met(repeated, theirs))) <= len(repeated)
 
     def _met(self, mine: list[np.ndarray], theirs: list[np.ndarray]) -> np.ndarray:
@@ -455,7 +455,7 @@ class SupportChecker:
         if names_answer:
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
-            subject -= words.terms(" ".join(F.facts(question, lang).quotes))
+            subject = _asserted_of_value(claim.text, question, lang)
             read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
         elif all(s.unit.kind == "row" for s in evidence.sources):
             # A row is a record of its own: a word of the question that another row holds and this one lacks names
@@ -612,6 +612,14 @@ def _added_terms(claim: str, question: str, lang: str) -> set[str]:
     """The claim's analysed words that the question lacks, common words left out (`SupportChecker.added_words`)."""
     words = analyzer(lang)
     return words.terms(claim) - words.terms(question) - filler_terms(lang)
+
+
+def _asserted_of_value(claim: str, question: str, lang: str) -> set[str]:
+    """What a claim naming a value asserts of it: the question's words it repeats, but those of a string the question
+    quotes, which names what it asks about."""
+    words = analyzer(lang)
+    subject = (words.terms(claim) & words.terms(question)) - filler_terms(lang)
+    return subject - words.terms(" ".join(F.facts(question, lang).quotes))
 
 
 @lru_cache(maxsize=64)  # the same claim for every line it is tried against
