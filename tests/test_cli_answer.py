@@ -254,7 +254,8 @@ def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkey
     for name in ("LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "fr_FR.UTF-8")  # the terminal's language: refusals of a question are in it
-    gen = canned(["Alexandr Wang dirige les Superintelligence Labs {Superintelligence Labs}.", "Il a 29 ans {29 ans}."])
+    # The answer its line states: the line names "Wang" only, and a claim relating two names needs each in its line.
+    gen = canned(["Wang dirige le nouveau Superintelligence Labs {Superintelligence Labs}.", "Il a 29 ans {29 ans}."])
     typed = iter(["Qui dirige les Superintelligence Labs de Meta ?", "Et quel âge a-t-il ?", "x" * 20000, "/new", "Et quel âge a-t-il ?", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
     assert main([*index_arg, "chat"]) == 0
@@ -264,7 +265,7 @@ def test_chat_keeps_the_conversation_until_new(index_arg, capsys, canned, monkey
     second, third = gen.prompts[1][1]["content"], gen.prompts[2][1]["content"]
     # The follow-up is asked as typed, with the previous exchange beside it for the model to resolve "il"...
     assert second.rstrip().endswith("Question : Et quel âge a-t-il ?")
-    assert "Réponse précédente : Alexandr Wang dirige les Superintelligence Labs." in second
+    assert "Réponse précédente : Wang dirige le nouveau Superintelligence Labs." in second
     # ...while after /new there is no previous exchange any more.
     assert third.rstrip().endswith("Question : Et quel âge a-t-il ?") and "Question précédente" not in third
     assert "error: La question est trop longue (20000 caractères, limite 2000)." in captured.out
