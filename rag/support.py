@@ -449,7 +449,6 @@ class SupportChecker:
         the model read: "dpkg-reconfigure reconfigures an installed package" is not stated by lines about installed
         packages that never name dpkg-reconfigure."""
         words = analyzer(lang)
-        subject = (words.terms(claim.text) & words.terms(question)) - filler_terms(lang)
         read = _terms_of(evidence.read or evidence.surroundings, lang)
         names_answer = _only_names_an_answer(claim.text, question, lang)
         if names_answer:
@@ -457,13 +456,14 @@ class SupportChecker:
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject = _asserted_of_value(claim.text, question, lang)
             read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
-        elif all(s.unit.kind == "row" for s in evidence.sources):
-            # A row is a record of its own: a word of the question that another row holds and this one lacks names
-            # another record ("jessie" of one row does not make the next row's date its date).
-            own = words.terms(" ".join([evidence.text, evidence.context]))
-            others = words.terms(" ".join(_other_rows(evidence)))
-            if (subject & others) - own:
-                return False
+        else:
+            subject = _repeated_terms(claim.text, question, lang)
+            if all(s.unit.kind == "row" for s in evidence.sources):
+                # A row is a record of its own: a word of the question that another row holds and this one lacks
+                # names another record ("jessie" of one row does not make the next row's date its date).
+                own = words.terms(" ".join([evidence.text, evidence.context]))
+                if (subject & words.terms(" ".join(_other_rows(evidence)))) - own:
+                    return False
         missing = {w for w in subject - read if not _derived(w, read)}
         if names_answer:
             # It asserts the question's words of the value it names: "`hosts(5)` encrypts the hosts file" is not
@@ -614,12 +614,16 @@ def _added_terms(claim: str, question: str, lang: str) -> set[str]:
     return words.terms(claim) - words.terms(question) - filler_terms(lang)
 
 
+def _repeated_terms(claim: str, question: str, lang: str) -> set[str]:
+    """The question's words the claim repeats, common words left out: its subject."""
+    words = analyzer(lang)
+    return (words.terms(claim) & words.terms(question)) - filler_terms(lang)
+
+
 def _asserted_of_value(claim: str, question: str, lang: str) -> set[str]:
     """What a claim naming a value asserts of it: the question's words it repeats, but those of a string the question
     quotes, which names what it asks about."""
-    words = analyzer(lang)
-    subject = (words.terms(claim) & words.terms(question)) - filler_terms(lang)
-    return subject - words.terms(" ".join(F.facts(question, lang).quotes))
+    return _repeated_terms(claim, question, lang) - analyzer(lang).terms(" ".join(F.facts(question, lang).quotes))
 
 
 @lru_cache(maxsize=64)  # the same claim for every line it is tried against
