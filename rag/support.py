@@ -4,7 +4,8 @@ For each claim, in this order:
 0. A sentence stopping where its answer should be ("The option that encrypts it is [1].") states nothing.
 1. Facts (rag.facts): the claim's numbers with their scale, months, code and paths, quoted strings and the languages
    it names ("German") must be in the cited units (or the headings above them); its names in the passage the model
-   read, and across languages, when it relates the question's name to another, both where its line is read; an
+   read (across languages, the question's multiword name may be read translated but for its proper part: « prix
+   Turing »), and across languages, when it relates the question's name to another, both where its line is read; an
    ordinal must be the source's when the source gives one. A number taken from a table row must stand in the column
    the claim speaks of: the one its words name, else the one whose name e5 finds closest to it (rag.tables).
    Otherwise: unsupported.
@@ -241,25 +242,29 @@ class SupportChecker:
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
         endings = languages.get(lang).name_endings
-        unread = _mostly_absent(copied, _folded(read), endings)
+        phrases = _name_phrases(question, asked.names) if across else {}
+        unread = _mostly_absent(copied, _folded(read), endings, _translated(phrases, read, everywhere.names))
         if unread:  # the question's subject is not what the model read about
             return f"name:{unread}"
         for name in mine.names:
             if name not in copied and not _name_stands(name, around, words, across, endings):
                 return f"name:{name}"
         if copied and len(copied) < len(mine.names) and across:
-            return self._relation_near(mine.names, copied, evidence, endings)
+            return self._relation_near(mine.names, copied, evidence, endings, phrases)
         return ""
 
     @staticmethod
-    def _relation_near(names: frozenset[str], copied: list[str], evidence: Evidence, endings: tuple[str, ...]) -> str:
+    def _relation_near(
+        names: frozenset[str], copied: list[str], evidence: Evidence, endings: tuple[str, ...], phrases: dict[str, frozenset[str]]
+    ) -> str:
         """Across languages, a claim relating the question's name to another ("AMI Labs is funded by Zuckerberg")
         states a relation whose words cannot be compared: its names must stand where the line is read (in it, the
         headings above it or the line before it, a pronoun's antecedent), not just somewhere in the passage.
         '' or what is missing."""
-        near = _folded(" ".join([evidence.text, evidence.context, evidence.lead_in]))
+        written = " ".join([evidence.text, evidence.context, evidence.lead_in])
+        near = _folded(written)
         words = set(WORD.findall(near))
-        missing = _mostly_absent(copied, near, endings)
+        missing = _mostly_absent(copied, near, endings, _translated(phrases, written, F.facts(written, evidence.lang).names))
         missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True, endings)), "")
         return f"relation:{missing}" if missing else ""
 
@@ -670,10 +675,38 @@ def _quote_translated(quote: str, lang: str, theirs: tuple[str, ...]) -> bool:
     return len(mine) >= 2 and any(set(mine) <= set(WORD.findall(q)) for q in theirs)
 
 
-def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...]) -> str:
-    """The first (sorted) of the names the folded text lacks when it lacks more than a third of them, else ''."""
-    absent = sorted(n for n in names if not F.contains_word(n, folded, endings))
+def _mostly_absent(names: list[str], folded: str, endings: tuple[str, ...], translated: frozenset[str] = frozenset()) -> str:
+    """The first (sorted) of the names the folded text lacks when it lacks more than a third of them, else ''. The
+    `translated` names (folded) are there."""
+    absent = sorted(n for n in names if fold(n) not in translated and not F.contains_word(n, folded, endings))
     return absent[0] if len(absent) > len(names) // 3 else ""
+
+
+@lru_cache(maxsize=16)  # what the model read, for every line tried
+def _name_phrases(text: str, names: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Each name of the text (folded) with the folded words of the multiword name it is part of ("Turing Award")."""
+    phrases: dict[str, frozenset[str]] = {}
+    run: list[str] = []
+    end = 0
+    for match in WORD.finditer(text):
+        if match.group() in names and (not run or not text[end : match.start()].strip()):
+            run.append(fold(match.group()))
+        else:
+            phrases.update({n: frozenset(run) for n in run})
+            run = [fold(match.group())] if match.group() in names else []
+        end = match.end()
+    phrases.update({n: frozenset(run) for n in run})
+    return phrases
+
+
+def _translated(phrases: dict[str, frozenset[str]], text: str, names: frozenset[str]) -> frozenset[str]:
+    """The question's names that the text translates but for a part (« prix Turing » of "Turing Award"): a name of
+    the text is all of its own multiword name and a part of the question's. Another name sharing a word of it
+    ("Superintelligence Labs" of "Advanced Machine Intelligence Labs") is not it."""
+    if not phrases:
+        return frozenset()
+    theirs = set(_name_phrases(text, names).values())
+    return frozenset(n for n, phrase in phrases.items() if len(phrase) > 1 and any(p < phrase for p in theirs))
 
 
 def _name_stands(name: str, folded: str, words: set[str], across: bool, endings: tuple[str, ...]) -> bool:

@@ -437,6 +437,24 @@ def test_across_languages_a_relation_to_the_question_s_name_needs_that_name_wher
     assert stated.supported and stated.support == [2]
 
 
+def test_across_languages_the_question_s_name_may_be_translated_but_for_its_proper_part():
+    """"the Nobel Prize" is « le prix Nobel »: the question's name is read, though "Prize" is not in the line; a
+    name that only shares a word with it ("Superintelligence Labs" for "Advanced Machine Intelligence Labs") is
+    another name, and a relation to it stays unstated."""
+    line = ("Albert Einstein a reçu le prix Nobel de physique en 1921 pour sa découverte de l'effet photoélectrique.", "fr")
+    [claim] = check("The Nobel Prize was received by Albert Einstein in 1921 [1].", "Who received the Nobel Prize in 1921?", "en", sources_of(line), _Always(True))
+    assert claim.supported, claim.reason
+    other = ("Zuckerberg a injecté 14 milliards de dollars dans Scale AI et Wang dirige le nouveau Superintelligence Labs.", "fr")
+    [claim] = check(
+        "Advanced Machine Intelligence Labs is funded by Zuckerberg [1].",
+        "Which investors fund Advanced Machine Intelligence Labs?",
+        "en",
+        sources_of(other),
+        _Always(True),
+    )
+    assert not claim.supported
+
+
 def test_a_judge_never_rescues_a_claim_whose_facts_are_missing():
     judge = _Always(True)
     [claim] = check("Meta put 15 billion dollars into Scale AI [1].", "How much?", "en", sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr")), judge)
