@@ -173,17 +173,16 @@ class Index:
             terms.extend(t for t in analyzer(code)(text) if t and t not in terms)
         return terms
 
-    def common_terms(self, ratio: float) -> set[str]:
-        """Keyword terms found in more than `ratio` of the chunks."""
+    def document_frequencies(self) -> dict[str, int]:
+        """How many chunks hold each keyword term."""
         scores = getattr(self.bm25, "scores", None)
         if not isinstance(scores, dict) or not len(self.chunks):
-            return set()
+            return {}
         indptr = np.asarray(scores["indptr"])
-        limit = ratio * len(self.chunks)
         return {
-            term
+            term: int(indptr[tid + 1] - indptr[tid])
             for term, tid in self.bm25.vocab_dict.items()
-            if term and tid + 1 < len(indptr) and indptr[tid + 1] - indptr[tid] > limit
+            if term and tid + 1 < len(indptr)
         }
 
     def dense_search(self, vector: np.ndarray, n: int, allowed: np.ndarray) -> list[tuple[int, float]]:

@@ -107,6 +107,7 @@ class Pipeline:
             settings.support_column_margin,
             settings.support_near_words,
             settings.support_near_similarity,
+            retriever.term_weight,
         )
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:

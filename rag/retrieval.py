@@ -1,6 +1,7 @@
 """Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused by reciprocal rank fusion."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,9 @@ class Retriever:
         excluded = set(settings.exclude_labels)
         self.allowed = np.array([c.label not in excluded for c in index.chunks], dtype=bool)
         self.languages = list(index.manifest.get("languages") or sorted({c.lang for c in index.chunks if c.lang}))
-        self.common_terms = index.common_terms(settings.common_term_ratio)
+        self.frequencies = index.document_frequencies()
+        limit = settings.common_term_ratio * len(index.chunks)
+        self.common_terms = {term for term, df in self.frequencies.items() if df > limit}
         # Words that ask rather than say what about ("what", "comment"): never what a question is about.
         self.question_terms = {
             t for lang in languages.available() for t in index.analyze(" ".join(languages.get(lang).question_words), [lang])
@@ -72,6 +75,12 @@ class Retriever:
         """
         codes = list(dict.fromkeys([lang, *self.languages] if lang else self.languages or [languages.FALLBACK]))
         return self.index.analyze(text, codes)
+
+    def term_weight(self, term: str) -> float:
+        """How much a keyword term tells what a text is about: its BM25 idf in this corpus, highest for a term no
+        chunk holds."""
+        n, df = len(self.index.chunks), self.frequencies.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def focused_query(self, query: str, lang: str | None = None) -> str | None:
         """The query without the corpus's ubiquitous words, which otherwise dominate a small embedding model.

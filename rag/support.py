@@ -12,7 +12,9 @@ For each claim, in this order:
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them. What it
-   adds may not stand in the headings alone, and a claim that only names a value asserts the question of it.
+   adds may not stand in the headings alone, and a claim that only names a value (dpkg-deb, `-r`, "none") asserts
+   the question of it: less than a third of the question's words, weighed by how seldom the corpus uses them, may
+   be missing from its line.
 3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
    claim adds (all its words when it adds none) must each meet a word of the source whose contextual e5 vector is
    alike (`words_align`), and a claim only naming a value needs counterparts for the question's words it repeats,
@@ -45,6 +47,9 @@ from rag.types import Claim, Source
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
 LEAD_IN = (":", "：")  # how a line announcing the next one ends, in most scripts
+# A value named without backquotes: a hyphenated identifier or a manual page (dpkg-deb, apt-get, deb(5)). Not code
+# (rag.facts), which must stand verbatim: a hyphenated word of prose may be translated.
+NAMED_VALUE = re.compile(r"(?<![\w-])[^\W\d_][\w+]*(?:-[\w+]+)+(?:\(\d\w*\))?|(?<![\w-])[^\W\d_][\w+-]*\(\d\w*\)")
 
 
 class Judge(Protocol):
@@ -169,8 +174,12 @@ class SupportChecker:
         column_margin: float = 0.01,
         near_words: int = 2,
         near_similarity: float = 0.945,
+        term_weight: Callable[[str], float] | None = None,
     ) -> None:
         self.embedder = embedder
+        # What a word of the question tells of its subject: one the corpus seldom uses ("encrypts") more than one on
+        # every page ("package"). Every word alike without a corpus.
+        self.term_weight = term_weight or (lambda term: 1.0)
         self.near_words = near_words
         self.near_similarity = near_similarity
         self.paraphrase_words = paraphrase_words
@@ -396,6 +405,10 @@ class SupportChecker:
         repeated = [v for w, v in claim_words if words.terms(w) & subject]
         return not repeated or 3 * int(np.sum(~self._met(repeated, theirs))) <= len(repeated)
 
+    def _weight(self, terms: set[str]) -> float:
+        """What these words together tell of a subject (`term_weight`)."""
+        return sum(self.term_weight(t) for t in terms)
+
     def _met(self, mine: list[np.ndarray], theirs: list[np.ndarray]) -> np.ndarray:
         """For each of the claim's word vectors, whether a word vector of the source is `align_similarity` alike."""
         return (np.stack(mine) @ np.stack(theirs).T).max(axis=1) >= self.align_similarity
@@ -472,8 +485,9 @@ class SupportChecker:
         missing = {w for w in subject - read if not _derived(w, read)}
         if names_answer:
             # It asserts the question's words of the value it names: "`hosts(5)` encrypts the hosts file" is not
-            # stated by the line naming hosts(5) without "encrypt". Less than a third may be missing ("il faut").
-            return 3 * len(missing) < len(subject)
+            # stated by the line naming hosts(5) without "encrypt". Less than a third may be missing ("il faut"),
+            # each word weighed by how seldom the corpus uses it: "Debian" and "package" do not make up for "encrypt".
+            return 3 * self._weight(missing) < self._weight(subject)
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
 
@@ -652,6 +666,7 @@ def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     question's blank and asserts the rest of the question of it."""
     mine, asked = F.facts(claim, lang), F.facts(question, lang)
     new = [*(mine.code - asked.code), *(mine.names - asked.names), *(set(mine.quotes) - set(asked.quotes))]
+    new += [t for t in NAMED_VALUE.findall(claim) if t not in NAMED_VALUE.findall(question)]
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 

@@ -87,6 +87,12 @@ def test_rrf_fuse():
     assert rrf_fuse([], k=60) == {}
 
 
+def test_a_term_weighs_more_the_fewer_chunks_hold_it(retriever):
+    held = {t: retriever.frequencies[t] for t in ("lecun", "turing")}
+    assert held["lecun"] > held["turing"] > 0
+    assert retriever.term_weight("lecun") < retriever.term_weight("turing") < retriever.term_weight("chiffrement")
+
+
 def test_focused_query_drops_ubiquitous_words_only_when_enough_is_left(retriever):
     assert set(retriever.analyze("LeCun Meta", "fr")) <= retriever.common_terms
     assert retriever.focused_query("What does LeCun's new company want to understand?") == "What does new company want to understand?"

@@ -232,6 +232,16 @@ def test_postgres_ranks_the_top_4_as_faiss_does(stores, pg_docs, retriever, embe
     assert same / len(questions) >= 0.95, f"{same} of {len(questions)} questions"
 
 
+def test_postgres_counts_the_chunks_holding_each_term_as_faiss_does(stores, pg_docs, retriever, embedder):
+    """The support check weighs a question's words by how many chunks hold them (Retriever.term_weight)."""
+    pg, faiss = _retriever(stores(pg_docs), embedder).frequencies, retriever.frequencies
+    shared = set(pg) & set(faiss)
+    assert len(shared) >= 0.9 * len(faiss), f"{len(shared)} of {len(faiss)} terms"
+    same = sum(pg[t] == faiss[t] for t in shared)
+    assert same >= 0.95 * len(shared), f"{same} of {len(shared)} counts"
+    assert faiss["lecun"] > faiss["turing"] > 0 and pg["lecun"] == faiss["lecun"]
+
+
 def test_postgres_analysis_uses_unaccent_and_each_language_stemmer(stores, pg_docs, embedder):
     index = stores(pg_docs).load()
     assert index.analyze("Les élèves mangeaient", ["fr"]) == ["elev", "mang"]

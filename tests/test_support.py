@@ -455,6 +455,28 @@ def test_across_languages_the_question_s_name_may_be_translated_but_for_its_prop
     assert not claim.supported
 
 
+def test_a_claim_naming_a_tool_asserts_what_the_question_asks_of_it():
+    """"dpkg-deb" names a value as `dpkg-deb` would: the line naming it must say what the question asks (encrypts)."""
+    line = ("To extract the control files of a package, run dpkg-deb --control foo.deb tmp.", "en")
+    [claim] = check("The tool that encrypts .deb packages is dpkg-deb [1].", "Which tool encrypts .deb packages?", "en", sources_of(line))
+    assert not claim.supported
+
+
+def test_a_word_the_corpus_seldom_uses_weighs_more_in_the_subject_of_a_named_value():
+    """Less than a third of what the question asks of a value may be missing from its line, each word weighed by
+    how seldom the corpus uses it: "encrypts" is not made up for by "Debian", "binary" and "packages"."""
+    question = "Which Debian tool encrypts binary packages?"
+    answer = "The Debian tool that encrypts binary packages is `dpkg-deb` [1]."
+    sources = sources_of(("Debian builds binary packages with `dpkg-deb --build`.", "en"))
+    [alike] = split_claims(answer, "en")
+    SupportChecker(None).check([alike], "en", question, sources, None)
+    assert alike.supported, "one word in four, every word alike"
+    weights = {"encrypt": 6.8, "debian": 0.2, "binari": 1.5, "packag": 1.0}
+    [weighed] = split_claims(answer, "en")
+    SupportChecker(None, term_weight=lambda t: weights.get(t, 1.0)).check([weighed], "en", question, sources, None)
+    assert not weighed.supported
+
+
 def test_a_judge_never_rescues_a_claim_whose_facts_are_missing():
     judge = _Always(True)
     [claim] = check("Meta put 15 billion dollars into Scale AI [1].", "How much?", "en", sources_of(("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.", "fr")), judge)

@@ -5,7 +5,7 @@
   and full-text search (unaccent + each language's stemmer), shared by several `rag serve` processes.
 
 A store hands out `Index` objects (rag.index.Index or its PostgreSQL subclass): the documents, the chunks in row
-order, the manifest, and the four searches the retriever needs (`analyze`, `common_terms`, `dense_search`,
+order, the manifest, and the four searches the retriever needs (`analyze`, `document_frequencies`, `dense_search`,
 `keyword_search`). Writers take `write_lock()`, read the current state with `load()`, and `save()` one `Commit`:
 all of it becomes visible at once, or none of it. Whoever opens a store closes it (`contextlib.closing`).
 """

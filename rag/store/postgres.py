@@ -593,12 +593,11 @@ class PgIndex(Index):
             self._analyzed[key] = found
         return list(found)
 
-    def common_terms(self, ratio: float) -> set[str]:
+    def document_frequencies(self) -> dict[str, int]:
         if not self.chunks:
-            return set()
+            return {}
         with self.store.reading() as conn:
-            rows = conn.execute("SELECT lexeme FROM rag_lexemes WHERE df > %s", (ratio * len(self.chunks),)).fetchall()
-        return {r[0] for r in rows}
+            return {lexeme: int(df) for lexeme, df in conn.execute("SELECT lexeme, df FROM rag_lexemes WHERE df > 0")}
 
     def _rows(self, found, allowed: np.ndarray, n: int) -> list[tuple[int, float]]:
         out = []
