@@ -12,7 +12,7 @@ For each claim, in this order:
 2. Same language: the words the claim adds to the question (stemmed, stop words aside) must be in the cited
    units, but for one per `paraphrase_words` (a synonym), with the same polarity (a negation on one side only is
    a different statement); a claim naming two things or more must also hold the words that relate them. What it
-   adds may not stand in the headings alone, and a claim that only names a value (dpkg-deb, `-r`, "none") asserts
+   adds may not stand in the headings alone, and a claim that only names a value (dpkg-deb, `-r`, "none", 23) asserts
    the question of it: less than a third of the question's words, weighed by how seldom the corpus uses them, may
    be missing from its line.
 3. Across languages the same words cannot be asked for, only their counterparts: at least half the words the
@@ -662,11 +662,12 @@ def _aligned_text(evidence: Evidence, restates: bool, names_answer: bool = False
 
 @lru_cache(maxsize=256)  # asked once per line a claim is tried against, with the same claim and question
 def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
-    """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, a name, "none"): it fills the
-    question's blank and asserts the rest of the question of it."""
+    """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, dpkg-deb, a name, "none", a
+    number): it fills the question's blank and asserts the rest of the question of it."""
     mine, asked = F.facts(claim, lang), F.facts(question, lang)
     new = [*(mine.code - asked.code), *(mine.names - asked.names), *(set(mine.quotes) - set(asked.quotes))]
     new += [t for t in NAMED_VALUE.findall(claim) if t not in NAMED_VALUE.findall(question)]
+    new += [q.raw for q in F.quantities(claim, lang) if q.value not in asked.numbers]
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 

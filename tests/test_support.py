@@ -554,6 +554,12 @@ ACROSS = [
      "Die Option noauto in der fstab verschlüsselt es.", "L'option -r supprime la crontab en cours.", "fr", False),
     ("Que fait l'option -r de crontab ?", "fr", "L'option -r supprime la crontab en cours.",
      "Die Option -r entfernt die aktuelle Crontab.", "de", True),
+    # A claim adding only a number asserts the question of it: "waits before retrying a failed job" needs its
+    # counterparts where the number is read, not only the number.
+    ("How many seconds does cron wait before retrying a failed job?", "en", "Cron waits 60 seconds before retrying a failed job.",
+     "Toutes les 60 secondes, cron examine les crontabs modifiées.", "fr", False),
+    ("¿Cada cuántos segundos relee cron las crontabs?", "es", "Cron relee las crontabs cada 60 segundos.",
+     "Cron relit les crontabs toutes les 60 secondes.", "fr", True),
 ]
 
 
