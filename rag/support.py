@@ -251,7 +251,7 @@ class SupportChecker:
         asked_names = {fold(n) for n in asked.names}
         copied = [n for n in mine.names if fold(n) in asked_names]
         endings = languages.get(lang).name_endings
-        phrases = _name_phrases(question, asked.names) if across else {}
+        phrases = _name_phrases(question, asked.names) if across and copied else {}
         unread = _mostly_absent(copied, _folded(read), endings, _translated(phrases, read, everywhere.names))
         if unread:  # the question's subject is not what the model read about
             return f"name:{unread}"
@@ -273,7 +273,7 @@ class SupportChecker:
         written = " ".join([evidence.text, evidence.context, evidence.lead_in])
         near = _folded(written)
         words = set(WORD.findall(near))
-        missing = _mostly_absent(copied, near, endings, _translated(phrases, written, F.facts(written, evidence.lang).names))
+        missing = _mostly_absent(copied, near, endings, _translated(phrases, written, frozenset(F.names(written, evidence.lang))))
         missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True, endings)), "")
         return f"relation:{missing}" if missing else ""
 
