@@ -89,6 +89,11 @@ class Evidence:
         return " ".join(lines)
 
     @property
+    def near(self) -> str:
+        """The units, the headings above them and the line before them: where what a line speaks of is named."""
+        return " ".join([self.text, self.context, self.lead_in])
+
+    @property
     def surroundings(self) -> str:
         """Where a claim's names may come from: the passages of the units, their headings and their document's title."""
         passages = {id(s.passage): s.passage for s in self.sources}
@@ -270,10 +275,11 @@ class SupportChecker:
         states a relation whose words cannot be compared: its names must stand where the line is read (in it, the
         headings above it or the line before it, a pronoun's antecedent), not just somewhere in the passage.
         '' or what is missing."""
-        written = " ".join([evidence.text, evidence.context, evidence.lead_in])
+        written = evidence.near
         near = _folded(written)
         words = set(WORD.findall(near))
-        missing = _mostly_absent(copied, near, endings, _translated(phrases, written, frozenset(F.names(written, evidence.lang))))
+        translated = _translated(phrases, written, frozenset(F.names(written, evidence.lang)))
+        missing = _mostly_absent(copied, near, endings, translated)
         missing = missing or next((n for n in sorted(names - set(copied)) if not _name_stands(n, near, words, True, endings)), "")
         return f"relation:{missing}" if missing else ""
 
@@ -473,7 +479,7 @@ class SupportChecker:
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject = _asserted_of_value(claim.text, question, lang)
-            read = _terms_of(" ".join([evidence.text, evidence.context, evidence.lead_in]), lang)
+            read = _terms_of(evidence.near, lang)
         else:
             subject = _repeated_terms(claim.text, question, lang)
             if all(s.unit.kind == "row" for s in evidence.sources):
@@ -656,7 +662,7 @@ def _aligned_text(evidence: Evidence, restates: bool, names_answer: bool = False
     """Where a claim's words find their counterparts: the line; for a restatement the headings above it too; for a
     claim naming a value, also the line before it, which may say what the value is ("-r:" above its line)."""
     if names_answer:
-        return " ".join([evidence.text, evidence.context, evidence.lead_in])
+        return evidence.near
     return f"{evidence.text} {evidence.context}" if restates else evidence.text
 
 
