@@ -63,7 +63,13 @@ def split_claims(answer: str, lang: str) -> list[Claim]:
                 pieces[-1] += " " + piece
             continue
         pieces.append(piece)
-    return [Claim(text=strip_markers(p), cited=[n for n in parse_markers(p) if n > 0]) for p in pieces]
+    return [_claim(piece) for piece in pieces]
+
+
+def _claim(piece: str) -> Claim:
+    """One sentence and its markers; [0], the decline marker, marks it as stated by no source."""
+    numbers = parse_markers(piece)
+    return Claim(text=strip_markers(piece), cited=[n for n in numbers if n > 0], unsourced=0 in numbers)
 
 
 class StreamView:

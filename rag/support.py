@@ -512,6 +512,11 @@ class SupportChecker:
             if unfinished(claim.text, lang):
                 claim.reason = "unfinished"
                 continue
+            if claim.unsourced:
+                # The model's own mark that no source states it ("apt-cache [0]"): a line holding its words may
+                # still be found, but the model wrote it from elsewhere.
+                claim.reason = "unsourced"
+                continue
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = self._item_lines(claim, lang, cited)

@@ -301,9 +301,11 @@ class Claim:
     supported: bool = False
     # Why the check decided so, as a code: "words" (all in the source), "judge:yes", "judge:no", "number:14e9",
     # "code:/etc/fstab", "quote:...", "name:...", "month", "language:de", "facts" (no unit holds them), "conflict",
-    # "paraphrase" (most words, and e5 finds it a paraphrase of its line), "unfinished" (it stops on "is" or "the").
+    # "paraphrase" (most words, and e5 finds it a paraphrase of its line), "unfinished" (it stops on "is" or "the"),
+    # "unsourced" (the model itself marked it [0]).
     reason: str = ""
     inline: bool = False  # written by the pipeline with [k] markers in place (a stated conflict)
+    unsourced: bool = False  # the model marked it [0], its decline marker: no source states it
 
 
 NOTE_KINDS = ("conflict", "unsupported", "withheld", "off_target", "invalid_citation")

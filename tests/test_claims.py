@@ -19,6 +19,11 @@ def test_claims_keep_the_numbers_they_cite():
     assert [c.cited for c in claims] == [[3], [1, 4], []]
 
 
+def test_a_sentence_marked_with_the_decline_marker_is_marked_unsourced():
+    claims = split_claims("apt-cache [0]. Run apt-cache search [2].", "en")
+    assert [(c.text, c.cited, c.unsourced) for c in claims] == [("apt-cache.", [], True), ("Run apt-cache search.", [2], False)]
+
+
 def test_a_marker_after_the_period_belongs_to_the_sentence_before():
     claims = split_claims("Wang is 28. [2] He leads the lab. [5]", "en")
     assert [(c.text, c.cited) for c in claims] == [("Wang is 28.", [2]), ("He leads the lab.", [5])]

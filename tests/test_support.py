@@ -58,6 +58,14 @@ def test_a_negative_answer_is_an_answer_not_a_refusal():
     assert claim.supported
 
 
+def test_a_sentence_the_model_marks_with_the_decline_marker_is_not_supported():
+    # Its words stand in line [1], but the model said with [0] that no source states it.
+    [claim] = check("The kernel maintains the system hostname [0].", "Who maintains the system hostname?", "en", sources_of(MANUAL))
+    assert not claim.supported and claim.reason == "unsourced"
+    [claim] = check("The kernel maintains the system hostname [1].", "Who maintains the system hostname?", "en", sources_of(MANUAL))
+    assert claim.supported
+
+
 def test_the_opposite_polarity_is_not_supported_by_words_alone():
     [claim] = check("The warranty includes water damage [2].", "Does the warranty cover water damage?", "en", sources_of(MANUAL))
     assert not claim.supported
