@@ -56,6 +56,13 @@ def test_the_decline_line_becomes_the_refusal_of_the_question_s_language(tokeniz
         assert answer.answer == languages.get(lang).text["decline"] and answer.lang == lang
 
 
+def test_a_sentence_marked_with_the_decline_marker_is_withheld_though_a_source_holds_its_words(tokenizer_pipeline):
+    prepared = tokenizer_pipeline.prepare("Combien Meta a-t-il investi dans Scale AI ?")
+    answer = tokenizer_pipeline.finish(prepared, "Zuckerberg a injecté 14 milliards de dollars dans Scale AI [0].")
+    assert answer.abstained and [n.kind for n in answer.notes] == ["withheld"]
+    assert answer.claims[0].reason == "unsourced" and answer.answer == languages.get("fr").text["decline"]
+
+
 def test_an_invented_figure_is_withheld_in_strict_mode(tokenizer_pipeline):
     prepared = tokenizer_pipeline.prepare("Combien Meta a-t-il investi dans Scale AI ?")
     k = source_holding(prepared, "14 milliards")
