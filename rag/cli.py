@@ -455,17 +455,36 @@ def _batch_row(line: str) -> dict | str:
     return row
 
 
+def _recorded_run(path: Path) -> dict:
+    """A run `rag eval --json` saved, read for --replay; UsageProblem when it is not one."""
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageProblem(f"{path}: cannot read a recorded run ({exc})") from None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("questions"), list):
+        raise UsageProblem(f"{path}: not a recorded run (the JSON of `rag eval --json`, with its questions)")
+    return recorded
+
+
 def _answer_eval(args: argparse.Namespace, settings: Settings, questions, retriever) -> int:
-    from rag.evaluation import answer_eval, format_answer_eval
-    from rag.generation import load_generator
+    from rag.evaluation import answer_eval, format_answer_eval, replay_eval
+    from rag.generation import load_generator, load_tokenizer
     from rag.index import IndexMissing
     from rag.pipeline import EMPTY_INDEX, Pipeline
 
     if not retriever.index.chunks:
         raise IndexMissing(EMPTY_INDEX)  # before the model loads
-    pipeline = Pipeline(settings, retriever, load_generator(settings, args.model))
-    pipeline.warm_up()
-    result = answer_eval(questions, pipeline, progress=None if args.json else lambda line: print(line, file=sys.stderr))
+    progress = None if args.json else lambda line: print(line, file=sys.stderr)
+    if args.replay:
+        recorded = _recorded_run(Path(args.replay))
+        if settings.support_judge == "model":
+            raise UsageProblem("--replay writes nothing, so the model cannot judge: use --judge embedding or none")
+        pipeline = Pipeline(settings, retriever, load_tokenizer(settings, args.model or recorded.get("model") or None))
+        result = replay_eval(questions, pipeline, recorded, progress)
+    else:
+        pipeline = Pipeline(settings, retriever, load_generator(settings, args.model))
+        pipeline.warm_up()
+        result = answer_eval(questions, pipeline, progress)
     if args.json:
         _print_json(result)
     else:
@@ -667,6 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrieval", action="store_true", help="retrieval only: recall@1, recall@k, MRR")
     p.add_argument("-k", type=int, help="chunks retrieved per question (default: RAG_TOP_K, 4)")
     p.add_argument("--model", help="generation model name or GGUF path")
+    p.add_argument(
+        "--replay",
+        metavar="RUN.json",
+        help="check again the answers a run saved with --json recorded, with the engine as it is, writing nothing",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

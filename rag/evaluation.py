@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,11 +192,40 @@ def answer_eval(questions: list[Question], pipeline, progress=None) -> dict:
     rows = []
     for q in questions:
         answer = pipeline.ask(q.question, q.history)
-        row = score_answer(q, answer)
-        rows.append(row)
-        if progress:
-            mark = "ok " if row["correct"] else "NO "
-            progress(f"{mark}{q.id} [{q.lang} {q.kind}] {row['first_token_ms'] / 1000:.1f}s  {answer.answer[:110]}")
+        rows.append(score_answer(q, answer))
+        _report_progress(progress, q, rows[-1], answer)
+    return _result(rows, pipeline)
+
+
+def replay_eval(questions: list[Question], pipeline, recorded: dict, progress=None) -> dict:
+    """Check again the raw answers of a recorded run (`rag eval --json`) with the engine as it is, writing nothing:
+    what a change to retrieval or to the check does to the same answers, in seconds rather than a model's minutes.
+    Questions the run did not record are left out; "changed" lists the decisions that differ from the record."""
+    raw = {r["id"]: r for r in recorded.get("questions", []) if isinstance(r, dict) and "id" in r and "raw" in r}
+    rows, changed = [], []
+    for q in questions:
+        if q.id not in raw:
+            continue
+        prepared = pipeline.prepare(q.question, q.history)
+        started = time.perf_counter()
+        answer = pipeline.finish(prepared, raw[q.id]["raw"])
+        answer.timings_ms = {"check": (time.perf_counter() - started) * 1000}
+        rows.append(score_answer(q, answer))
+        before = raw[q.id]
+        if (before.get("abstained"), before.get("correct")) != (rows[-1]["abstained"], rows[-1]["correct"]):
+            changed.append({"id": q.id, "was": {"abstained": before.get("abstained"), "correct": before.get("correct")},
+                            "now": {"abstained": rows[-1]["abstained"], "correct": rows[-1]["correct"]}})
+        _report_progress(progress, q, rows[-1], answer)
+    return {**_result(rows, pipeline), "replayed": recorded.get("model", ""), "not_recorded": len(questions) - len(rows), "changed": changed}
+
+
+def _report_progress(progress, q: Question, row: dict, answer) -> None:
+    if progress:
+        mark = "ok " if row["correct"] else "NO "
+        progress(f"{mark}{q.id} [{q.lang} {q.kind}] {row['first_token_ms'] / 1000:.1f}s  {answer.answer[:110]}")
+
+
+def _result(rows: list[dict], pipeline) -> dict:
     return {
         "model": pipeline.generator.name,
         "judge": pipeline.settings.support_judge,
@@ -231,4 +261,14 @@ def format_answer_eval(result: dict) -> str:
     shown = [r["id"] for r in result["questions"] if r["wrong_shown"]]
     if shown:
         lines.append(f"invented and shown as supported: {', '.join(shown)}")
+    if "changed" in result:
+        lines.append(f"replayed the recorded answers ({result['not_recorded']} questions not recorded); decisions changed: "
+                     + (", ".join(_change(c) for c in result["changed"]) or "none"))
     return "\n".join(lines)
+
+
+def _change(change: dict) -> str:
+    """"dd18 shown→withheld, right→wrong": how one replayed decision differs from the record."""
+    def state(d: dict) -> str:
+        return f"{'withheld' if d['abstained'] else 'shown'}, {'right' if d['correct'] else 'wrong'}"
+    return f"{change['id']} {state(change['was'])} → {state(change['now'])}"

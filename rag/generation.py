@@ -142,6 +142,21 @@ def default_threads(settings: Settings) -> int:
     return settings.llm_threads or os.cpu_count() or 1
 
 
+def load_tokenizer(settings: Settings, model: str | None = None) -> Generator:
+    """The GGUF's vocabulary alone (no weights: a fraction of a second): counts tokens, generates nothing. What
+    re-checking recorded answers needs, the passages being chosen within a budget of the model's tokens."""
+    name = model or settings.llm_model
+    path = resolve_gguf(name, settings.cache_dir)
+    check_gguf_header(path)
+    from llama_cpp import Llama
+
+    try:
+        llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(f"model {path} could not be read ({exc}): the file may be corrupt") from None
+    return Generator(llm, name, path, 0, 0.0)
+
+
 def load_generator(settings: Settings, model: str | None = None) -> Generator:
     """Load the configured GGUF once (no download); raise ModelUnavailable with a clear message.
 

@@ -228,14 +228,9 @@ def generator():
 @pytest.fixture(scope="session")
 def tokenizer():
     """The default GGUF's vocabulary only (loads in a fraction of a second, generates nothing): counts tokens."""
-    from llama_cpp import Llama
+    from rag.generation import load_tokenizer
 
-    from rag.generation import Generator
-    from rag.gguf import resolve_gguf
-
-    path = resolve_gguf(DEFAULT_LLM, Settings().cache_dir)
-    llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    return Generator(llm, DEFAULT_LLM, path, 0, 0.0)
+    return load_tokenizer(Settings(), DEFAULT_LLM)
 
 
 @pytest.fixture(scope="session")

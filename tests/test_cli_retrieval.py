@@ -1,4 +1,4 @@
-"""The retrieval side of the `rag` command, run in-process through rag.cli.main."""
+"""The retrieval side of the `rag` command, and `rag eval --replay` (recorded answers checked again, nothing written), run in-process through rag.cli.main."""
 from __future__ import annotations
 
 import json
@@ -161,3 +161,42 @@ def test_ingest_and_remove_through_the_cli(tmp_path, small_docs, capsys):
     assert captured.err == "error: nope: no such document in the index\n"
     assert main([*index, "remove", "alpha"]) == 0
     assert capsys.readouterr().out == "removed alpha; 0 chunks left\n"
+
+
+# ---------------------------------------------------------------- eval --replay: recorded answers checked again
+
+
+def recorded_run(path: Path) -> Path:
+    """A run as `rag eval --json` saves it, for two of the four questions of write_questions."""
+    rows = [
+        # Recorded as shown: the invented figure (15, the articles say 14) is withheld by the check as it is.
+        {"id": "t-fr", "abstained": False, "correct": False, "raw": "Zuckerberg a injecté 15 milliards de dollars dans Scale AI [1]."},
+        {"id": "t-no", "abstained": True, "correct": True, "raw": "[0]"},
+    ]
+    path.write_text(json.dumps({"model": "qwen2.5-coder-1.5b", "questions": rows}), encoding="utf-8")
+    return path
+
+
+def test_eval_replay_checks_recorded_answers_again_and_lists_the_changed_decisions(tmp_path, index_arg, capsys):
+    questions, run = write_questions(tmp_path / "q.jsonl"), recorded_run(tmp_path / "run.json")
+    assert main([*index_arg, "eval", str(questions), "--replay", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in result["questions"]] == ["t-fr", "t-no"] and result["not_recorded"] == 2
+    assert result["changed"] == [{"id": "t-fr", "was": {"abstained": False, "correct": False}, "now": {"abstained": True, "correct": False}}]
+    assert result["overall"]["decline_accuracy"] == 1.0 and result["overall"]["wrong_shown_rate"] == 0.0
+    assert main([*index_arg, "eval", str(questions), "--replay", str(run)]) == 0
+    assert "decisions changed: t-fr shown, wrong → withheld, wrong" in capsys.readouterr().out
+
+
+def test_eval_replay_refuses_what_is_not_a_recorded_run_and_a_judge_that_must_write(tmp_path, index_arg, capsys):
+    questions = write_questions(tmp_path / "q.jsonl")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"questions": [', encoding="utf-8")
+    assert main([*index_arg, "eval", str(questions), "--replay", str(broken)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {broken}: cannot read a recorded run")
+    broken.write_text("[]", encoding="utf-8")
+    assert main([*index_arg, "eval", str(questions), "--replay", str(broken)]) == 2
+    assert "not a recorded run" in capsys.readouterr().err
+    run = recorded_run(tmp_path / "run.json")
+    assert main([*index_arg, "eval", str(questions), "--replay", str(run), "--judge", "model"]) == 2
+    assert "--judge embedding or none" in capsys.readouterr().err
