@@ -236,7 +236,7 @@ class SupportChecker:
         column = self.wrong_column(claim, lang, asked, evidence)
         if column:
             return column
-        for token in mine.code:
+        for token in sorted(mine.code):  # sorted: the same reason reported in every process
             if F.contains_code(token, text):
                 continue
             # An option is what its line speaks of, and lines that differ only in theirs are alike: copied from the
@@ -254,13 +254,13 @@ class SupportChecker:
                 return f"quote:{quote}"
         words = set(WORD.findall(around))
         asked_names = {fold(n) for n in asked.names}
-        copied = [n for n in mine.names if fold(n) in asked_names]
+        copied = [n for n in sorted(mine.names) if fold(n) in asked_names]
         endings = languages.get(lang).name_endings
         phrases = _name_phrases(question, asked.names) if across and copied else {}
         unread = _mostly_absent(copied, _folded(read), endings, _translated(phrases, read, everywhere.names))
         if unread:  # the question's subject is not what the model read about
             return f"name:{unread}"
-        for name in mine.names:
+        for name in sorted(mine.names):
             if name not in copied and not _name_stands(name, around, words, across, endings):
                 return f"name:{name}"
         if copied and len(copied) < len(mine.names) and across:
