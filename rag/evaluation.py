@@ -216,7 +216,7 @@ def replay_eval(questions: list[Question], pipeline, recorded: dict, progress=No
             changed.append({"id": q.id, "was": {"abstained": before.get("abstained"), "correct": before.get("correct")},
                             "now": {"abstained": rows[-1]["abstained"], "correct": rows[-1]["correct"]}})
         _report_progress(progress, q, rows[-1], answer)
-    return {**_result(rows, pipeline), "replayed": recorded.get("model", ""), "not_recorded": len(questions) - len(rows), "changed": changed}
+    return {**_result(rows, pipeline), "recorded_model": recorded.get("model", ""), "not_recorded": len(questions) - len(rows), "changed": changed}
 
 
 def _report_progress(progress, q: Question, row: dict, answer) -> None:
@@ -268,7 +268,7 @@ def format_answer_eval(result: dict) -> str:
 
 
 def _change(change: dict) -> str:
-    """"dd18 shown→withheld, right→wrong": how one replayed decision differs from the record."""
+    """How one replayed decision differs from the record: "dd18 shown, wrong → withheld, wrong"."""
     def state(d: dict) -> str:
         return f"{'withheld' if d['abstained'] else 'shown'}, {'right' if d['correct'] else 'wrong'}"
     return f"{change['id']} {state(change['was'])} → {state(change['now'])}"
