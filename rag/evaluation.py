@@ -204,18 +204,20 @@ def replay_eval(questions: list[Question], pipeline, recorded: dict, progress=No
     raw = {r["id"]: r for r in recorded.get("questions", []) if isinstance(r, dict) and "id" in r and "raw" in r}
     rows, changed = [], []
     for q in questions:
-        if q.id not in raw:
+        before = raw.get(q.id)
+        if before is None:
             continue
         prepared = pipeline.prepare(q.question, q.history)
         started = time.perf_counter()
-        answer = pipeline.finish(prepared, raw[q.id]["raw"])
+        answer = pipeline.finish(prepared, before["raw"])
         answer.timings_ms = {"check": (time.perf_counter() - started) * 1000}
-        rows.append(score_answer(q, answer))
-        before = raw[q.id]
-        if (before.get("abstained"), before.get("correct")) != (rows[-1]["abstained"], rows[-1]["correct"]):
-            changed.append({"id": q.id, "was": {"abstained": before.get("abstained"), "correct": before.get("correct")},
-                            "now": {"abstained": rows[-1]["abstained"], "correct": rows[-1]["correct"]}})
-        _report_progress(progress, q, rows[-1], answer)
+        row = score_answer(q, answer)
+        rows.append(row)
+        was = {"abstained": before.get("abstained"), "correct": before.get("correct")}
+        now = {"abstained": row["abstained"], "correct": row["correct"]}
+        if was != now:
+            changed.append({"id": q.id, "was": was, "now": now})
+        _report_progress(progress, q, row, answer)
     return {**_result(rows, pipeline), "recorded_model": recorded.get("model", ""), "not_recorded": len(questions) - len(rows), "changed": changed}
 
 

@@ -142,12 +142,18 @@ def default_threads(settings: Settings) -> int:
     return settings.llm_threads or os.cpu_count() or 1
 
 
-def load_tokenizer(settings: Settings, model: str | None = None) -> Generator:
-    """The GGUF's vocabulary alone (no weights: a fraction of a second): counts tokens, generates nothing. What
-    re-checking recorded answers needs, the passages being chosen within a budget of the model's tokens."""
+def checked_gguf(settings: Settings, model: str | None = None) -> tuple[str, Path]:
+    """The model's name and its GGUF file, found without download and checked to be one (ModelUnavailable else)."""
     name = model or settings.llm_model
     path = resolve_gguf(name, settings.cache_dir)
     check_gguf_header(path)
+    return name, path
+
+
+def load_tokenizer(settings: Settings, model: str | None = None) -> Generator:
+    """The GGUF's vocabulary alone (no weights: a fraction of a second): counts tokens, generates nothing. What
+    re-checking recorded answers needs, the passages being chosen within a budget of the model's tokens."""
+    name, path = checked_gguf(settings, model)
     from llama_cpp import Llama
 
     try:
@@ -166,9 +172,7 @@ def load_generator(settings: Settings, model: str | None = None) -> Generator:
         from rag.remote import load_remote_generator
 
         return load_remote_generator(settings, model)
-    name = model or settings.llm_model
-    path = resolve_gguf(name, settings.cache_dir)
-    check_gguf_header(path)
+    name, path = checked_gguf(settings, model)
     from llama_cpp import Llama
 
     threads = default_threads(settings)
