@@ -522,6 +522,9 @@ class SupportChecker:
                 cited = self._item_lines(claim, lang, cited)
             options = _with_neighbours(cited, sources) + [[s] for k, s in sorted(sources.items()) if s not in cited]
             options = [kept for option in options if (kept := [s for s in option if s.k not in others])]
+            # A claim citing only lines of its own language says where it rests, where words can tell: a line of
+            # another language it does not cite is no support ("gzip" of a claim, judged against an uncited line).
+            own_language = bool(cited) and all(s.unit.lang == lang for s in cited)
             across, near = [], []
             for evidence in options:
                 if _only_announced(claim, lang, evidence):
@@ -537,7 +540,8 @@ class SupportChecker:
                     _accept(claim, evidence, "words")
                     break
                 if evidence[0].unit.lang != lang:
-                    across.append(tested)  # across languages the words cannot tell: counterparts, then a judge
+                    if not own_language:
+                        across.append(tested)  # across languages the words cannot tell: counterparts, then a judge
                 elif fit == "near":
                     near.append(tested)  # most of its words: a paraphrase, if e5 says so
             viable = []

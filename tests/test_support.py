@@ -422,6 +422,35 @@ def test_a_judge_settles_what_words_cannot_and_only_that():
     assert len(judge.asked) == 1, "a claim whose words are all in its source costs no judge"
 
 
+APT_FR = (
+    "APT (Advanced Package Tool) est une interface avancée pour le système de gestion des paquets Debian et il "
+    "fournit le programme apt-get.",
+    "fr",
+)
+APT_EN = ("apt-get will call dpkg directly after downloading the .deb archives from the configured sources.", "en")
+GZIP = "Apt utilise l'algorithme gzip pour compresser les fichiers Packages [1]."
+GZIP_QUESTION = "Quel algorithme de compression apt utilise-t-il pour les fichiers Packages ?"
+
+
+def test_a_claim_citing_lines_of_its_own_language_is_not_judged_against_a_line_of_another_it_does_not_cite():
+    """dp50 of the Debian probes, 2026-12-06 (nothing in the corpus names the compression): the French claim cites a
+    French line that lacks "gzip", and the e5 judge passed it against an English line of the prompt it never cited."""
+    judge = _Always(True)
+    [claim] = check(GZIP, GZIP_QUESTION, "fr", sources_of(APT_FR, APT_EN), judge)
+    assert not claim.supported and not judge.asked, claim.support
+    # Citing the line of the other language, it is that line's judge that decides.
+    [claim] = check(GZIP.replace("[1]", "[2]"), GZIP_QUESTION, "fr", sources_of(APT_FR, APT_EN), judge)
+    assert claim.supported and claim.support == [2] and claim.reason == "judge:yes"
+
+
+def test_the_real_check_withholds_a_claim_its_own_language_line_lacks(embedder):
+    """The same with e5 as judge, as `rag ask` runs it: before, it was supported by the uncited English line."""
+    checker = SupportChecker(embedder)
+    claims = split_claims(GZIP, "fr")
+    checker.check(claims, "fr", GZIP_QUESTION, sources_of(APT_FR, APT_EN), EmbeddingJudge(checker.similarity, 0.5))
+    assert not claims[0].supported, claims[0].reason
+
+
 def test_across_languages_a_relation_to_the_question_s_name_needs_that_name_where_the_line_is_read():
     """"AMI Labs is funded by Zuckerberg" on a line about Zuckerberg and Scale AI: each name is somewhere in what the model
     read, but the line relates Zuckerberg to something else. A pronoun standing for the name in the line just
