@@ -23,7 +23,8 @@ For each claim, in this order:
    llama.cpp's cache. Measured on the dev questions, neither judge alone tells an invented claim from a faithful one
    (MEASUREMENTS.md), so a judge never overrules a missing fact, missing words, or words without counterparts.
 A line that announces the next one ("To list them, run:") states nothing alone, only with the line it announces.
-When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one;
+When the cited units fail, the other numbered units are tried, best first: the model's number may be off by one
+(a unit of another language only when the claim cites one, or none: words tell within the language it cites);
 then two lines of one section, one of them a list item, table row, definition or code line. A sentence citing more
 lines than `max_cited` rests on the cited lines holding its items (commands, numbers, quoted strings), else on none.
 """
