@@ -121,6 +121,12 @@ def record_terms(lang: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=64)
+def kind_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's words for the kind of value a question asks for ("range", "year")."""
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).kinds)))
+
+
+@lru_cache(maxsize=64)
 def filler_terms(lang: str) -> frozenset[str]:
     """The analysed forms of the language's common words and of its yes and no."""
     language = languages.get(lang)
@@ -480,6 +486,10 @@ class SupportChecker:
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
             subject = _asserted_of_value(claim.text, question, lang)
+            if _adds_only_numbers(claim.text, question, lang):
+                # The question's word for the kind of quantity ("the range of", "which year") is what the numbers
+                # are, unsaid by the line giving them: "the positive levels (from 1 to 19)".
+                subject = subject - kind_terms(lang)
             read = _terms_of(evidence.near, lang)
         else:
             subject = _repeated_terms(claim.text, question, lang)
@@ -684,6 +694,13 @@ def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     new = [*(mine.code - asked.code), *(mine.names - asked.names), *(set(mine.quotes) - set(asked.quotes))]
     new += [t for t in NAMED_VALUE.findall(claim) if t not in NAMED_VALUE.findall(question)]
     new += [q.raw for q in F.quantities(claim, lang) if q.value not in asked.numbers]
+    return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
+
+
+def _adds_only_numbers(claim: str, question: str, lang: str) -> bool:
+    """All the claim adds to the question is numbers ("from 1 to 19", "in 1996"), not a command or a name."""
+    asked = F.facts(question, lang).numbers
+    new = [q.raw for q in F.quantities(claim, lang) if q.value not in asked]
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 

@@ -938,6 +938,34 @@ def test_a_bare_value_needs_the_question_s_words_in_the_line_naming_it(lang, lin
     assert not said.supported and said.reason == "words"
 
 
+
+# idf-like weights: the question's word for the kind of value is its rarest word, as in a corpus seldom speaking of ranges
+_KIND_WEIGHTS = {"rang": 5.1, "plag": 5.1, "bereich": 5.1, "date": 5.1}
+
+
+@pytest.mark.parametrize(
+    ("lang", "line", "question", "claim", "stated"),
+    [
+        ("en", "nice works with levels: the positive levels (from 1 to 19) progressively lower the priority.",
+         "What is the range of positive niceness levels?", "The range of positive niceness levels is from 1 to 19 [1].", True),
+        ("fr", "nice fonctionne par niveaux : les niveaux positifs (de 1 à 19) diminuent la priorité.",
+         "Quelle est la plage des niveaux positifs de nice ?", "La plage des niveaux positifs de nice va de 1 à 19 [1].", True),
+        ("de", "nice arbeitet mit Stufen: die positiven Stufen (von 1 bis 19) senken die Priorität.",
+         "Welchen Bereich haben die positiven Stufen von nice?", "Die positiven Stufen von nice haben den Bereich von 1 bis 19 [1].", True),
+        ("en", "nice works with levels: the positive levels (from 1 to 19) progressively lower the priority.",
+         "What is the range of the CPU temperature?", "The range of the CPU temperature is from 1 to 19 [1].", False),
+        ("fr", "Afficher le fichier control (et d'autres informations) pour un paquet particulier : dpkg --info foo.deb.",
+         "Quelle commande affiche la date d'installation d'un paquet ?", "La commande `dpkg --info` affiche la date d'installation d'un paquet [1].", False),
+    ],
+)
+def test_the_question_s_word_for_the_kind_of_value_need_not_stand_in_the_line_giving_it(lang, line, question, claim, stated):
+    """"from 1 to 19" is the range the question asks for: its line need not say "range", however seldom the corpus
+    does; the question's other words it must still say (a CPU temperature is not a niceness level), and a command
+    is no date: the line naming it must say what the question asks of it (probe dp29)."""
+    [said] = split_claims(claim, lang)
+    SupportChecker(None, term_weight=lambda t: _KIND_WEIGHTS.get(t, 2.0)).check([said], lang, question, sources_of((line, lang)), None)
+    assert said.supported == stated, said.reason
+
 @pytest.mark.parametrize(
     ("claim", "lang", "stated"),
     [

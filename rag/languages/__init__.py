@@ -52,6 +52,7 @@ class Language:
     stop_words: frozenset[str]
     filler: frozenset[str] = frozenset()
     record: frozenset[str] = frozenset()  # "field", "value": what a "name: value" line names without saying it
+    kinds: frozenset[str] = frozenset()  # "range", "year": what a question calls the numbers it asks for
     unfinished: frozenset[str] = frozenset()  # "is", "the": a statement does not end on them
     ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
@@ -91,6 +92,7 @@ def _from_file(path: Path) -> Language:
         stop_words=lower(words.get("stop", [])),
         filler=lower(words.get("filler", [])),
         record=lower(words.get("record", [])),
+        kinds=lower(words.get("kinds", [])),
         unfinished=lower(words.get("unfinished", [])),
         name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
         language_names={k.lower(): v for k, v in words.get("language_names", {}).items()},
@@ -131,6 +133,7 @@ def get(code: str | None) -> Language:
         stop_words=empty,
         filler=empty,
         record=empty,
+        kinds=empty,
         unfinished=empty,
         name_endings=(),
         language_names={},
