@@ -109,6 +109,9 @@ def test_corpus_structure_that_questions_need():
     assert "Installed-Size: 145" in blocks(faq, "code")
     assert "7.1. What is a Debian package?" in blocks(faq, "heading")
     assert faq.label_at(faq.text.index("Table of Contents")) == "boilerplate"
+    # a footnote after the last line trafilatura kept, in the chapter's element: article, as the text above it
+    support = load_document(CORPUS / "en-faq-support.html")
+    assert support.label_at(support.text.index("Use the debian-list-subject-REQUEST")) == "article"
     fstab = load_document(CORPUS / "de-man-fstab.txt")
     assert block_at(fstab, "nofail").kind == "term"
     definition = block_at(fstab, "Keine Fehler für dieses Gerät melden")
@@ -479,6 +482,40 @@ def test_html_reader_comments_and_boilerplate_are_recognised_without_rules(tmp_p
     assert doc.label_at(doc.text.index("Accueil")) == "boilerplate"
     assert doc.label_at(doc.text.index("Mentions légales")) == "boilerplate"
     assert doc.lang == "fr"
+
+
+MANUAL_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>6.9. Automatic Upgrades</title></head>
+<body>
+<div class="navheader"><a href="index.html">Download the ebook</a> <a href="prev.html">Prev</a>
+The Administrator's Handbook <a href="next.html">Next</a></div>
+<div class="section"><div class="titlepage"><h2 class="title">6.9. Automatic Upgrades</h2></div>
+<p>Since the company has many computers but only limited manpower, its administrators try to make upgrades as
+automatic as possible, and the programs in charge of these processes must run with no human intervention.</p>
+<p>The -y option (or --assume-yes) tells APT to consider the answer to all its questions to be yes, and the
+configuration of debconf decides which questions are shown to the administrator at all.</p>
+<div class="titlepage"><h3 class="title">6.9.5. The Miracle Combination</h3></div>
+<p>By combining the previous elements, it is possible to design a small but rather reliable script which can
+handle automatic upgrades on every server without asking anything of anybody.</p>
+<div class="sidebar"><div class="titlepage"><p class="title"><strong>IN PRACTICE The company's case</strong></p></div>
+<p>Only the most critical servers (the firewalls, for instance) are set up with apticron, so that upgrades
+always happen under the supervision of an administrator.</p></div>
+</div>
+<div class="navfooter"><a href="prev.html">Prev 6.8. Keeping a System Up to Date</a> <a href="up.html">Up</a>
+<a href="index.html">Home</a> <a href="next.html">Next 6.10. Searching for Packages</a></div>
+</body></html>
+"""
+
+
+def test_html_content_closing_the_article_s_element_is_article_its_navigation_is_not(tmp_path):
+    """trafilatura drops a sidebar; one standing after the last line it kept is still in the element holding
+    the whole text (the section), so it is article text and retrieval finds it; the navigation is not."""
+    doc = load_document(write(tmp_path / "manual.html", MANUAL_PAGE))
+    check_invariants(doc)
+    assert doc.label_at(doc.text.index("By combining")) == "article"
+    assert doc.label_at(doc.text.index("Only the most critical servers")) == "article"
+    assert doc.label_at(doc.text.index("Download the ebook")) == "boilerplate"
+    assert doc.label_at(doc.text.index("Prev 6.8.")) == "boilerplate"
 
 
 def test_html_page_mixing_english_and_german_sections_gets_two_languages(tmp_path):

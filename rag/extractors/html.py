@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from rag.extractors import Extraction, LineBuilder, collapse, table_cell
@@ -54,6 +55,7 @@ class _Context:
     group: object = None
     pre: bool = False
     link: bool = False  # inside <a href>
+    path: tuple[int, ...] = ()  # the block elements around it, outermost first, each by its own number
 
 
 class _Walker:
@@ -64,10 +66,12 @@ class _Walker:
         self.buffer: list[tuple[str, bool]] = []  # (text, inside a link)
         self.ids = itertools.count(1)
         self.link_share: list[float] = []  # per block: the share of its letters inside links
+        self.paths: list[tuple[int, ...]] = []  # per block: the elements it stands in (_Context.path)
 
-    def add(self, line: str, kind: str, level: int = 0, group: object = None, link_share: float = 0.0) -> None:
+    def add(self, line: str, kind: str, level: int = 0, group: object = None, link_share: float = 0.0, path: tuple[int, ...] = ()) -> None:
         if self.out.add(line, kind, level, group) is not None:
             self.link_share.append(link_share)
+            self.paths.append(path)
 
     def flush(self, ctx: _Context) -> None:
         raw = "".join(text for text, _ in self.buffer)
@@ -78,9 +82,9 @@ class _Walker:
             while lines and not lines[0].strip():
                 lines.pop(0)
             for line in lines:
-                self.add(collapse_code(line), "code", group=ctx.group)
+                self.add(collapse_code(line), "code", group=ctx.group, path=ctx.path)
         else:
-            self.add(collapse(raw), ctx.kind, ctx.level, ctx.group, linked / max(_letters(raw), 1))
+            self.add(collapse(raw), ctx.kind, ctx.level, ctx.group, linked / max(_letters(raw), 1), ctx.path)
 
     def walk(self, node, ctx: _Context) -> None:
         child = node.child
@@ -129,6 +133,7 @@ class _Walker:
             self.walk(node, replace(ctx, link=True) if tag == "a" and "href" in node.attributes else ctx)
             return
         self.flush(ctx)
+        inner = replace(inner, path=(*ctx.path, next(self.ids)))
         self.walk(node, inner)
         self.flush(inner)
 
@@ -137,14 +142,15 @@ class _Walker:
         if any(_has_blocks(cell) for row, _ in rows for cell in row):  # a layout table: its cells are containers
             for row, _ in rows:
                 for cell in row:
-                    self.walk(cell, _Context(ctx.kind, ctx.level))
-                    self.flush(_Context(ctx.kind, ctx.level))
+                    inner = _Context(ctx.kind, ctx.level, path=(*ctx.path, next(self.ids)))
+                    self.walk(cell, inner)
+                    self.flush(inner)
             return
         group = next(self.ids)
         caption = next((c for c in _children(table) if c.tag == "caption"), None)
         if caption is not None:
-            self.walk(caption, _Context("caption"))
-            self.flush(_Context("caption"))
+            self.walk(caption, _Context("caption", path=ctx.path))
+            self.flush(_Context("caption", path=ctx.path))
         for row, in_head in rows:
             texts = [self.cell_text(cell) for cell in row]
             cells = [text for text, _ in texts]
@@ -152,7 +158,7 @@ class _Walker:
                 continue
             head = in_head or all(cell.tag == "th" for cell in row)
             linked = sum(link for _, link in texts) / max(sum(_letters(c) for c in cells), 1)
-            self.add(CELLS.join(cells), "table_head" if head else "row", group=group, link_share=linked)
+            self.add(CELLS.join(cells), "table_head" if head else "row", group=group, link_share=linked, path=ctx.path)
 
     def cell_text(self, cell) -> tuple[str, int]:
         """The text of a cell on one line, and how many of its letters are inside links."""
@@ -222,7 +228,7 @@ def _key(text: str) -> str:
     return " ".join(_WORDS.findall(text.lower()))
 
 
-def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -> list[str | None]:
+def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float], paths: list[tuple[int, ...]] | None = None) -> list[str | None]:
     """Per block: None (article), 'reader_comment' or 'boilerplate', from what trafilatura extracted.
 
     Lines are compared by their words only ('Architecture(s)' and 'Architecture s' meet). trafilatura's main
@@ -230,7 +236,11 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -
     which do not match by chance); its comments section marks the comment zone. A line trafilatura dropped is
     boilerplate outside these zones, and inside them only when most of its letters are link text (a list of
     related links): trafilatura also drops real content, such as the handbook's sidebars ("QUICK LOOK ...")
-    and figure captions, which the dev questions ask about.
+    and figure captions, which the dev questions ask about. Past the zone's ends, a line that stands in the
+    element holding every line of the main text (`paths`: DocBook's div.section, an <article>, never <body>
+    itself) is article too when it has 4 words or more or is code, unless mostly link text: a sidebar or an
+    example closing a section ("IN PRACTICE ... set up with apticron") is the article's, the navigation bars
+    around that element are not.
     """
     import logging
 
@@ -264,9 +274,13 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -
         return (hits[0], hits[-1]) if hits else (len(keys), -1)
 
     article_zone, comment_zone = zone(in_main), zone(in_comments)
+    within = _in_container(paths, [f and sure and not links for f, sure, links in zip(in_main, long_enough, link_heavy)])
     labels: list[str | None] = []
     for i, block in enumerate(out.blocks):
-        inside = article_zone[0] <= i <= article_zone[1]
+        # Past the zone, a line of a few words ("Table of Contents" above its links) does not tell by itself, and a
+        # heading is judged by its section below.
+        past = within[i] and not link_heavy[i] and block.kind != "heading" and (long_enough[i] or block.kind == "code")
+        inside = article_zone[0] <= i <= article_zone[1] or past
         if in_comments[i] and comment_zone[0] <= i <= comment_zone[1]:
             labels.append("reader_comment")
         elif (in_main[i] and long_enough[i] and (inside or not link_heavy[i])) or (inside and not link_heavy[i]):
@@ -294,6 +308,23 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float]) -
     if sum(n for n, label in zip(letters, labels) if label != "boilerplate") < 0.2 * max(sum(letters), 1):
         labels = [label if label == "reader_comment" else None for label in labels]
     return labels
+
+
+def _in_container(paths: list[tuple[int, ...]] | None, main: list[bool], share: float = 0.9) -> list[bool]:
+    """Per block: whether it stands in the innermost element holding (nearly) all the main text's blocks, `share`
+    of them: a page title trafilatura also found in the header does not make <body> the article. None when that
+    element is <body> itself (a page whose main text is not wrapped tells nothing by its elements)."""
+    hits = [path for path, found in zip(paths or [], main) if found]
+    common: tuple[int, ...] = ()
+    while hits:
+        depth = len(common)
+        inner = Counter(path[depth] for path in hits if len(path) > depth).most_common(1)
+        if not inner or inner[0][1] < share * len(hits):
+            break
+        common = (*common, inner[0][0])
+    if not common:
+        return [False] * len(main)
+    return [path[: len(common)] == common for path in paths or []]
 
 
 def _walk_into(walker: _Walker, tree) -> None:
@@ -326,5 +357,5 @@ def extract_html(source: str) -> Extraction:
     if not title:
         h1 = tree.css_first("h1")
         title = collapse(h1.text(deep=True)) if h1 is not None else ""
-    regions: list[Region] = out.regions(trafilatura_labels(source, out, walker.link_share)) if out.blocks else []
+    regions: list[Region] = out.regions(trafilatura_labels(source, out, walker.link_share, walker.paths)) if out.blocks else []
     return out.extraction(title[:300], regions)
