@@ -75,8 +75,14 @@ class Evidence:
         """The passage's header: the source's name and the headings above the units, read by the model beside
         them, so their words count ("According to Futurism, ...")."""
         doc = self.sources[0].passage.doc
+        return " ".join([source_name(doc.metadata, doc.title), self.headings])
+
+    @property
+    def headings(self) -> str:
+        """The headings above the units (the header without the source's name)."""
+        doc = self.sources[0].passage.doc
         spans = dict.fromkeys(span for s in self.sources for span in s.unit.context)
-        return " ".join([source_name(doc.metadata, doc.title), *(doc.text[a:b] for a, b in spans)])
+        return " ".join(doc.text[a:b] for a, b in spans)
 
     @property
     def lead_in(self) -> str:
@@ -218,7 +224,11 @@ class SupportChecker:
         around = fold(evidence.surroundings)
         read = evidence.read or evidence.surroundings
         text = evidence.text + " " + evidence.context
-        stated = F.facts(text, evidence.lang)
+        # A number or a version in the source's name ("Python 3.11.2 documentation") names the source, not what
+        # its lines state: the claim adding it must find it in the line or the headings above it (the name itself,
+        # "selon developpez.com", the claim may give).
+        own = evidence.text + " " + evidence.headings
+        stated = F.facts(own, evidence.lang)
         everywhere = _facts_of(read, evidence.lang)
         allowed = stated.numbers | (asked.numbers & everywhere.numbers)
         missing = mine.numbers - allowed
@@ -244,7 +254,7 @@ class SupportChecker:
         if column:
             return column
         for token in sorted(mine.code):  # sorted: the same reason reported in every process
-            if F.contains_code(token, text):
+            if F.contains_code(token, own if any(ch.isdigit() for ch in token) else text):
                 continue
             # An option is what its line speaks of, and lines that differ only in theirs are alike: copied from the
             # question, it must stand in the line before the cited one, not just anywhere the model read ("-i asks

@@ -854,6 +854,25 @@ def test_the_source_name_in_the_passage_header_counts_as_read_beside_the_line():
     assert not claim.supported
 
 
+@pytest.mark.parametrize(
+    ("claim", "lang", "publisher", "stated"),
+    [
+        ("The json module was introduced in Python 3.11.2 [1].", "en", "", False),
+        ("La version de Python qui a introduit le module json est Python 3.11.2 [1].", "fr", "", False),
+        ("The json module was introduced in Python 2.6 [1].", "en", "", True),
+        ("According to docs.python.org, the json module was introduced in Python 2.6 [1].", "en", "docs.python.org", True),
+    ],
+)
+def test_a_version_in_the_source_s_name_is_not_stated_by_its_lines(claim, lang, publisher, stated):
+    """"Python 3.11.2 documentation" names the source, not the version that introduced json: a number or version
+    the claim adds must stand in the line or its headings; the source's name itself the claim may give."""
+    text = "New in version 2.6: the json module was added to the standard library."
+    doc = Document("doc1", "json.html", "json — Python 3.11.2 documentation", text, "0" * 64, metadata={"publisher": publisher} if publisher else {})
+    sources = {s.k: s for s in number_sources([Passage(1, doc, "doc1#0", 0.0, [Unit(0, len(text), "paragraph", "en")])])}
+    [said] = check(claim, "Which Python version introduced the json module?", lang, sources, _Always(True))
+    assert said.supported == stated, said.reason
+
+
 def test_a_claim_may_keep_the_scale_words_of_its_source_language():
     sources = sources_of(("La société vise une valorisation de 3 milliards de dollars.", "fr"))
     question = "What valuation is the company aiming for?"
