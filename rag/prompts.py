@@ -61,6 +61,11 @@ def passage_header(passage: Passage, lang: str) -> str:
     return "(" + " · ".join(parts) + ")"
 
 
+# A term longer than this (a signature: "json.dumps(obj, *, skipkeys=False, ...)") stands once above its
+# definition's lines instead of before each: repeated, it filled the prompt (about 60 tokens a line).
+TERM_BESIDE_CHARS = 60
+
+
 def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> str:
     lines: list[str] = []
     for passage in passages:
@@ -71,19 +76,22 @@ def sources_block(passages: list[Passage], sources: list[Source], lang: str) -> 
                 term = passage.term_of(source.unit)
                 said = source_lines(source, term, shown)
                 lines.extend(said)
-                shown = term if source.unit.kind == "row" and term in (shown, *said) else ""
+                shown = term if term in (shown, *said) else ""
     return "\n".join(lines)
 
 
 def source_lines(source: Source, term: str, head_shown: str) -> list[str]:
-    """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), a row with each
-    value after its column's name ("[3] Version: 8 | Code name: jessie"), or under its table head (unnumbered, once
-    for consecutive rows) when the cells do not match the head's: neither means much alone; neither is quoted."""
+    """A numbered unit as the model reads it: a definition beside its term ("[7] nofail: ..."), or under it when
+    the term is long (a function's signature, once for its consecutive lines), a row with each value after its
+    column's name ("[3] Version: 8 | Code name: jessie"), or under its table head (unnumbered, once for
+    consecutive rows) when the cells do not match the head's: neither means much alone; neither is quoted."""
     text = " ".join(source.text.split())
     if not term:
         return [f"[{source.k}] {text}"]
-    if source.unit.kind == "definition":
+    if source.unit.kind == "definition" and len(term) <= TERM_BESIDE_CHARS:
         return [f"[{source.k}] {term.rstrip(':')}: {text}"]
+    if source.unit.kind == "definition":
+        return ([] if term == head_shown else [term]) + [f"[{source.k}] {text}"]
     record = named_cells(term, text)
     if record:
         return [f"[{source.k}] {record}"]

@@ -155,6 +155,39 @@ def test_a_definition_reaches_the_model_beside_its_term_and_rows_under_their_tab
             assert sources[-1].text == "Humidity | 90 %"  # the quote is the row as the document writes it
 
 
+SPHINX_PAGE = """<!DOCTYPE html><html lang="en"><head><title>json — JSON encoder and decoder</title></head><body>
+<div class="body" role="main"><section id="json">
+<h1>json — JSON encoder and decoder<a class="headerlink" href="#json" title="Permalink to this heading">¶</a></h1>
+<p>The json module exposes an API familiar to users of the standard library marshal and pickle modules.</p>
+<dl class="py function">
+<dt class="sig sig-object py" id="json.dumps"><span class="sig-prename">json.</span><span class="sig-name">dumps</span>(<em>obj</em>,
+<em>*</em>, <em>skipkeys=False</em>, <em>ensure_ascii=True</em>, <em>check_circular=True</em>, <em>allow_nan=True</em>,
+<em>indent=None</em>)<a class="headerlink" href="#json.dumps" title="Permalink to this definition">¶</a></dt>
+<dd><p>Serialize obj to a JSON formatted str using this conversion table.</p>
+<p>The arguments have the same meaning as in dump() and the result is always a str object.</p></dd>
+</dl>
+<table class="docutils align-default"><thead><tr><th><p>Python</p></th><th><p>JSON</p></th></tr></thead>
+<tbody><tr><td><p>dict</p></td><td><p>object</p></td></tr><tr><td><p>list, tuple</p></td><td><p>array</p></td></tr></tbody></table>
+</section></div></body></html>
+"""
+
+
+def test_a_generated_manual_page_reaches_the_model_without_repeating_its_signatures(tmp_path):
+    """A Sphinx page: the "¶" after each heading and signature is a link, not text; a table whose cells each hold
+    one paragraph is a table of values; a long term (a signature) stands once above its definition's lines."""
+    path = tmp_path / "json.html"
+    path.write_text(SPHINX_PAGE, encoding="utf-8")
+    doc = load_document(path)
+    assert "¶" not in doc.text
+    assert [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "row"] == ["dict | object", "list, tuple | array"]
+    units = [u for u in document_units(doc) if u.kind == "definition"]
+    passage = Passage(1, doc, f"{doc.doc_id}#0", 0.5, units)
+    block = build_messages("Which function serializes to a str?", [passage], number_sources([passage]), "en")[1]["content"]
+    signature = "json.dumps(obj, *, skipkeys=False, ensure_ascii=True, check_circular=True, allow_nan=True, indent=None)"
+    assert block.count(signature) == 1
+    assert f"{signature}\n[1] Serialize obj to a JSON formatted str using this conversion table.\n[2] The arguments" in block
+
+
 def test_a_row_whose_cells_do_not_match_its_head_goes_under_the_head_line():
     assert named_cells("Setting | Value", "Temperature | 0 to 40 °C") == "Setting: Temperature | Value: 0 to 40 °C"
     assert named_cells("Setting | | Value", "Temperature | | 40 °C") == "Setting: Temperature | Value: 40 °C"

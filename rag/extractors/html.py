@@ -97,7 +97,7 @@ class _Walker:
         if tag == "-text":
             self.buffer.append((node.text_content or "", ctx.link))
             return
-        if tag.startswith(("-", "!")) or tag in _SKIP or _hidden(node):
+        if tag.startswith(("-", "!")) or tag in _SKIP or _hidden(node) or _permalink(node):
             return
         if tag == "br":
             if ctx.pre:
@@ -206,7 +206,17 @@ def _rows(table, in_head: bool = False):
 
 
 def _has_blocks(cell) -> bool:
-    return any(n.tag in ("p", "div", "table", "ul", "ol", "dl", "pre", "h1", "h2", "h3", "h4", "h5", "h6") for n in cell.traverse())
+    """The cell holds a layout's blocks, not a value: one paragraph is a value (Sphinx writes <td><p>dict</p>)."""
+    tags = [n.tag for n in cell.traverse(include_text=False) if n is not cell]
+    return tags.count("p") > 1 or any(t in ("div", "table", "ul", "ol", "dl", "pre", "h1", "h2", "h3", "h4", "h5", "h6") for t in tags)
+
+
+def _permalink(node) -> bool:
+    """A link to its own heading shown as one symbol ("¶", "#", "§" after a Sphinx or MkDocs heading): no text."""
+    if node.tag != "a" or not (node.attributes.get("href") or "").startswith("#"):
+        return False
+    text = (node.text(deep=True) or "").strip()
+    return len(text) == 1 and not text.isalnum()
 
 
 def _letters(text: str) -> int:
