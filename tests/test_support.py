@@ -873,6 +873,23 @@ def test_a_version_in_the_source_s_name_is_not_stated_by_its_lines(claim, lang, 
     assert said.supported == stated, said.reason
 
 
+@pytest.mark.parametrize(
+    ("lang", "line", "question", "claim", "stated"),
+    [
+        ("en", "The period is given in days, the delay in minutes.", "In which unit is the period given?", "The period is given in years [1].", False),
+        ("en", "The period is given in days, the delay in minutes.", "In which unit is the period given?", "The period is given in days [1].", True),
+        ("de", "Die Periode wird in Stunden angegeben.", "In welcher Einheit wird die Periode angegeben?", "Die Periode wird in Tagen angegeben [1].", False),
+        ("es", "El periodo se indica en semanas.", "¿En qué unidad se indica el periodo?", "El periodo se indica en días [1].", False),
+        ("it", "Il periodo è indicato in settimane.", "In quale unità è indicato il periodo?", "Il periodo è indicato in giorni [1].", False),
+    ],
+)
+def test_a_unit_of_time_is_an_answer_not_a_common_word(lang, line, question, claim, stated):
+    """"years" for a line giving days is invented: the common words a claim may add without its source (from
+    stopwords-iso) do not hold units of time ("year", "Tag", "día", "giorno" were among them)."""
+    [said] = check(claim, question, lang, sources_of((line, lang)))
+    assert said.supported == stated, said.reason
+
+
 def test_a_claim_may_keep_the_scale_words_of_its_source_language():
     sources = sources_of(("La société vise une valorisation de 3 milliards de dollars.", "fr"))
     question = "What valuation is the company aiming for?"
