@@ -8,11 +8,19 @@
 # of the folder so that indexing the folder indexes documents only.
 #
 # Idempotent: re-running re-creates the same files (same package versions ->
-# same bytes). Usage:  bash scripts/debian_corpus.sh
+# same bytes). Usage:  bash scripts/debian_corpus.sh [debian|newuser]
+#   debian  (default) tests/data/debian/corpus: the Debian dev, test and probe splits
+#   newuser tests/data/newuser/corpus: other Debian handbook and FAQ chapters, python3-doc (Sphinx HTML),
+#           pip's Markdown, a PDF specification and man pages, for tests/data/newuser/questions_dev.jsonl
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="$ROOT/tests/data/debian/corpus"
+SET="${1:-debian}"
+case "$SET" in
+  debian) OUT="$ROOT/tests/data/debian/corpus" ;;
+  newuser) OUT="$ROOT/tests/data/newuser/corpus" ;;
+  *) echo "usage: bash scripts/debian_corpus.sh [debian|newuser]" >&2; exit 2 ;;
+esac
 
 FAQ=/usr/share/doc/debian/FAQ
 HB=/usr/share/doc/debian-handbook/html
@@ -44,6 +52,24 @@ SELECTION=(
   "manpages-es   | $MAN/es/man5/fstab.5.gz           | es-man-fstab.txt"
   "manpages-it   | $MAN/it/man5/hosts.5.gz           | it-man-hosts.txt"
 )
+if [[ "$SET" == newuser ]]; then
+  PYDOC=/usr/share/doc/python3.11/html
+  SELECTION=(
+    # The handbook's chapters with sidebars and an example closing the page, and FAQ chapters in de and fr
+    "debian-handbook | $HB/en-US/sect.asynchronous-task-scheduling-anacron.html | en-handbook-anacron.html"
+    "debian-handbook | $HB/en-US/sect.automatic-upgrades.html | en-handbook-automatic-upgrades.html"
+    "debian-handbook | $HB/en-US/sect.apt-file.html | en-handbook-apt-file.html"
+    "debian-faq-de | $FAQ/de/kernel.de.html | de-faq-kernel.html"
+    "debian-faq-fr | $FAQ/fr/customizing.fr.html | fr-faq-customizing.html"
+    # A generated manual (Sphinx), Markdown, a PDF, and man pages in three languages
+    "python3.11-doc | $PYDOC/library/json.html | en-python-json.html"
+    "python3-pip | /usr/share/doc/python3-pip/html/topics/authentication.md | en-pip-authentication.md"
+    "shared-mime-info | /usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf | en-mime-spec.pdf"
+    "manpages-de | $MAN/de/man5/anacrontab.5.gz | de-man-anacrontab.txt"
+    "manpages-es | $MAN/es/man5/ethers.5.gz | es-man-ethers.txt"
+    "dpkg-dev | $MAN/fr/man5/deb-md5sums.5.gz | fr-man-deb-md5sums.txt"
+  )
+fi
 
 trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
 
@@ -100,7 +126,7 @@ for entry in "${SELECTION[@]}"; do
   else
     cp "$src" "$tmp"
   fi
-  if ! iconv -f UTF-8 -t UTF-8 "$tmp" >/dev/null 2>&1; then
+  if [[ "$dst" != *.pdf ]] && ! iconv -f UTF-8 -t UTF-8 "$tmp" >/dev/null 2>&1; then
     echo "ERROR: $dst is not valid UTF-8" >&2; exit 1
   fi
   [[ -s "$tmp" ]] || { echo "ERROR: $dst is empty" >&2; exit 1; }
