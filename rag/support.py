@@ -697,20 +697,29 @@ def _aligned_text(evidence: Evidence, restates: bool, names_answer: bool = False
 
 
 @lru_cache(maxsize=256)  # asked once per line a claim is tried against, with the same claim and question
+@lru_cache(maxsize=64)  # the same claim for every line it is tried against
 def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, dpkg-deb, a name, "none", a
     number): it fills the question's blank and asserts the rest of the question of it."""
     mine, asked = F.facts(claim, lang), F.facts(question, lang)
     new = [*(mine.code - asked.code), *(mine.names - asked.names), *(set(mine.quotes) - set(asked.quotes))]
     new += [t for t in NAMED_VALUE.findall(claim) if t not in NAMED_VALUE.findall(question)]
-    new += [q.raw for q in F.quantities(claim, lang) if q.value not in asked.numbers]
-    return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
+    return _adds_only(claim, question, lang, new + _new_numbers(claim, question, asked.numbers, lang))
 
 
+@lru_cache(maxsize=64)  # the same claim for every line it is tried against
 def _adds_only_numbers(claim: str, question: str, lang: str) -> bool:
     """All the claim adds to the question is numbers ("from 1 to 19", "in 1996"), not a command or a name."""
-    asked = F.facts(question, lang).numbers
-    new = [q.raw for q in F.quantities(claim, lang) if q.value not in asked]
+    return _adds_only(claim, question, lang, _new_numbers(claim, question, F.facts(question, lang).numbers, lang))
+
+
+def _new_numbers(claim: str, question: str, asked: frozenset[float], lang: str) -> list[str]:
+    """The claim's numbers (as written) that the question does not give."""
+    return [q.raw for q in F.quantities(claim, lang) if q.value not in asked]
+
+
+def _adds_only(claim: str, question: str, lang: str, new: list[str]) -> bool:
+    """These facts are all the claim adds to the question: some, and every added word is theirs."""
     return bool(new) and _added_terms(claim, question, lang) <= analyzer(lang).terms(" ".join(new))
 
 

@@ -238,7 +238,7 @@ def _key(text: str) -> str:
     return " ".join(_WORDS.findall(text.lower()))
 
 
-def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float], paths: list[tuple[int, ...]] | None = None) -> list[str | None]:
+def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float], paths: list[tuple[int, ...]]) -> list[str | None]:
     """Per block: None (article), 'reader_comment' or 'boilerplate', from what trafilatura extracted.
 
     Lines are compared by their words only ('Architecture(s)' and 'Architecture s' meet). trafilatura's main
@@ -320,11 +320,11 @@ def trafilatura_labels(source: str, out: LineBuilder, link_share: list[float], p
     return labels
 
 
-def _in_container(paths: list[tuple[int, ...]] | None, main: list[bool], share: float = 0.9) -> list[bool]:
+def _in_container(paths: list[tuple[int, ...]], main: list[bool], share: float = 0.9) -> list[bool]:
     """Per block: whether it stands in the innermost element holding (nearly) all the main text's blocks, `share`
     of them: a page title trafilatura also found in the header does not make <body> the article. None when that
     element is <body> itself (a page whose main text is not wrapped tells nothing by its elements)."""
-    hits = [path for path, found in zip(paths or [], main) if found]
+    hits = [path for path, found in zip(paths, main) if found]
     common: tuple[int, ...] = ()
     while hits:
         depth = len(common)
@@ -334,7 +334,7 @@ def _in_container(paths: list[tuple[int, ...]] | None, main: list[bool], share: 
         common = (*common, inner[0][0])
     if not common:
         return [False] * len(main)
-    return [path[: len(common)] == common for path in paths or []]
+    return [path[: len(common)] == common for path in paths]
 
 
 def _walk_into(walker: _Walker, tree) -> None:
