@@ -108,6 +108,7 @@ class Pipeline:
             settings.support_near_words,
             settings.support_near_similarity,
             retriever.term_weight,
+            settings.support_question_share,
         )
 
     def prepare(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Prepared:
@@ -230,7 +231,11 @@ class Pipeline:
         asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
         self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
-        off_target = lead is not None and lead.supported and not self._adds_anything(lead, prepared)
+        off_target = (
+            lead is not None
+            and lead.supported
+            and (not self._adds_anything(lead, prepared) or self.checker.leaves_the_question(lead, prepared.lang, prepared.question))
+        )
         if self.settings.strict and (lead is None or not lead.supported or off_target):
             if off_target:
                 notes.append(Note("off_target", words.note("off_target")))

@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         description="e5 cosine by which another column's name must be closer to a claim than the name of the column "
         "holding its number for the claim to rest on the wrong column (when its words name no column; 1 turns it off)",
     )
+    support_question_share: float = Field(
+        0.85, ge=0, le=1,
+        description="an answer whose first sentence leaves out more than this share of the question's words (weighed "
+        "by rarity) speaks of something else and is withheld as off target (1 turns the test off)",
+    )
     support_max_cited: int = Field(
         3, ge=1, le=20, description="source lines one answer sentence may rest on together (more only for a list: one line per item it quotes)"
     )

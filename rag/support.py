@@ -133,6 +133,12 @@ def kind_terms(lang: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=64)
+def interrogative_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's question words ("which", "welche"): they ask, they say nothing."""
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).question_words)))
+
+
+@lru_cache(maxsize=64)
 def filler_terms(lang: str) -> frozenset[str]:
     """The analysed forms of the language's common words and of its yes and no."""
     language = languages.get(lang)
@@ -193,6 +199,7 @@ class SupportChecker:
         near_words: int = 2,
         near_similarity: float = 0.945,
         term_weight: Callable[[str], float] | None = None,
+        question_share: float = 0.85,
     ) -> None:
         self.embedder = embedder
         # What a word of the question tells of its subject: one the corpus seldom uses ("encrypts") more than one on
@@ -205,6 +212,7 @@ class SupportChecker:
         self.align_similarity = align_similarity
         self.align_share = align_share
         self.column_margin = column_margin
+        self.question_share = question_share
         self._words: dict[str, list[tuple[str, np.ndarray]]] = {}  # word vectors of recent claims and lines
         self.pair_candidates = 8  # lines tried two by two when no single line states a claim: at most 28 pairs
 
@@ -518,6 +526,20 @@ class SupportChecker:
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
 
+    def leaves_the_question(self, claim: Claim, lang: str, question: str) -> bool:
+        """The claim leaves out more than `question_share` of what the question asks about (its words weighed by
+        `term_weight`, the interrogatives and the words for a kind of value left aside), and it does more than name
+        an answer: however true, it speaks of something else ("Paul Vixie is the author of this page" for "Who
+        translated it into Spanish?"). A claim naming only a value is held to the question's words where the value
+        is read (`about_the_subject`); a question of fewer than two such words tells too little."""
+        words = analyzer(lang)
+        asked = words.terms(question) - filler_terms(lang) - interrogative_terms(lang) - kind_terms(lang)
+        if len(asked) < 2 or _only_names_an_answer(claim.text, question, lang):
+            return False
+        said = words.terms(claim.text)
+        left = {t for t in asked if t not in said and not _derived(t, said)}
+        return self._weight(left) > self.question_share * self._weight(asked)
+
     # ---------------------------------------------------------------- one answer
 
     def check(self, claims: list[Claim], lang: str, question: str, sources: dict[int, Source], judge: Judge | None) -> None:
@@ -696,7 +718,6 @@ def _aligned_text(evidence: Evidence, restates: bool, names_answer: bool = False
     return f"{evidence.text} {evidence.context}" if restates else evidence.text
 
 
-@lru_cache(maxsize=256)  # asked once per line a claim is tried against, with the same claim and question
 @lru_cache(maxsize=64)  # the same claim for every line it is tried against
 def _only_names_an_answer(claim: str, question: str, lang: str) -> bool:
     """All the claim adds to the question is a fact of its own (`defaults`, /etc/fstab, dpkg-deb, a name, "none", a

@@ -91,6 +91,17 @@ def test_an_answer_that_only_repeats_the_question_is_off_target(tokenizer_pipeli
     assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
 
 
+def test_a_true_line_about_something_else_is_off_target(tokenizer_pipeline):
+    """The line states the claim, but the claim leaves out nearly all the question asks about (the city, the
+    offices): it answers another question and is withheld, with the off-target note."""
+    question = "Dans quelle ville se trouvent les bureaux européens de Scale AI ?"
+    prepared = tokenizer_pipeline.prepare(question)
+    k = source_holding(prepared, "Scale AI")
+    answer = tokenizer_pipeline.finish(prepared, f"Alexandr Wang était le fondateur et ancien PDG de Scale AI [{k}].")
+    assert answer.claims[0].supported
+    assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
+
+
 def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipeline):
     """The model repeating what it said before answers the earlier question, not this one; a new option is new."""
     from rag.claims import split_claims

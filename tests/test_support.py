@@ -1060,3 +1060,22 @@ def test_across_languages_a_bare_value_needs_counterparts_of_the_question_s_word
     question = "Which option of crontab sends the table to a remote server?" if not stated else "Which option of crontab removes the current crontab?"
     SupportChecker(embedder).check([said], "en", question, sources, lambda items: [True] * len(items))
     assert said.supported is stated, said.reason
+
+
+@pytest.mark.parametrize(
+    "question, claim, lang, leaves",
+    [
+        # a true line copied for a question it does not answer: almost nothing of the question is left
+        ("Which option of tar sends the archive to a remote tape drive?", "The first form creates a new archive from the given files.", "en", True),
+        ("Welcher Dienst verschickt die Ausgabe per SMS?", "Der erste Aufruf installiert eine neue Tabelle aus der angegebenen Datei.", "de", True),
+        ("¿Quién tradujo la página de manual al español?", "Paul Vixie es el autor de cron.", "es", True),
+        # an answer keeping what is asked about, or one naming only a value, or a question of one word
+        ("Which option of tar sends the archive to a remote tape drive?", "The -f option sends the archive to a remote drive.", "en", False),
+        ("Welcher Dienst verschickt die Ausgabe per SMS?", "`smsd` verschickt sie.", "de", False),
+        ("Which option of tar sends the archive to a remote tape drive?", "`--rsh-command`.", "en", False),
+        ("And how?", "The first form creates a new archive from the given files.", "en", False),
+    ],
+)
+def test_a_claim_leaving_out_what_the_question_asks_about_leaves_the_question(question, claim, lang, leaves):
+    [said] = split_claims(claim, lang)
+    assert SupportChecker(None).leaves_the_question(said, lang, question) is leaves
