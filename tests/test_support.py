@@ -597,6 +597,15 @@ ACROSS = [
      "Toutes les 60 secondes, cron examine les crontabs modifiées.", "fr", False),
     ("¿Cada cuántos segundos relee cron las crontabs?", "es", "Cron relee las crontabs cada 60 segundos.",
      "Cron relit les crontabs toutes les 60 secondes.", "fr", True),
+    # A counterpart is mutual: e5 finds « danneggiati » 0.8 alike to some word of a line about mounting, but that
+    # word is nearer to another word of the claim; a common word of the line ("contained") may be one.
+    ("Quale strumento ripara i file system danneggiati?", "it", "Lo strumento che ripara i file system danneggiati è `mount`.",
+     "mount attaches the filesystem found on a device to the big file tree.", "en", False),
+    ("Con quale comando elenco i file contenuti in un archivio tar?", "it",
+     "Con il comando `tar -tf archive.tar` elenco i file contenuti in un archivio.",
+     "List the files contained in an archive: tar -tf archive.tar", "en", True),
+    ("Welches Programm verwaltet die Pakete?", "de", "Das Programm, das die Pakete verwaltet, ist `dpkg`.",
+     "dpkg is the program that manages the packages of the system.", "en", True),
 ]
 
 
