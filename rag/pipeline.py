@@ -231,19 +231,15 @@ class Pipeline:
         asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
         self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
-        off_target = (
-            lead is not None
-            and lead.supported
-            and (not self._adds_anything(lead, prepared) or self.checker.leaves_the_question(lead, prepared.lang, prepared.question))
-        )
+        off_target = self._off_target(lead, prepared) if lead is not None and lead.supported else ""
         if self.settings.strict and (lead is None or not lead.supported or off_target):
             if off_target:
-                notes.append(Note("off_target", words.note("off_target")))
+                notes.append(Note("off_target", words.note(off_target)))
             else:
                 notes.append(Note("withheld", words.note("withheld_lead" if any(c.supported for c in claims) else "withheld")))
             return self._answer(prepared, decline, True, claims, notes, raw)  # the claims stay for the trace
         if off_target:
-            notes.append(Note("off_target", words.note("off_target")))
+            notes.append(Note("off_target", words.note(off_target)))
         if not any(c.supported for c in claims):
             notes.append(Note("unsupported", words.note("shown_unsupported")))
         else:
@@ -254,6 +250,15 @@ class Pipeline:
         answer = self._answer(prepared, render_answer(claims, per_claim), False, claims, notes, raw)
         answer.citations, answer.claim_citations = citations, per_claim
         return answer
+
+    def _off_target(self, lead: Claim, prepared: Prepared) -> str:
+        """Why a supported first sentence does not answer the question, as the key of its note, or "": it only
+        restates the question or the last answer, or it speaks of something else than the question asks."""
+        if not self._adds_anything(lead, prepared):
+            return "off_target"
+        if self.checker.leaves_the_question(lead, prepared.lang, prepared.question):
+            return "off_question"
+        return ""
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
         """The claim says something that neither the question nor the answer before it said: a word, a number or

@@ -100,6 +100,7 @@ def test_a_true_line_about_something_else_is_off_target(tokenizer_pipeline):
     answer = tokenizer_pipeline.finish(prepared, f"Alexandr Wang était le fondateur et ancien PDG de Scale AI [{k}].")
     assert answer.claims[0].supported
     assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
+    assert "autre chose" in answer.notes[0].text  # not "only repeats the question", which it does not
 
 
 def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipeline):
