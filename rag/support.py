@@ -408,8 +408,9 @@ class SupportChecker:
 
     def words_align(self, claim: Claim, lang: str, question: str, evidence: Evidence) -> bool:
         """Across languages: at least `align_share` of the words the claim adds to the question have a counterpart
-        in the evidence, a word whose contextual e5 vector is at least `align_similarity` alike ("patron" has none
-        in a line about a startup's valuation, however alike the two sentences are as a whole)."""
+        in the evidence, a word whose contextual e5 vector is at least `align_similarity` alike and no other word
+        of the claim nearer to (`Counterparts`): "patron" has none in a line about a startup's valuation, however
+        alike the two sentences are as a whole."""
         words = analyzer(lang)
         restates = _restates(claim.text, question, lang)
         names_answer = _only_names_an_answer(claim.text, question, lang)
