@@ -256,7 +256,8 @@ class Pipeline:
         restates the question or the last answer, or it speaks of something else than the question asks."""
         if not self._adds_anything(lead, prepared):
             return "off_target"
-        if self.checker.leaves_the_question(lead, prepared.lang, prepared.question):
+        lines = " ".join(prepared.by_k[k].text for k in lead.support if k in prepared.by_k)
+        if self.checker.leaves_the_question(lead, prepared.lang, prepared.question, lines):
             return "off_question"
         return ""
 

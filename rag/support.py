@@ -538,17 +538,19 @@ class SupportChecker:
         # The question's own framing ("the handbook's table lists...") may be missing: up to a third of it.
         return len(missing) <= len(subject) // 3
 
-    def leaves_the_question(self, claim: Claim, lang: str, question: str) -> bool:
-        """The claim leaves out more than `question_share` of what the question asks about (its words weighed by
-        `term_weight`, the interrogatives and the words for a kind of value left aside), and it does more than name
-        an answer: however true, it speaks of something else ("Paul Vixie is the author of this page" for "Who
-        translated it into Spanish?"). A claim naming only a value is held to the question's words where the value
-        is read (`about_the_subject`); a question of fewer than two such words tells too little."""
+    def leaves_the_question(self, claim: Claim, lang: str, question: str, stated_by: str = "") -> bool:
+        """The claim and the lines that state it (`stated_by`) leave out more than `question_share` of what the
+        question asks about (its words weighed by `term_weight`, the interrogatives and the words for a kind of
+        value left aside), and the claim does more than name an answer: however true, it speaks of something else
+        ("Paul Vixie is the author of this page" for "Who translated it into Spanish?"). A terse answer resting on
+        a line that holds the question's words ("dpkg, apt, aptitude" of "three ways of holding back packages")
+        speaks of what is asked. A claim naming only a value is held to the question's words where the value is
+        read (`about_the_subject`); a question of fewer than two such words tells too little."""
         words = analyzer(lang)
         asked = words.terms(question) - filler_terms(lang) - interrogative_terms(lang) - kind_terms(lang)
         if len(asked) < 2 or _only_names_an_answer(claim.text, question, lang):
             return False
-        said = words.terms(claim.text)
+        said = words.terms(f"{claim.text} {stated_by}")
         left = {t for t in asked if t not in said and not _derived(t, said)}
         return self._weight(left) > self.question_share * self._weight(asked)
 

@@ -1088,3 +1088,14 @@ def test_across_languages_a_bare_value_needs_counterparts_of_the_question_s_word
 def test_a_claim_leaving_out_what_the_question_asks_about_leaves_the_question(question, claim, lang, leaves):
     [said] = split_claims(claim, lang)
     assert SupportChecker(None).leaves_the_question(said, lang, question) is leaves
+
+
+def test_a_terse_answer_speaks_of_the_question_when_its_line_does():
+    """"dpkg, apt or aptitude" keeps none of the question's words, but the line stating it holds them: it answers."""
+    question = "Which tools can I use to hold back a package from upgrades?"
+    [said] = split_claims("You can use dpkg, apt or aptitude.", "en")
+    line = "There are three ways of holding back packages from upgrades, with dpkg, apt or aptitude."
+    assert SupportChecker(None).leaves_the_question(said, "en", question)
+    assert not SupportChecker(None).leaves_the_question(said, "en", question, line)
+    elsewhere = "La première forme de cette commande sert à installer une nouvelle crontab."
+    assert SupportChecker(None).leaves_the_question(said, "en", question, elsewhere)
