@@ -157,8 +157,9 @@ class Settings(BaseSettings):
     )
     support_question_share: float = Field(
         0.85, ge=0, le=1,
-        description="an answer whose first sentence leaves out more than this share of the question's words (weighed "
-        "by rarity) speaks of something else: off target, withheld in strict mode (1 turns the test off)",
+        description="an answer whose first sentence, with the lines stating it, leaves out more than this share of the "
+        "question's words (weighed by rarity) speaks of something else: off target, withheld in strict mode (1 turns "
+        "the test off)",
     )
     support_max_cited: int = Field(
         3, ge=1, le=20, description="source lines one answer sentence may rest on together (more only for a list: one line per item it quotes)"
