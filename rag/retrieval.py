@@ -10,6 +10,7 @@ from rag import languages
 from rag.embeddings import Embedder, load_embedder
 from rag.index import Index, IndexMismatch, current_build_info
 from rag.settings import Settings
+from rag.text import interrogative_terms
 from rag.types import Chunk
 
 
@@ -60,9 +61,7 @@ class Retriever:
         limit = settings.common_term_ratio * len(index.chunks)
         self.common_terms = {term for term, df in self.frequencies.items() if df > limit}
         # Words that ask rather than say what about ("what", "comment"): never what a question is about.
-        self.question_terms = {
-            t for lang in languages.available() for t in index.analyze(" ".join(languages.get(lang).question_words), [lang])
-        }
+        self.question_terms = frozenset().union(*(interrogative_terms(lang) for lang in languages.available()))
 
     def close(self) -> None:
         """Release the index's connection, if it has one (searching again reopens it)."""

@@ -42,7 +42,7 @@ from rag import languages
 from rag.embeddings import Embedder
 from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
-from rag.text import APOSTROPHES, WORD, analyzer, fold
+from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms
 from rag.types import Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
@@ -130,12 +130,6 @@ def record_terms(lang: str) -> frozenset[str]:
 def kind_terms(lang: str) -> frozenset[str]:
     """The analysed forms of the language's words for the kind of value a question asks for ("range", "year")."""
     return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).kinds)))
-
-
-@lru_cache(maxsize=64)
-def interrogative_terms(lang: str) -> frozenset[str]:
-    """The analysed forms of the language's question words ("which", "welche"): they ask, they say nothing."""
-    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).question_words)))
 
 
 @lru_cache(maxsize=64)

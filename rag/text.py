@@ -80,6 +80,12 @@ def analyzer(lang: str) -> Analyzer:
     return Analyzer(lang)
 
 
+@lru_cache(maxsize=64)
+def interrogative_terms(lang: str) -> frozenset[str]:
+    """The analysed forms of the language's question words ("which", "welche"): they ask, they say nothing."""
+    return frozenset(analyzer(lang).terms(" ".join(languages.get(lang).question_words)))
+
+
 def sentence_spans(text: str, start: int = 0, end: int | None = None, lang: str = languages.FALLBACK) -> list[tuple[int, int]]:
     """(start, end) of each sentence of text[start:end], trimmed, by sentencex's rules for the language.
 

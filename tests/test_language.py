@@ -9,7 +9,7 @@ import pytest
 
 from rag import languages
 from rag.language import detect, detect_language, function_word_vote
-from rag.text import analyzer, fold, sentence_spans
+from rag.text import analyzer, fold, interrogative_terms, sentence_spans
 
 CORE = Path(__file__).resolve().parent.parent / "rag"
 
@@ -78,6 +78,19 @@ def test_analyzers_stem_and_drop_stop_words_per_language():
     assert analyzer("de")("Die Pakete") == analyzer("de")("das Paket") and analyzer("de")("das Paket")
     assert analyzer("es")("Los paquetes fueron instalados") == ["paquet", "instal"]
     assert "nicht" in analyzer("de")("Das Paket ist nicht installiert"), "negations are kept: they change the meaning"
+
+
+@pytest.mark.parametrize(
+    "lang, question, asked",
+    [
+        ("de", "Welches Programm verwaltet die Pakete?", {"programm", "verwalt", "pak"}),
+        ("fr", "Quel outil gère les paquets ?", {"outil", "ger", "paquet"}),
+        ("it", "Quale strumento gestisce i pacchetti?", {"strument", "gest", "pacchett"}),
+    ],
+)
+def test_interrogatives_are_the_analysed_question_words_of_each_language(lang, question, asked):
+    """Retrieval and the support check leave them out alike: they ask, they say nothing of what is asked about."""
+    assert analyzer(lang).terms(question) - interrogative_terms(lang) == asked
 
 
 def test_sentence_offsets_are_exact_in_each_language():
