@@ -423,7 +423,7 @@ class SupportChecker:
             # Across languages a source word is the counterpart of the claim's word nearest to it, and a common
             # word may be one ("contained" of « contiene »), though not of another common word's.
             mine_common = np.array([words.terms(w) <= filler_terms(lang) for w, _ in claim_words])
-            theirs = Counterparts([v for _, v in read], common, [v for _, v in claim_words], mine_common)
+            theirs = Counterparts.mutual([v for _, v in read], common, [v for _, v in claim_words], mine_common)
         else:
             # Within one language the stems have decided: counterparts only stand in for synonyms, and a claim
             # repeating its own words ("senden", "gesendet") would take their counterparts from each other.
@@ -999,24 +999,23 @@ def _resembles(name: str, words: set[str]) -> bool:
 
 class Counterparts:
     """A source's word vectors, each with the similarity of the claim word nearest to it. e5 finds most words 0.8
-    alike ("beschädigte" and "Debian"): a source word is the counterpart of the claim's word nearest to it, as
-    embedding word aligners match words (SimAlign), not of every word near enough. A common word of the claim
-    ("an" of "zeigt ... an") is nearest only to a common word of the source. Without the claim's words, any word
-    near enough is a counterpart."""
+    alike ("beschädigte" and "Debian"): across languages a source word is the counterpart of the claim's word
+    nearest to it, as embedding word aligners match words (SimAlign), not of every word near enough (`mutual`).
+    Built from the source's vectors alone, any word near enough is a counterpart."""
 
-    def __init__(
-        self,
-        vectors: list[np.ndarray],
-        common: np.ndarray | None = None,
-        claim: list[np.ndarray] | None = None,
-        claim_common: np.ndarray | None = None,
-    ) -> None:
+    def __init__(self, vectors: list[np.ndarray], nearest: np.ndarray | None = None) -> None:
         self.vectors = np.stack(vectors)
-        self.nearest = np.full(len(vectors), -np.inf)
-        if claim:
-            sims = np.stack(claim) @ self.vectors.T
-            sims[np.ix_(claim_common, ~common)] = -np.inf
-            self.nearest = sims.max(axis=0)
+        self.nearest = np.full(len(vectors), -np.inf) if nearest is None else nearest
+
+    @classmethod
+    def mutual(cls, vectors: list[np.ndarray], common: np.ndarray, claim: list[np.ndarray], claim_common: np.ndarray) -> "Counterparts":
+        """Each source word the counterpart only of the claim word nearest to it; a common word of the claim
+        (`claim_common`: "an" of "zeigt ... an") is nearest only to a common word of the source (`common`)."""
+        if not claim:
+            return cls(vectors)
+        sims = np.stack(claim) @ np.stack(vectors).T
+        sims[np.ix_(claim_common, ~common)] = -np.inf
+        return cls(vectors, sims.max(axis=0))
 
 
 class EmbeddingJudge:
