@@ -262,6 +262,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{'lang':6s} {'n':>3s} {'recall@1':>9s} {f'recall@{k}':>9s} {'MRR':>6s} {'given':>6s}")
         for lang, m in result["by_language"].items():
             print(f"{lang:6s} {m['n']:3d} {m['recall@1']:9.3f} {m[f'recall@{k}']:9.3f} {m['mrr']:6.3f} {m['given']:6.3f}")
+        reach = {"same": "in the language of their evidence", "across": "across languages"}
+        found = [f"{m[f'evidence@{k}']:.3f} of {m['n']} questions {reach[name]}" for name, m in result["by_reach"].items()]
+        if found:
+            print(f"evidence sentence in the top {k}: {', '.join(found)}")
         missed = [r["id"] for r in result["questions"] if not r["given"]]
         if missed:
             print(f"evidence not given to the model: {', '.join(missed)}")

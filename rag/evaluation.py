@@ -11,7 +11,8 @@ from pathlib import Path
 from rag.claims import strip_markers
 from rag.history import clean_history, retrieval_context
 from rag.language import detect
-from rag.retrieval import Retriever
+from rag.retrieval import Hit, Retriever
+from rag.types import Chunk
 
 DECLINE = ("unanswerable", "injection")
 
@@ -43,6 +44,7 @@ class Question:
     history: list[dict] = field(default_factory=list)
     must_not: list[str] = field(default_factory=list)
     source: str = ""
+    evidence: str = ""  # a verbatim excerpt of the document that answers; several are separated by " … "
 
     @property
     def answerable(self) -> bool:
@@ -68,6 +70,7 @@ def load_questions(path: Path) -> list[Question]:
                 history=row.get("history") or [],
                 must_not=row.get("must_not") or [],
                 source=row.get("source") or "",
+                evidence=row.get("evidence") or "",
             )
         )
     return questions
@@ -78,9 +81,34 @@ def is_evidence(chunk_text: str, question: Question) -> bool:
     return contains_all_groups(chunk_text, question.expect)
 
 
+def _excerpt(evidence: str, chars: int = 50) -> str:
+    """The start of the evidence's first excerpt, normalised and with its spaces collapsed: what a chunk holding it
+    holds whatever the extraction did to line breaks."""
+    first = evidence.split(" … ")[0]
+    return " ".join(normalize(first).split())[:chars]
+
+
+def holds_excerpt(chunk_text: str, excerpt: str) -> bool:
+    """The chunk holds the excerpt, compared as `_excerpt` made it."""
+    return bool(excerpt) and excerpt in " ".join(normalize(chunk_text).split())
+
+
+def evidence_rank(q: Question, hits: list[Hit], chunks: list[Chunk]) -> tuple[int | None, str | None]:
+    """Where the chunk holding the question's evidence sentence ranks among the hits (None when not there), and the
+    language of the first chunk of the index holding it (None when no chunk does): a question is cross-language when
+    that language is not the question's. Stricter than the expected strings, which a chunk in another language or
+    about something else may hold too."""
+    excerpt = _excerpt(q.evidence)
+    home = next((c.lang for c in chunks if holds_excerpt(c.text, excerpt)), None)
+    rank = next((i for i, h in enumerate(hits, start=1) if holds_excerpt(h.chunk.text, excerpt)), None)
+    return (rank if home else None), home
+
+
 def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) -> dict:
     """recall@1, recall@k and MRR (over the top 10) per language, on answerable questions; `given`: the evidence is
-    among the chunks the model is given for k (the top k, and a follow-up's own best chunks)."""
+    among the chunks the model is given for k (the top k, and a follow-up's own best chunks). Where the questions
+    quote their evidence, `by_reach` gives how often the chunk holding that sentence is in the top k, for questions
+    in the language of their evidence and across languages."""
     rows = []
     for q in questions:
         if not q.answerable:
@@ -93,7 +121,13 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
         given = first is not None and first <= k
         if context:
             given = any(is_evidence(h.chunk.text, q) for h in retriever.search(q.question, k=k, lang=q.lang, context=context))
-        rows.append({"id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "given": given, "top": hits[0].chunk.chunk_id if hits else None})
+        sentence, home = evidence_rank(q, hits, retriever.index.chunks) if q.evidence else (None, None)
+        rows.append(
+            {
+                "id": q.id, "lang": q.lang, "kind": q.kind, "rank": first, "given": given,
+                "top": hits[0].chunk.chunk_id if hits else None, "evidence_rank": sentence, "evidence_lang": home,
+            }
+        )
     by_lang: dict[str, dict] = {}
     for lang in sorted({r["lang"] for r in rows}) + ["all"]:
         subset = [r for r in rows if lang == "all" or r["lang"] == lang]
@@ -104,7 +138,19 @@ def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) 
             "mrr": _mean((1.0 / r["rank"]) if r["rank"] else 0.0 for r in subset),
             "given": _mean(r["given"] for r in subset),
         }
-    return {"k": k, "by_language": by_lang, "questions": rows}
+    return {"k": k, "by_language": by_lang, "by_reach": _by_reach(rows, k), "questions": rows}
+
+
+def _by_reach(rows: list[dict], k: int) -> dict[str, dict]:
+    """The evidence sentence's chunk in the top k, for questions in their evidence's language and across languages
+    (only questions whose evidence some chunk of the index holds)."""
+    located = [r for r in rows if r["evidence_lang"]]
+    groups = {"same": [r for r in located if r["evidence_lang"] == r["lang"]], "across": [r for r in located if r["evidence_lang"] != r["lang"]]}
+    return {
+        name: {"n": len(group), f"evidence@{k}": _mean(r["evidence_rank"] is not None and r["evidence_rank"] <= k for r in group)}
+        for name, group in groups.items()
+        if group
+    }
 
 
 def _mean(values) -> float | None:

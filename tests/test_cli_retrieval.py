@@ -55,6 +55,28 @@ def test_eval_retrieval_json(tmp_path, index_arg, capsys):
     assert all(rank is not None and rank <= 4 for rank in ranks.values())
 
 
+def test_eval_retrieval_ranks_the_evidence_sentence_and_tells_cross_language_questions(tmp_path, index_arg, capsys):
+    """A question quoting its evidence is found by that sentence, not only by its expected strings (which another
+    chunk may hold); a question in another language than its evidence counts across languages."""
+    evidence = "Zuckerberg a injecté 14 milliards de dollars dans Scale AI pour acquérir une participation de 49 %"
+    rows = [
+        {"id": "fr", "lang": "fr", "kind": "factoid", "question": "Combien Meta a-t-il investi dans Scale AI ?", "expect": [["14"]], "evidence": evidence},
+        {"id": "en", "lang": "en", "kind": "factoid", "question": "How much did Meta put into Scale AI?", "expect": [["14"]], "evidence": evidence},
+        {"id": "nowhere", "lang": "en", "kind": "factoid", "question": "What did Meta buy?", "expect": [["14"]], "evidence": "A sentence no document holds."},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    assert main([*index_arg, "eval", str(questions), "--retrieval", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    by_id = {row["id"]: row for row in result["questions"]}
+    assert by_id["fr"]["evidence_lang"] == by_id["en"]["evidence_lang"] == "fr"
+    assert 1 <= by_id["fr"]["evidence_rank"] <= 4 and 1 <= by_id["en"]["evidence_rank"] <= 4
+    assert by_id["nowhere"]["evidence_lang"] is None and by_id["nowhere"]["evidence_rank"] is None
+    assert result["by_reach"] == {"same": {"n": 1, "evidence@4": 1.0}, "across": {"n": 1, "evidence@4": 1.0}}
+    assert main([*index_arg, "eval", str(questions), "--retrieval"]) == 0
+    assert "evidence sentence in the top 4: 1.000 of 1 questions in the language of their evidence, 1.000 of 1 questions across languages" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(not SHARED_QUESTIONS.is_file(), reason="../shared/eval/questions.jsonl not beside the project")
 def test_eval_retrieval_on_the_public_set(index_arg, capsys):
     assert main([*index_arg, "eval", str(SHARED_QUESTIONS), "--retrieval"]) == 0
