@@ -6,6 +6,7 @@ import statistics
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from rag.claims import strip_markers
@@ -81,16 +82,21 @@ def is_evidence(chunk_text: str, question: Question) -> bool:
     return contains_all_groups(chunk_text, question.expect)
 
 
+@lru_cache(maxsize=1 << 16)
+def _flat(text: str) -> str:
+    """normalize() with the spaces collapsed, remembered: every question's evidence is looked for in every chunk."""
+    return " ".join(normalize(text).split())
+
+
 def _excerpt(evidence: str, chars: int = 50) -> str:
-    """The start of the evidence's first excerpt, normalised and with its spaces collapsed: what a chunk holding it
-    holds whatever the extraction did to line breaks."""
-    first = evidence.split(" … ")[0]
-    return " ".join(normalize(first).split())[:chars]
+    """The start of the evidence's first excerpt, flattened: what a chunk holding it holds whatever the extraction
+    did to line breaks."""
+    return _flat(evidence.split(" … ")[0])[:chars]
 
 
 def holds_excerpt(chunk_text: str, excerpt: str) -> bool:
     """The chunk holds the excerpt, compared as `_excerpt` made it."""
-    return bool(excerpt) and excerpt in " ".join(normalize(chunk_text).split())
+    return bool(excerpt) and excerpt in _flat(chunk_text)
 
 
 def evidence_rank(q: Question, hits: list[Hit], chunks: list[Chunk]) -> tuple[int | None, str | None]:
