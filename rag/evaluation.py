@@ -107,7 +107,7 @@ def evidence_rank(q: Question, hits: list[Hit], chunks: list[Chunk]) -> tuple[in
     excerpt = _excerpt(q.evidence)
     home = next((c.lang for c in chunks if holds_excerpt(c.text, excerpt)), None)
     rank = next((i for i, h in enumerate(hits, start=1) if holds_excerpt(h.chunk.text, excerpt)), None)
-    return (rank if home else None), home
+    return rank, home
 
 
 def retrieval_eval(questions: list[Question], retriever: Retriever, k: int = 4) -> dict:

@@ -1003,19 +1003,20 @@ class Counterparts:
     nearest to it, as embedding word aligners match words (SimAlign), not of every word near enough (`mutual`).
     Built from the source's vectors alone, any word near enough is a counterpart."""
 
-    def __init__(self, vectors: list[np.ndarray], nearest: np.ndarray | None = None) -> None:
+    def __init__(self, vectors: list[np.ndarray]) -> None:
         self.vectors = np.stack(vectors)
-        self.nearest = np.full(len(vectors), -np.inf) if nearest is None else nearest
+        self.nearest = np.full(len(vectors), -np.inf)
 
     @classmethod
     def mutual(cls, vectors: list[np.ndarray], common: np.ndarray, claim: list[np.ndarray], claim_common: np.ndarray) -> "Counterparts":
         """Each source word the counterpart only of the claim word nearest to it; a common word of the claim
         (`claim_common`: "an" of "zeigt ... an") is nearest only to a common word of the source (`common`)."""
-        if not claim:
-            return cls(vectors)
-        sims = np.stack(claim) @ np.stack(vectors).T
-        sims[np.ix_(claim_common, ~common)] = -np.inf
-        return cls(vectors, sims.max(axis=0))
+        theirs = cls(vectors)
+        if claim:
+            sims = np.stack(claim) @ theirs.vectors.T
+            sims[np.ix_(claim_common, ~common)] = -np.inf
+            theirs.nearest = sims.max(axis=0)
+        return theirs
 
 
 class EmbeddingJudge:
