@@ -201,6 +201,7 @@ def score_answer(q: Question, answer) -> dict:
         "total_ms": answer.timings_ms.get("total", 0.0),
         "answer": answer.answer,
         "raw": answer.raw_answer,
+        "decline_probability": answer.decline_probability,
         "notes": [n.to_dict() for n in answer.notes],
     }
 
@@ -261,7 +262,7 @@ def replay_eval(questions: list[Question], pipeline, recorded: dict, progress=No
             continue
         prepared = pipeline.prepare(q.question, q.history)
         started = time.perf_counter()
-        answer = pipeline.finish(prepared, before["raw"])
+        answer = pipeline.finish(prepared, before["raw"], before.get("decline_probability"))
         answer.timings_ms = {"check": (time.perf_counter() - started) * 1000}
         row = score_answer(q, answer)
         rows.append(row)

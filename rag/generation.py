@@ -12,11 +12,32 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
 from rag.prompts import JUDGE, YES_NO_GRAMMAR, judged_yes
 from rag.settings import Settings
 
 FALLBACK_CHAT_FORMAT = "chatml"
+
+
+class OpeningOdds:
+    """The probability the model gives, before its first token, to opening with `text`'s first token: read from the
+    logits llama.cpp samples from, by a processor that changes nothing (no extra evaluation).
+
+    Opened with the decline mark, it says how near the model came to declining; None where no logits are seen (a
+    remote server)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.token: int | None = None
+        self.probability: float | None = None
+
+    def __call__(self, input_ids, logits):
+        if self.probability is None and self.token is not None:
+            weights = np.exp(logits.astype(np.float64) - float(np.max(logits)))
+            self.probability = float(weights[self.token] / weights.sum())
+        return logits
 
 
 @dataclass
@@ -29,8 +50,14 @@ class Generator:
     max_tokens: int
     temperature: float
 
-    def stream_chat(self, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
-        """Yield the answer's text pieces as the model writes them."""
+    def stream_chat(self, messages: list[dict], max_tokens: int | None = None, odds: OpeningOdds | None = None) -> Iterator[str]:
+        """Yield the answer's text pieces as the model writes them (`odds` filled in before the first)."""
+        processors = None
+        if odds is not None:
+            from llama_cpp import LogitsProcessorList
+
+            odds.token = self.llm.tokenize(odds.text.encode("utf-8"), add_bos=False, special=True)[0]
+            processors = LogitsProcessorList([odds])
         stream = self.llm.create_chat_completion(
             messages=messages,
             stream=True,
@@ -38,6 +65,7 @@ class Generator:
             temperature=self.temperature,
             top_k=1,
             repeat_penalty=1.0,
+            logits_processor=processors,
         )
         for part in stream:
             delta = part["choices"][0].get("delta", {})

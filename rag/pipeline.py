@@ -12,14 +12,14 @@ from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
 from rag.facts import Quantity, code_spans, facts, quantities, unquoted
-from rag.generation import Generator, ModelJudge, common_prefix
+from rag.generation import Generator, ModelJudge, OpeningOdds, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
 from rag.language import detect, function_word_vote
-from rag.prompts import build_messages, number_sources
+from rag.prompts import DECLINE_MARK, build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.support import EmbeddingJudge, SupportChecker, filler_terms, has_negation
+from rag.support import DOUBTED, JUDGED_YES, EmbeddingJudge, SupportChecker, filler_terms, has_negation
 from rag.text import analyzer, fold
 from rag.types import Answer, Claim, Note, Passage, Source
 
@@ -158,7 +158,8 @@ class Pipeline:
         view = StreamView(languages.get(prepared.lang).text["decline"])
         pieces: list[str] = []
         first_token_ms = 0.0
-        for piece in self.generator.stream_chat(prepared.messages):
+        odds = OpeningOdds(DECLINE_MARK)
+        for piece in self.generator.stream_chat(prepared.messages, odds=odds):
             if not pieces:
                 first_token_ms = (time.perf_counter() - started) * 1000
             pieces.append(piece)
@@ -169,7 +170,7 @@ class Pipeline:
         if rest:
             yield rest
         generated = time.perf_counter()
-        answer = self.finish(prepared, "".join(pieces).strip())
+        answer = self.finish(prepared, "".join(pieces).strip(), odds.probability)
         answer.timings_ms = {
             "retrieve": prepared.retrieve_ms,
             "evidence": (prepared.ready - started) * 1000,
@@ -215,12 +216,15 @@ class Pipeline:
             return EmbeddingJudge(self.checker.similarity, self.settings.support_threshold)
         return None
 
-    def finish(self, prepared: Prepared, raw: str) -> Answer:
-        """Check the raw answer: decline line, citations, support; in strict mode withhold what nothing supports."""
+    def finish(self, prepared: Prepared, raw: str, decline_probability: float | None = None) -> Answer:
+        """Check the raw answer: decline line, citations, support; in strict mode withhold what nothing supports.
+
+        `decline_probability` is how near the model came to declining before it wrote (OpeningOdds), if known.
+        """
         words = languages.get(prepared.lang)
         decline = words.text["decline"]
         if is_decline(raw):
-            return self._answer(prepared, decline, True, [], [], raw)
+            return self._answer(prepared, decline, True, [], [], raw, decline_probability)
         claims = [c for c in split_claims(raw, prepared.lang) if says_something(c.text, prepared.lang)]
         notes: list[Note] = []
         by_k = prepared.by_k
@@ -231,13 +235,17 @@ class Pipeline:
         asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
         self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
+        if lead is not None and self._doubted(lead, decline_probability):
+            lead.supported, lead.support, lead.reason = False, [], DOUBTED
         off_target = self._off_target(lead, prepared) if lead is not None and lead.supported else ""
         if self.settings.strict and (lead is None or not lead.supported or off_target):
             if off_target:
                 notes.append(Note("off_target", words.note(off_target)))
+            elif lead is not None and lead.reason == DOUBTED:
+                notes.append(Note("withheld", words.note("withheld_doubt")))
             else:
                 notes.append(Note("withheld", words.note("withheld_lead" if any(c.supported for c in claims) else "withheld")))
-            return self._answer(prepared, decline, True, claims, notes, raw)  # the claims stay for the trace
+            return self._answer(prepared, decline, True, claims, notes, raw, decline_probability)  # claims kept for the trace
         if off_target:
             notes.append(Note("off_target", words.note(off_target)))
         if not any(c.supported for c in claims):
@@ -247,9 +255,16 @@ class Pipeline:
         claims = claims + self._state_conflicts(prepared, claims)
         citations, per_claim = collect_citations(claims, by_k)
         notes.extend(Note("conflict", render_claim(c, numbers)) for c, numbers in zip(claims, per_claim) if c.reason == "conflict")
-        answer = self._answer(prepared, render_answer(claims, per_claim), False, claims, notes, raw)
+        answer = self._answer(prepared, render_answer(claims, per_claim), False, claims, notes, raw, decline_probability)
         answer.citations, answer.claim_citations = citations, per_claim
         return answer
+
+    def _doubted(self, lead: Claim, decline_probability: float | None) -> bool:
+        """The first sentence rests on the judge alone while the model nearly declined: two weak signals, each
+        passed by right answers, that together marked only wrong ones on the tuned sets (MEASUREMENTS.md)."""
+        if decline_probability is None or not lead.supported or lead.reason != JUDGED_YES:
+            return False
+        return decline_probability >= self.settings.support_decline_doubt
 
     def _off_target(self, lead: Claim, prepared: Prepared) -> str:
         """Why a supported first sentence does not answer the question, as the key of its note, or "": it only
@@ -295,7 +310,10 @@ class Pipeline:
             added.append(Claim(text=text, cited=[a, b], support=[a, b], supported=True, reason="conflict", inline=True))
         return added
 
-    def _answer(self, prepared: Prepared, text: str, abstained: bool, claims: list[Claim], notes: list[Note], raw: str) -> Answer:
+    def _answer(
+        self, prepared: Prepared, text: str, abstained: bool, claims: list[Claim], notes: list[Note], raw: str,
+        decline_probability: float | None = None,
+    ) -> Answer:
         return Answer(
             question=prepared.question,
             answer=text,
@@ -308,6 +326,7 @@ class Pipeline:
             model=self.generator.name,
             timings_ms={},
             raw_answer=raw,
+            decline_probability=decline_probability,
         )
 
     def warm_up(self) -> None:

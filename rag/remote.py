@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from rag.gguf import ModelUnavailable
 from rag.prompts import YES_NO_GRAMMAR, judged_yes
+
+if TYPE_CHECKING:
+    from rag.generation import OpeningOdds
 
 
 def chat_url(base: str) -> str:
@@ -71,8 +74,9 @@ class RemoteGenerator:
         detail = " ".join(str(exc).split())[:300]
         return ModelUnavailable(f"the generation server at {self.url} failed ({type(exc).__name__}: {detail})")
 
-    def stream_chat(self, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
-        """Yield the answer's text pieces as the server sends them (server-sent events)."""
+    def stream_chat(self, messages: list[dict], max_tokens: int | None = None, odds: OpeningOdds | None = None) -> Iterator[str]:
+        """Yield the answer's text pieces as the server sends them (server-sent events); a server's logits are not
+        seen, so `odds` stays unknown."""
         import httpx
 
         body = self._body(messages, max_tokens or self.max_tokens, True)

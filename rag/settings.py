@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         description="who settles a claim written in another language than its source: e5 similarity, the loaded "
         "model asked yes/no from its cache, or nobody (the claim stays unsupported)",
     )
+    support_decline_doubt: float = Field(
+        0.15, ge=0, le=1,
+        description="an answer whose first sentence only the judge found in the sources is withheld when the model, "
+        "before writing it, gave at least this probability to declining (1 turns it off; needs the local model)",
+    )
     support_paraphrase_words: int = Field(
         7, ge=1, le=100, description="within one language, a claim may lack one needed word in its source per this many (synonyms)"
     )

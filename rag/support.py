@@ -51,6 +51,8 @@ LEAD_IN = (":", "：")  # how a line announcing the next one ends, in most scrip
 # A value named without backquotes: a hyphenated identifier or a manual page (dpkg-deb, apt-get, deb(5)). Not code
 # (rag.facts), which must stand verbatim: a hyphenated word of prose may be translated.
 NAMED_VALUE = re.compile(r"(?<![\w-])[^\W\d_][\w+]*(?:-[\w+]+)+(?:\(\d\w*\))?|(?<![\w-])[^\W\d_][\w+-]*\(\d\w*\)")
+JUDGED_YES = "judge:yes"  # a claim the words could not settle, passed by the judge
+DOUBTED = "doubt"  # the judge's yes, overruled because the model itself nearly declined (Pipeline)
 
 
 class Judge(Protocol):
@@ -973,7 +975,7 @@ def _judge(pending: list[tuple[Claim, list[list[Source]]]], judge: Judge | None)
     items = [(claim, evidence) for claim, options in pending for evidence in options]
     for (claim, evidence), yes in zip(items, judge(items)):
         if yes and not claim.supported:
-            _accept(claim, evidence, "judge:yes")
+            _accept(claim, evidence, JUDGED_YES)
     for claim, _ in pending:
         if not claim.supported:
             claim.reason = "judge:no"

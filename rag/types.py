@@ -302,7 +302,7 @@ class Claim:
     # Why the check decided so, as a code: "words" (all in the source), "judge:yes", "judge:no", "number:14e9",
     # "code:/etc/fstab", "quote:...", "name:...", "month", "language:de", "facts" (no unit holds them), "conflict",
     # "paraphrase" (most words, and e5 finds it a paraphrase of its line), "unfinished" (it stops on "is" or "the"),
-    # "unsourced" (the model itself marked it [0]).
+    # "unsourced" (the model itself marked it [0]), "doubt" (the judge's yes, the model having nearly declined).
     reason: str = ""
     inline: bool = False  # written by the pipeline with [k] markers in place (a stated conflict)
     unsourced: bool = False  # the model marked it [0], its decline marker: no source states it
@@ -345,6 +345,7 @@ class Answer:
     raw_answer: str = ""
     id: object = None
     claim_citations: list[dict[int, int]] = field(default_factory=list)  # per claim: source number k → citation n
+    decline_probability: float | None = None  # how near the model came to declining (None: not seen)
 
     @property
     def unsupported_claims(self) -> list[Claim]:

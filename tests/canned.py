@@ -26,13 +26,16 @@ class CannedGenerator:
 
     name = "canned"
 
-    def __init__(self, answers: list[str] | None = None, repeat: str | None = None) -> None:
+    def __init__(self, answers: list[str] | None = None, repeat: str | None = None, decline_probability: float | None = None) -> None:
         self.answers = list(answers or [])
         self.repeat = repeat
+        self.decline_probability = decline_probability  # what the model's odds of declining read, if anything
         self.prompts: list[list[dict]] = []
 
-    def stream_chat(self, messages, max_tokens=None):
+    def stream_chat(self, messages, max_tokens=None, odds=None):
         self.prompts.append(messages)
+        if odds is not None:
+            odds.probability = self.decline_probability
         text = self.answers.pop(0) if self.answers else (self.repeat or "[0]")
         text = cite(text, messages[-1]["content"])
         yield from (text[i : i + 7] for i in range(0, len(text), 7))

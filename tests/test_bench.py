@@ -153,7 +153,7 @@ def test_both_arms_count_the_tokens_written_not_the_pieces_shown(docs_index, ret
     from rag.pipeline import Pipeline
 
     class Tokens(CannedGenerator):
-        def stream_chat(self, messages, max_tokens=None):
+        def stream_chat(self, messages, max_tokens=None, odds=None):
             text = "Meta a investi 14 milliards de dollars dans Scale AI [1]."
             yield from (tokenizer.llm.detokenize([t]).decode() for t in tokenizer.llm.tokenize(text.encode(), add_bos=False))
 

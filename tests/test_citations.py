@@ -48,6 +48,28 @@ def test_an_answer_in_english_rests_on_a_french_source(tokenizer_pipeline):
     assert answer.lang == "en" and "14 milliards" in answer.citations[0].quote
 
 
+def test_an_answer_only_the_judge_found_is_withheld_when_the_model_nearly_declined(tokenizer_pipeline):
+    """Across languages the words cannot settle a claim and e5 judges it; that yes no longer suffices when the model
+    gave declining a fair chance before it wrote (Settings.support_decline_doubt)."""
+    prepared = tokenizer_pipeline.prepare("How much money did Meta put into Scale AI?")
+    k = source_holding(prepared, "14 milliards")
+    raw = f"Meta put $14 billion into Scale AI [{k}]."
+    for odds in (None, 0.05):
+        shown = tokenizer_pipeline.finish(prepared, raw, odds)
+        assert not shown.abstained and shown.claims[0].reason == "judge:yes", (odds, shown.claims)
+        assert shown.decline_probability == odds
+    doubted = tokenizer_pipeline.finish(prepared, raw, 0.3)
+    assert doubted.abstained and doubted.claims[0].reason == "doubt" and not doubted.claims[0].supported
+    assert [(n.kind, n.text) for n in doubted.notes] == [("withheld", languages.get("en").note("withheld_doubt"))]
+
+
+def test_an_answer_its_source_states_word_for_word_is_shown_however_near_the_model_came_to_declining(investment, tokenizer_pipeline):
+    prepared, _ = investment
+    k = source_holding(prepared, "14 milliards")
+    answer = tokenizer_pipeline.finish(prepared, f"Zuckerberg a injecté 14 milliards de dollars dans Scale AI [{k}].", 0.9)
+    assert not answer.abstained and answer.claims[0].reason == "words"
+
+
 def test_the_decline_line_becomes_the_refusal_of_the_question_s_language(tokenizer_pipeline):
     for question, lang in [("Quel est le cours de l'action Meta ?", "fr"), ("Wie hoch ist der Aktienkurs von Meta?", "de"), ("¿Cuál es el precio de la acción de Meta?", "es")]:
         prepared = tokenizer_pipeline.prepare(question)

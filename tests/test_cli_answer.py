@@ -144,9 +144,9 @@ def test_batch_bad_rows_are_reported_and_skipped(index_arg, capsys, session_gene
     prompts: list[str] = []
     real_stream = session_generator.stream_chat
 
-    def recording(messages, max_tokens=None):
+    def recording(messages, max_tokens=None, odds=None):
         prompts.append(messages[-1]["content"])
-        return real_stream(messages, max_tokens)
+        return real_stream(messages, max_tokens, odds)
 
     monkeypatch.setattr(session_generator, "stream_chat", recording)
     source = tmp_path / "bad.jsonl"
@@ -226,9 +226,9 @@ def test_ask_shows_the_evidence_before_the_model_reads_its_prompt(index_arg, cap
     seen_before_model: list[str] = []
     write = gen.stream_chat
 
-    def stream_chat(messages, max_tokens=None):
+    def stream_chat(messages, max_tokens=None, odds=None):
         seen_before_model.append(sys.stderr.getvalue())
-        yield from write(messages, max_tokens)
+        yield from write(messages, max_tokens, odds)
 
     monkeypatch.setattr(gen, "stream_chat", stream_chat)
     assert main([*index_arg, "ask", "Combien Meta a-t-il investi dans Scale AI ?"]) == 0

@@ -223,3 +223,32 @@ def test_session_generator_is_the_default_model(generator):
     assert generator.path.name == "qwen2.5-coder-1.5b.gguf"
     # The tokenizer counts French text in tokens, which is what the context budget is measured in.
     assert 5 <= generator.count_tokens("Zuckerberg a injecté 14 milliards de dollars dans Scale AI.") <= 30
+
+
+@pytest.mark.slow
+def test_opening_odds_read_the_first_step_and_change_nothing(generator):
+    """The odds of opening with the decline mark are the softmax of llama.cpp's first logits (read again here by
+    evaluating the same prompt), and watching them leaves the answer as it was."""
+    import numpy as np
+
+    from rag.generation import OpeningOdds
+    from rag.prompts import DECLINE_MARK
+
+    messages = [
+        {"role": "system", "content": "Answer from the source only; if it does not say, write only [0]."},
+        {"role": "user", "content": "Source: [1] The bridge opened in 1932.\nQuestion: Who painted the bridge?"},
+    ]
+    llm = generator.llm
+    llm.n_tokens = 0  # read the whole prompt: llama.cpp's figures depend a little on how many tokens it reads at once
+    odds = OpeningOdds(DECLINE_MARK)
+    watched = "".join(generator.stream_chat(messages, max_tokens=12, odds=odds))
+    assert "".join(generator.stream_chat(messages, max_tokens=12)) == watched
+    assert odds.probability is not None and 0.0 < odds.probability <= 1.0
+
+    tokens = generator.prompt_tokens(messages)
+    llm.n_tokens = 0
+    llm.eval(tokens)
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+    weights = np.exp(logits - logits.max())
+    assert odds.probability == pytest.approx(weights[odds.token] / weights.sum(), rel=1e-4)
+    assert llm.detokenize([odds.token]).decode() == DECLINE_MARK[0]
