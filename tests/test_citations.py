@@ -63,6 +63,18 @@ def test_an_answer_only_the_judge_found_is_withheld_when_the_model_nearly_declin
     assert [(n.kind, n.text) for n in doubted.notes] == [("withheld", languages.get("en").note("withheld_doubt"))]
 
 
+def test_the_model_s_odds_reach_the_check_through_the_stream(docs_index, retriever):
+    """Pipeline.write hands the generator an OpeningOdds and the check reads what it filled in."""
+    from canned import CannedGenerator
+    from rag.pipeline import Pipeline
+
+    settings, _ = docs_index
+    for odds, withheld in ((0.05, False), (0.3, True), (None, False)):
+        generator = CannedGenerator(["Meta put $14 billion into Scale AI {14 milliards}."], decline_probability=odds)
+        answer = Pipeline(settings, retriever, generator).ask("How much money did Meta put into Scale AI?")
+        assert (answer.abstained, answer.decline_probability) == (withheld, odds), answer.notes
+
+
 def test_an_answer_its_source_states_word_for_word_is_shown_however_near_the_model_came_to_declining(investment, tokenizer_pipeline):
     prepared, _ = investment
     k = source_holding(prepared, "14 milliards")
