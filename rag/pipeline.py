@@ -262,7 +262,7 @@ class Pipeline:
     def _doubted(self, lead: Claim, decline_probability: float | None) -> bool:
         """The first sentence rests on the judge alone while the model nearly declined: two weak signals, each
         passed by right answers, that together marked only wrong ones on the tuned sets (MEASUREMENTS.md)."""
-        if decline_probability is None or not lead.supported or lead.reason != JUDGED_YES:
+        if decline_probability is None or lead.reason != JUDGED_YES:  # the judge's yes is always a supported claim
             return False
         return decline_probability >= self.settings.support_decline_doubt
 
