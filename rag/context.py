@@ -11,6 +11,7 @@ from rag.embeddings import Embedder
 from rag.facts import code_spans, contains_code
 from rag.index import Index
 from rag.retrieval import Hit
+from rag.text import opens_list
 from rag.types import Passage, Unit
 
 
@@ -92,10 +93,44 @@ def holding(scored: list[Candidate], spans: list[str], index: Index) -> list[Can
 
 
 def _neighbour(cand: Candidate, by_chunk: dict[str, list[Candidate]], step: int) -> Candidate | None:
-    """The unit just before (step -1) or after (step +1) in the same chunk."""
+    """The unit just before (step -1) or after (step +1) in the same chunk; None past its ends (or for a line a
+    lead-in brought from the next chunk)."""
     group = by_chunk[cand.hit.chunk.chunk_id]
-    i = next(i for i, c in enumerate(group) if c.key == cand.key) + step
-    return group[i] if 0 <= i < len(group) else None
+    at = next((i for i, c in enumerate(group) if c.key == cand.key), None)
+    if at is None or not 0 <= at + step < len(group):
+        return None
+    return group[at + step]
+
+
+def announced(cand: Candidate, index: Index, limit: int) -> list[Candidate]:
+    """The units a line ending with a colon announces ("To list them, run:" brings `apt list`, "Their meanings
+    are:" its items), in document order, read on into the next chunk when its own ends there: at most `limit`,
+    one unless they are items, rows, definitions or code lines of one kind, and only under the same headings."""
+    if limit < 1 or not opens_list(unit_text(index, cand)):
+        return []
+    chunk = cand.hit.chunk
+    following = [u for u in chunk.units if u.start >= cand.unit.end]
+    row = index.chunk_rows.get(f"{chunk.doc_id}#{chunk.ord + 1}")
+    if row is not None and index.chunks[row].doc_id == chunk.doc_id:
+        after = following[-1].end if following else cand.unit.end
+        following += [u for u in index.chunks[row].units if u.start >= after]
+    out: list[Candidate] = []
+    for unit in following:
+        if not _same_section(cand.unit, unit) or (out and (unit.kind != out[0].unit.kind or unit.kind not in LISTED)):
+            break
+        out.append(Candidate(cand.rank, cand.hit, unit, cand.score))
+        if len(out) == limit:
+            break
+    return out
+
+
+LISTED = ("item", "row", "definition", "code")  # kinds whose lines run on as one list under a lead-in
+
+
+def _same_section(a: Unit, b: Unit) -> bool:
+    """Whether two units stand under the same headings (b may add a table head or defined term of its own)."""
+    shorter = min(len(a.context), len(b.context))
+    return a.context[:shorter] == b.context[:shorter] and abs(len(a.context) - len(b.context)) <= 1
 
 
 def select_passages(
@@ -105,12 +140,14 @@ def select_passages(
     count_tokens: Callable[[str], int],
     min_score_gap: float,
     must_keep: list[Candidate] | None = None,
+    lead_in_lines: int = 0,
 ) -> list[Passage]:
     """Each retrieved chunk's best unit first, in retrieval order (retrieval read whole chunks, with BM25, and a
     chunk in another language than the question scores lower on e5 alone); then the best units until the budget
     is spent, leaving out those far below the best one. With the budget left over, each chosen unit brings the
     unit before it, then the one after it (best chosen first): a sentence opening with "It" or "This" is
-    understood, and quoted, with the one before.
+    understood, and quoted, with the one before. A line ending with a colon brings what it announces instead
+    (`announced`), from the next chunk if need be: "run:" alone invites the model to write a command of its own.
     """
     if not scored:
         return []
@@ -140,14 +177,21 @@ def select_passages(
         chosen[cand.key] = cand
         used += cost
     for step in (-1, 1):
-        for cand in [c for c in ranked if c.key in chosen]:
+        pending = [c for c in ranked if c.key in chosen]
+        while pending:
+            cand = pending.pop(0)
+            lines = announced(cand, index, lead_in_lines) if step == 1 else []
             near = _neighbour(cand, by_chunk, step)
-            if near is None or near.key in chosen:
-                continue
-            cost = count_tokens(unit_text(index, near))
-            if used + cost <= budget_tokens:
-                chosen[near.key] = near
+            for line in lines or ([near] if near is not None else []):
+                if line.key in chosen:
+                    continue
+                cost = count_tokens(unit_text(index, line))
+                if used + cost > budget_tokens:
+                    break
+                chosen[line.key] = line
                 used += cost
+                if step == 1 and lead_in_lines and opens_list(unit_text(index, line)):
+                    pending.insert(0, line)  # a lead-in brought in brings what it announces
     return _as_passages(list(chosen.values()), index)
 
 

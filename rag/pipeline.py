@@ -135,6 +135,7 @@ class Pipeline:
             self.generator.count_tokens,
             self.settings.sentence_score_gap,
             must_keep=keep,
+            lead_in_lines=self.settings.lead_in_lines,
         )
         sources = number_sources(passages)
         messages = build_messages(question, passages, sources, lang, turns)

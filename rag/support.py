@@ -42,12 +42,11 @@ from rag import languages
 from rag.embeddings import Embedder
 from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
-from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms
+from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms, opens_list
 from rag.types import Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
-LEAD_IN = (":", "：")  # how a line announcing the next one ends, in most scripts
 # A value named without backquotes: a hyphenated identifier or a manual page (dpkg-deb, apt-get, deb(5)). Not code
 # (rag.facts), which must stand verbatim: a hyphenated word of prose may be translated.
 NAMED_VALUE = re.compile(r"(?<![\w-])[^\W\d_][\w+]*(?:-[\w+]+)+(?:\(\d\w*\))?|(?<![\w-])[^\W\d_][\w+-]*\(\d\w*\)")
@@ -899,22 +898,17 @@ def _runs_on(text: str) -> bool:
     return bool(end) and (end.isalnum() or end in ",")
 
 
-def _opens_list(text: str) -> bool:
-    """Whether a line announces what follows: it ends with a colon."""
-    return text.rstrip().endswith(LEAD_IN)
-
-
 def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8) -> list[Source]:
     """The line ending with a colon that opens a list, and the items, rows or definitions under it, when the claim
     cites any of them (at most `limit` lines); [] when the cited lines belong to no such list."""
     for source in cited:
         start = source.k
-        while not _opens_list(sources[start].text):
+        while not opens_list(sources[start].text):
             before = sources.get(start - 1)
             if before is None or before.passage is not source.passage or sources[start].unit.kind not in STRUCTURED:
                 break
             start -= 1
-        if not _opens_list(sources[start].text):
+        if not opens_list(sources[start].text):
             continue
         block = [sources[start]]
         k = start + 1
@@ -939,7 +933,7 @@ def _only_announced(claim: Claim, lang: str, evidence: list[Source]) -> bool:
     """The claim rests on lines announcing others ("To list them, run:") and holds nothing of the lines they
     announce: no code, number or quoted string of theirs, no word of theirs in its language ("The command to list
     them is [2]." with the command's line beside it)."""
-    leads = [s for s in evidence if _opens_list(s.text)]
+    leads = [s for s in evidence if opens_list(s.text)]
     if not leads:
         return False
     rest = " ".join(s.text for s in evidence if s not in leads)

@@ -16,6 +16,14 @@ CELLS = " | "  # between the cells of a table row's line; a cell's own " | " is 
 _CELL_BORDER = re.compile(r"(?:(?<= )|^)\|(?= |$)")
 
 
+LEAD_IN = (":", "：")  # how a line announcing the next one ends, in most scripts
+
+
+def opens_list(text: str) -> bool:
+    """Whether a line announces what follows ("To list them, run:"): it ends with a colon."""
+    return text.rstrip().endswith(LEAD_IN)
+
+
 def cells(line: str) -> list[str]:
     """The cells of a row's line, also once its spaces are normalised (an empty cell leaves "a | | b")."""
     return [cell.strip() for cell in _CELL_BORDER.split(line)]
