@@ -110,10 +110,10 @@ def announced(cand: Candidate, index: Index, limit: int) -> list[Candidate]:
         return []
     chunk = cand.hit.chunk
     following = [u for u in chunk.units if u.start >= cand.unit.end]
-    row = index.chunk_rows.get(f"{chunk.doc_id}#{chunk.ord + 1}")
-    if row is not None and index.chunks[row].doc_id == chunk.doc_id:
-        after = following[-1].end if following else cand.unit.end
-        following += [u for u in index.chunks[row].units if u.start >= after]
+    after = index.next_chunk(chunk)
+    if after is not None:
+        end = following[-1].end if following else cand.unit.end
+        following += [u for u in after.units if u.start >= end]
     out: list[Candidate] = []
     for unit in following:
         if not _same_section(cand.unit, unit) or (out and (unit.kind != out[0].unit.kind or unit.kind not in LISTED)):

@@ -159,6 +159,12 @@ class Index:
     def rows_of(self, doc_id: str) -> list[int]:
         return [i for i, c in enumerate(self.chunks) if c.doc_id == doc_id]
 
+    def next_chunk(self, chunk: Chunk) -> Chunk | None:
+        """The chunk after this one in its document (chunks are kept in document order), None after the last."""
+        row = self.chunk_rows.get(chunk.chunk_id)
+        after = self.chunks[row + 1] if row is not None and row + 1 < len(self.chunks) else None
+        return after if after is not None and after.doc_id == chunk.doc_id and after.ord == chunk.ord + 1 else None
+
     # What rag.retrieval.Retriever asks of any store's index (rag/store/postgres.py answers the same in SQL).
 
     @property
