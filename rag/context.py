@@ -133,6 +133,37 @@ def _same_section(a: Unit, b: Unit) -> bool:
     return a.context[:shorter] == b.context[:shorter] and abs(len(a.context) - len(b.context)) <= 1
 
 
+class _Selection:
+    """The units chosen so far and the tokens they cost, against the budget."""
+
+    def __init__(self, index: Index, budget: int, count_tokens: Callable[[str], int], lead_in_lines: int) -> None:
+        self.index, self.budget, self.count, self.lead_in_lines = index, budget, count_tokens, lead_in_lines
+        self.chosen: dict[tuple[str, int], Candidate] = {}
+        self.used = 0
+
+    def cost(self, cand: Candidate) -> int:
+        return self.count(unit_text(self.index, cand))
+
+    def add(self, cand: Candidate) -> None:
+        self.chosen[cand.key] = cand
+        self.used += self.cost(cand)
+
+    def take(self, cand: Candidate, over_budget: bool = False, announced_lines: int = 1) -> None:
+        """Choose the unit if it fits (or `over_budget`); a lead-in comes with the first `announced_lines` lines
+        it announces that fit, and not at all when the first does not: alone, it announces what the model cannot
+        see."""
+        lines = [line for line in announced(cand, self.index, self.lead_in_lines) if line.key not in self.chosen]
+        first = self.cost(cand) + (self.cost(lines[0]) if lines else 0)
+        if cand.key not in self.chosen and self.used + first > self.budget and not over_budget:
+            return
+        if cand.key not in self.chosen:
+            self.add(cand)
+        for line in lines[:announced_lines]:
+            if self.used + self.cost(line) > self.budget:
+                break
+            self.add(line)
+
+
 def select_passages(
     scored: list[Candidate],
     index: Index,
@@ -146,8 +177,9 @@ def select_passages(
     chunk in another language than the question scores lower on e5 alone); then the best units until the budget
     is spent, leaving out those far below the best one. With the budget left over, each chosen unit brings the
     unit before it, then the one after it (best chosen first): a sentence opening with "It" or "This" is
-    understood, and quoted, with the one before. A line ending with a colon brings what it announces instead
-    (`announced`), from the next chunk if need be: "run:" alone invites the model to write a command of its own.
+    understood, and quoted, with the one before. A line ending with a colon comes with what it announces
+    (`announced`, from the next chunk if need be) or not at all: "run:" alone invites the model to write a
+    command of its own.
     """
     if not scored:
         return []
@@ -155,44 +187,30 @@ def select_passages(
     for cand in sorted(scored, key=lambda c: (c.hit.chunk.chunk_id, c.unit.start)):
         by_chunk.setdefault(cand.hit.chunk.chunk_id, []).append(cand)
     best = max(c.score for c in scored)
-    chosen: dict[tuple[str, int], Candidate] = {c.key: c for c in must_keep or []}
-    used = sum(count_tokens(unit_text(index, c)) for c in chosen.values())
+    picked = _Selection(index, budget_tokens, count_tokens, lead_in_lines)
+    for cand in must_keep or []:
+        picked.add(cand)
     ranked = sorted(scored, key=lambda c: -c.score)
     leaders = {}
     for cand in ranked:
         leaders.setdefault(cand.hit.chunk.chunk_id, cand)
     for cand in sorted(leaders.values(), key=lambda c: c.rank):
-        cost = count_tokens(unit_text(index, cand))
-        if cand.key not in chosen and used + cost <= budget_tokens:
-            chosen[cand.key] = cand
-            used += cost
+        if cand.key not in picked.chosen:
+            picked.take(cand)
     for cand in ranked:
-        if cand.key in chosen:
+        if cand.key in picked.chosen:
             continue
-        if chosen and cand.score < best - min_score_gap:
+        if picked.chosen and cand.score < best - min_score_gap:
             break
-        cost = count_tokens(unit_text(index, cand))
-        if used + cost > budget_tokens and chosen:
-            continue
-        chosen[cand.key] = cand
-        used += cost
+        picked.take(cand, over_budget=not picked.chosen)
     for step in (-1, 1):
-        pending = [c for c in ranked if c.key in chosen]
-        while pending:
-            cand = pending.pop(0)
-            lines = announced(cand, index, lead_in_lines) if step == 1 else []
+        for cand in [c for c in ranked if c.key in picked.chosen]:
             near = _neighbour(cand, by_chunk, step)
-            for line in lines or ([near] if near is not None else []):
-                if line.key in chosen:
-                    continue
-                cost = count_tokens(unit_text(index, line))
-                if used + cost > budget_tokens:
-                    break
-                chosen[line.key] = line
-                used += cost
-                if step == 1 and lead_in_lines and opens_list(unit_text(index, line)):
-                    pending.insert(0, line)  # a lead-in brought in brings what it announces
-    return _as_passages(list(chosen.values()), index)
+            if step == 1 and announced(cand, index, lead_in_lines):
+                picked.take(cand, announced_lines=lead_in_lines)  # the rest of what it announces, in place of its next unit
+            elif near is not None and near.key not in picked.chosen:
+                picked.take(near, announced_lines=lead_in_lines)
+    return _as_passages(list(picked.chosen.values()), index)
 
 
 def _as_passages(chosen: list[Candidate], index: Index) -> list[Passage]:

@@ -95,13 +95,13 @@ def upgrades_index(tmp_path_factory, settings_factory, embedder):
     return index
 
 
-def _lines_given(index, embedder, tokenizer, lead_in: str, question: str, lead_in_lines: int) -> list[str]:
+def _lines_given(index, embedder, tokenizer, lead_in: str, question: str, lead_in_lines: int, budget: int = 220) -> list[str]:
     """The lines the model reads when retrieval returns only the chunk that ends with `lead_in`."""
     from rag.retrieval import Hit
 
     [chunk] = [c for c in index.chunks if c.text.rstrip().endswith(lead_in)]
     scored, _ = ctx.score_units([question], ctx.candidates([Hit(chunk, 1.0, None, None)]), index, embedder)
-    passages = ctx.select_passages(scored, index, 220, tokenizer.count_tokens, 0.06, lead_in_lines=lead_in_lines)
+    passages = ctx.select_passages(scored, index, budget, tokenizer.count_tokens, 0.06, lead_in_lines=lead_in_lines)
     return [p.doc.text[u.start : u.end] for p in passages for u in p.units]
 
 
@@ -120,3 +120,18 @@ def test_a_line_ending_with_a_colon_brings_its_list_items_up_to_the_limit(upgrad
     lines = _lines_given(upgrades_index, embedder, tokenizer, "are:", question, lead_in_lines=3)
     at = next(i for i, line in enumerate(lines) if line.endswith("meanings, are:"))
     assert [line.split(":")[0] for line in lines[at + 1 :]] == ["unknown", "install", "remove"], lines
+
+
+def test_a_line_ending_with_a_colon_is_given_with_what_it_announces_or_not_at_all(upgrades_index, embedder, tokenizer):
+    """Whatever the budget, "run:" never reaches the model without its command (unless it is all there is)."""
+    question = "Does reading the list of packages need the network?"
+    seen = set()
+    for budget in range(30, 140, 4):
+        lines = _lines_given(upgrades_index, embedder, tokenizer, "run:", question, lead_in_lines=6, budget=budget)
+        seen.add(any(line.endswith("run:") for line in lines))
+        if len(lines) > 1 and lines[-1].endswith("run:"):
+            raise AssertionError(f"budget {budget}: {lines}")
+        for at, line in enumerate(lines[:-1]):
+            if line.endswith("run:"):
+                assert lines[at + 1] == "apt list --upgradable", (budget, lines)
+    assert seen == {True, False}  # some budgets leave it out, others give it with its command

@@ -232,6 +232,16 @@ def test_postgres_ranks_the_top_4_as_faiss_does(stores, pg_docs, retriever, embe
     assert same / len(questions) >= 0.95, f"{same} of {len(questions)} questions"
 
 
+def test_postgres_reads_on_into_the_next_chunk_as_faiss_does(stores, pg_docs, retriever, embedder):
+    """A line ending with a colon brings what it announces from the next chunk (rag/context.py): both stores know
+    which chunk follows which in its document."""
+    pg, faiss = _retriever(stores(pg_docs), embedder).index, retriever.index
+    following = {c.chunk_id: getattr(faiss.next_chunk(c), "chunk_id", None) for c in faiss.chunks}
+    assert following == {c.chunk_id: getattr(pg.next_chunk(c), "chunk_id", None) for c in pg.chunks}
+    last = {c.doc_id: c.chunk_id for c in faiss.chunks}  # chunks are kept in document order
+    assert {cid for cid, after in following.items() if after is None} == set(last.values())
+
+
 def test_postgres_counts_the_chunks_holding_each_term_as_faiss_does(stores, pg_docs, retriever, embedder):
     """The support check weighs a question's words by how many chunks hold them (Retriever.term_weight)."""
     pg, faiss = _retriever(stores(pg_docs), embedder).frequencies, retriever.frequencies
