@@ -510,7 +510,8 @@ class SupportChecker:
         if names_answer:
             # "`defaults` remounts read-only on errors" for "Which option remounts read-only on errors?": the line
             # naming the answer must be the one that says what the question asks, not some other line read.
-            subject = _asserted_of_value(claim.text, question, lang)
+            # A bare value ("With `make deb-pkg`.") repeats nothing of the question and asserts all of it.
+            subject = _asserted_of_value(claim.text, question, lang) or _asked_terms(question, lang)
             if _adds_only_numbers(claim.text, question, lang):
                 # The question's word for the kind of quantity ("the range of", "which year") is what the numbers
                 # are, unsaid by the line giving them: "the positive levels (from 1 to 19)".
@@ -704,6 +705,11 @@ def _repeated_terms(claim: str, question: str, lang: str) -> set[str]:
     """The question's words the claim repeats, common words left out: its subject."""
     words = analyzer(lang)
     return (words.terms(claim) & words.terms(question)) - filler_terms(lang)
+
+
+def _asked_terms(question: str, lang: str) -> set[str]:
+    """What a question asks about: its words but the common ones, the interrogatives and the words for a kind of value."""
+    return analyzer(lang).terms(question) - filler_terms(lang) - interrogative_terms(lang) - kind_terms(lang)
 
 
 def _asserted_of_value(claim: str, question: str, lang: str) -> set[str]:

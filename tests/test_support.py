@@ -984,6 +984,25 @@ def test_a_bare_value_needs_the_question_s_words_in_the_line_naming_it(lang, lin
 
 
 
+@pytest.mark.parametrize(
+    ("lang", "lead_in", "other_lead_in", "question", "answer"),
+    [
+        ("de", "Ein Debian-Paket eines angepassten Kernels erstellen Sie nach dem Konfigurieren mit folgendem Befehl:",
+         "Alte Kernel-Pakete entfernen Sie mit diesem Befehl:",
+         "Mit welchem Befehl erstellt man ein Debian-Paket eines angepassten Kernels?", "Mit dem Befehl `make deb-pkg` [2]."),
+        ("en", "To build a Debian package of a custom kernel, run:", "To remove old kernel packages, run:",
+         "Which command builds a Debian package of a custom kernel?", "`make deb-pkg` [2]."),
+    ],
+)
+def test_a_bare_value_repeating_nothing_of_the_question_is_held_to_all_of_it(lang, lead_in, other_lead_in, question, answer):
+    """u07 of the new user's set, 2026-12-07: "Mit dem Befehl `make deb-pkg` [3]." repeats no word of the question
+    but the common "Befehl": it asserts the whole question of the command, stated where the command is read."""
+    [said] = check(answer, question, lang, sources_of((f"{lead_in}\nmake deb-pkg", lang)))
+    assert said.supported, said.reason
+    [said] = check(answer, question, lang, sources_of((f"{other_lead_in}\nmake deb-pkg", lang)))
+    assert not said.supported
+
+
 # idf-like weights: the question's word for the kind of value is its rarest word, as in a corpus seldom speaking of ranges
 _KIND_WEIGHTS = {"rang": 5.1, "plag": 5.1, "bereich": 5.1, "date": 5.1}
 
