@@ -120,7 +120,8 @@ class Settings(BaseSettings):
         0.06, ge=0, le=1, description="units scoring this far below a chunk's best unit are left out"
     )
     lead_in_lines: int = Field(
-        6, ge=0, le=50, description="lines a given line ending with a colon brings after it (its command, its list items)"
+        6, ge=0, le=50,
+        description="lines a given line ending with a colon brings after it (its command, its list items); 0 = none",
     )
 
     # The support check

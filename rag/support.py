@@ -542,11 +542,10 @@ class SupportChecker:
         a line that holds the question's words ("dpkg, apt, aptitude" of "three ways of holding back packages")
         speaks of what is asked. A claim naming only a value is held to the question's words where the value is
         read (`about_the_subject`); a question of fewer than two such words tells too little."""
-        words = analyzer(lang)
-        asked = words.terms(question) - filler_terms(lang) - interrogative_terms(lang) - kind_terms(lang)
+        asked = _asked_terms(question, lang)
         if len(asked) < 2 or _only_names_an_answer(claim.text, question, lang):
             return False
-        said = words.terms(f"{claim.text} {stated_by}")
+        said = analyzer(lang).terms(f"{claim.text} {stated_by}")
         left = {t for t in asked if t not in said and not _derived(t, said)}
         return self._weight(left) > self.question_share * self._weight(asked)
 

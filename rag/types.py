@@ -216,7 +216,8 @@ class Source:
 
 @dataclass
 class Passage:
-    """The units of one retrieved chunk given to the model, numbered one by one."""
+    """The units of one retrieved chunk given to the model, numbered one by one (with what a line ending with a colon
+    at its end announces from the next chunk)."""
 
     n: int
     doc: Document
