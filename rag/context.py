@@ -12,7 +12,7 @@ from rag.facts import code_spans, contains_code
 from rag.index import Index
 from rag.retrieval import Hit
 from rag.text import opens_list
-from rag.types import Passage, Unit
+from rag.types import STRUCTURED_KINDS, Passage, Unit
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,14 @@ def announced(cand: Candidate, index: Index, limit: int) -> list[Candidate]:
         following += [u for u in after.units if u.start >= end]
     out: list[Candidate] = []
     for unit in following:
-        if not _same_section(cand.unit, unit) or (out and (unit.kind != out[0].unit.kind or unit.kind not in LISTED)):
+        if not _same_section(cand.unit, unit):
+            break
+        if out and (unit.kind != out[0].unit.kind or unit.kind not in STRUCTURED_KINDS):
             break
         out.append(Candidate(cand.rank, cand.hit, unit, cand.score))
         if len(out) == limit:
             break
     return out
-
-
-LISTED = ("item", "row", "definition", "code")  # kinds whose lines run on as one list under a lead-in
 
 
 def _same_section(a: Unit, b: Unit) -> bool:
@@ -140,9 +139,12 @@ class _Selection:
         self.index, self.budget, self.count, self.lead_in_lines = index, budget, count_tokens, lead_in_lines
         self.chosen: dict[tuple[str, int], Candidate] = {}
         self.used = 0
+        self.costs: dict[tuple[str, int], int] = {}  # a unit is weighed when tried and again when added
 
     def cost(self, cand: Candidate) -> int:
-        return self.count(unit_text(self.index, cand))
+        if cand.key not in self.costs:
+            self.costs[cand.key] = self.count(unit_text(self.index, cand))
+        return self.costs[cand.key]
 
     def add(self, cand: Candidate) -> None:
         self.chosen[cand.key] = cand

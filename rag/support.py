@@ -43,7 +43,7 @@ from rag.embeddings import Embedder
 from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
 from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms, opens_list
-from rag.types import Claim, Source
+from rag.types import STRUCTURED_KINDS, Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
@@ -663,7 +663,7 @@ class SupportChecker:
                     continue
                 if first.passage.doc.doc_id != second.passage.doc.doc_id or first.unit.context != second.unit.context:
                     continue
-                if not {first.unit.kind, second.unit.kind} & set(STRUCTURED) or _records(first, second):
+                if not {first.unit.kind, second.unit.kind} & set(STRUCTURED_KINDS) or _records(first, second):
                     continue  # two prose sentences may speak of different things: "14 billion" + "AMI Labs"
                 evidence = Evidence([first, second], read)
                 if _only_announced(claim, lang, [first, second]):
@@ -865,7 +865,7 @@ def _with_neighbours(cited: list[Source], sources: dict[int, Source]) -> list[li
         first = near if k < edge else sources[edge]
         if _records(near, sources[edge]):
             continue
-        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED) or _runs_on(first.text):
+        if {near.unit.kind, sources[edge].unit.kind} & set(STRUCTURED_KINDS) or _runs_on(first.text):
             out.append(sorted(cited + [near], key=lambda s: s.k))
     block = _list_block(cited, sources)
     if len(block) > 2 and block not in out:
@@ -910,21 +910,18 @@ def _list_block(cited: list[Source], sources: dict[int, Source], limit: int = 8)
         start = source.k
         while not opens_list(sources[start].text):
             before = sources.get(start - 1)
-            if before is None or before.passage is not source.passage or sources[start].unit.kind not in STRUCTURED:
+            if before is None or before.passage is not source.passage or sources[start].unit.kind not in STRUCTURED_KINDS:
                 break
             start -= 1
         if not opens_list(sources[start].text):
             continue
         block = [sources[start]]
         k = start + 1
-        while k in sources and sources[k].passage is source.passage and sources[k].unit.kind in STRUCTURED and len(block) < limit:
+        while k in sources and sources[k].passage is source.passage and sources[k].unit.kind in STRUCTURED_KINDS and len(block) < limit:
             block.append(sources[k])
             k += 1
         return block
     return []
-
-
-STRUCTURED = ("item", "row", "definition", "code")
 
 
 def _other_rows(evidence: Evidence) -> list[str]:

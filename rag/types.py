@@ -14,6 +14,8 @@ BLOCK_KINDS = ("heading", "paragraph", "item", "row", "table_head", "term", "def
 CONTEXT_KINDS = ("heading", "table_head", "term")
 # Kinds whose lines are split into sentences; the others are one unit each (a table row, a line of code).
 PROSE_KINDS = ("paragraph", "item", "definition", "caption")
+# Kinds whose lines are records of a list, table or listing: they run on as one block under a line ending with a colon.
+STRUCTURED_KINDS = ("item", "row", "definition", "code")
 
 
 class DocumentError(Exception):
