@@ -278,9 +278,10 @@ class Pipeline:
         return ""
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
-        """The claim says something that neither the question nor the answer before it said: a word, a number or
-        a negation ("No, it does not"), else it only restates them (a follow-up answered with the last answer)."""
-        said = f"{prepared.question} {last_said(prepared.turns, 'assistant')}"
+        """The claim says something that neither the question nor the last exchange said: a word, a number or a
+        negation ("No, it does not"), else it only restates them (a follow-up answered with the last answer, in
+        the words of the last question)."""
+        said = f"{last_said(prepared.turns, 'user')} {prepared.question} {last_said(prepared.turns, 'assistant')}"
         if self.checker.added_words(claim, prepared.lang, said):
             return True
         negated = [has_negation(unquoted(text), prepared.lang) for text in (claim.text, prepared.question)]

@@ -154,6 +154,14 @@ def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipel
     prepared = tokenizer_pipeline.prepare("And how do I just display it?", shell)
     [option] = split_claims("To display the crontab, run crontab -l [1].", "en")
     assert tokenizer_pipeline._adds_anything(option, prepared)
+    # The earlier question's words are said too: naming its subject ("Protokolle") adds nothing to the last answer.
+    logs = [
+        {"role": "user", "content": "Wo speichert der Dienst seine Protokolle?"},
+        {"role": "assistant", "content": "Meistens unter /var/log/."},
+    ]
+    prepared = tokenizer_pipeline.prepare("Und wo sonst noch?", logs)
+    [same] = split_claims("Der Dienst speichert seine Protokolle meistens unter /var/log/ [1].", "de")
+    assert not tokenizer_pipeline._adds_anything(same, prepared)
 
 
 def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):
