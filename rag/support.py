@@ -41,6 +41,7 @@ from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
 from rag.prompts import source_name
+from rag.history import last_said
 from rag.tables import columns, names_its_value, record
 from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms, opens_list
 from rag.types import STRUCTURED_KINDS, Claim, Source
@@ -548,6 +549,20 @@ class SupportChecker:
         said = analyzer(lang).terms(f"{claim.text} {stated_by}")
         left = {t for t in asked if t not in said and not _derived(t, said)}
         return self._weight(left) > self.question_share * self._weight(asked)
+
+    def leaves_the_conversation(self, claim: Claim, lang: str, question: str, turns: list[dict], stated_by: str = "") -> bool:
+        """A follow-up that names too little to be read alone ("And how do I just display it?") asks about what
+        the conversation spoke of: the claim and the lines stating it (`stated_by`) name nothing the last question
+        asked about nor any name or code the last answer gave ("dpkg --listfiles" after "How do I edit my
+        crontab?"), however true: it answers another question."""
+        earlier = last_said(turns, "user")
+        if not earlier or len(_asked_terms(question, lang)) >= 2:
+            return False
+        given = F.facts(last_said(turns, "assistant"), lang)
+        words = analyzer(lang)
+        spoken = _asked_terms(earlier, lang) | words.terms(" ".join([*given.names, *given.code]))
+        said = words.terms(f"{claim.text} {stated_by}")
+        return bool(spoken) and not any(t in said or _derived(t, said) for t in spoken)
 
     # ---------------------------------------------------------------- one answer
 

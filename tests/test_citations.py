@@ -164,6 +164,22 @@ def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipel
     assert not tokenizer_pipeline._adds_anything(same, prepared)
 
 
+def test_a_short_follow_up_answered_about_something_else_is_off_target(tokenizer_pipeline):
+    """"And how old is he?" after a question about Scale AI answered with Alexandr Wang: a line on LeCun's
+    decision states the sentence, but it names nothing the conversation spoke of; Wang's age continues it."""
+    history = [
+        {"role": "user", "content": "Qui a fondé Scale AI ?"},
+        {"role": "assistant", "content": "Alexandr Wang a fondé Scale AI."},
+    ]
+    prepared = tokenizer_pipeline.prepare("Et quel âge a-t-il ?", history)
+    other, his = source_holding(prepared, "dynamiques internes"), source_holding(prepared, "28 ans")
+    elsewhere = tokenizer_pipeline.finish(prepared, f"Des dynamiques internes ont contribué à la décision de LeCun [{other}].")
+    assert elsewhere.claims[0].supported
+    assert elsewhere.abstained and [n.kind for n in elsewhere.notes] == ["off_target"]
+    continued = tokenizer_pipeline.finish(prepared, f"Alexandr Wang a 28 ans [{his}].")
+    assert not continued.abstained and "off_target" not in [n.kind for n in continued.notes]
+
+
 def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):
     """Off target is a restatement that adds nothing; a negation the question lacks is what a "no" adds (and the
     source must then state it); a "yes" adds nothing the words can check."""
