@@ -1118,3 +1118,23 @@ def test_a_terse_answer_speaks_of_the_question_when_its_line_does():
     assert not SupportChecker(None).leaves_the_question(said, "en", question, line)
     elsewhere = "La première forme de cette commande sert à installer une nouvelle crontab."
     assert SupportChecker(None).leaves_the_question(said, "en", question, elsewhere)
+
+
+@pytest.mark.parametrize(
+    "lang, line, question, claim",
+    [
+        ("es", "El subtipo se define mediante el sufijo '.subtype'.", "¿Con qué sufijo se indica un subtipo?",
+         "El sufijo `.subtype` se utiliza para indicar un subtipo [1]."),
+        ("fr", "Le suffixe '.subtype' indique un sous-type.", "Quel suffixe indique un sous-type ?",
+         "Le suffixe `.subtype` est utilisé pour indiquer un sous-type [1]."),
+        ("de", "Die Endung '.subtype' kennzeichnet einen Untertyp.", "Welche Endung kennzeichnet einen Untertyp?",
+         "Die Endung `.subtype` wird verwendet, um einen Untertyp zu kennzeichnen [1]."),
+        ("it", "Il suffisso '.subtype' indica un sottotipo.", "Quale suffisso indica un sottotipo?",
+         "Il suffisso `.subtype` si utilizza per indicare un sottotipo [1]."),
+    ],
+)
+def test_to_use_is_framing_in_every_language_as_in_english(lang, line, question, claim):
+    """"se utiliza para indicar" states no more than "indica": the verb for using is a common word in each
+    language's list (English's stopwords-iso list has it; the others lacked it)."""
+    [checked] = check(claim, question, lang, sources_of((line, lang)))
+    assert checked.supported, checked.reason
