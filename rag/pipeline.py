@@ -275,7 +275,9 @@ class Pipeline:
             return "off_target"
         lines = " ".join(prepared.by_k[k].text for k in lead.support if k in prepared.by_k)
         checker, lang, question = self.checker, prepared.lang, prepared.question
-        if checker.leaves_the_question(lead, lang, question, lines) or checker.leaves_the_conversation(lead, lang, question, prepared.turns, lines):
+        if checker.leaves_the_question(lead, lang, question, lines):
+            return "off_question"
+        if checker.leaves_the_conversation(lead, lang, question, prepared.turns, lines):
             return "off_question"
         return ""
 

@@ -40,8 +40,8 @@ import numpy as np
 from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
-from rag.prompts import source_name
 from rag.history import last_said
+from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
 from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms, opens_list
 from rag.types import STRUCTURED_KINDS, Claim, Source
@@ -551,12 +551,13 @@ class SupportChecker:
         return self._weight(left) > self.question_share * self._weight(asked)
 
     def leaves_the_conversation(self, claim: Claim, lang: str, question: str, turns: list[dict], stated_by: str = "") -> bool:
-        """A follow-up that names too little to be read alone ("And how do I just display it?") asks about what
-        the conversation spoke of: the claim and the lines stating it (`stated_by`) name nothing the last question
-        asked about nor any name or code the last answer gave ("dpkg --listfiles" after "How do I edit my
-        crontab?"), however true: it answers another question."""
+        """A follow-up of fewer than two words of its own (too little to tell, as in `leaves_the_question`) that
+        points back ("And how do I just display it?") asks about what the conversation spoke of: the claim and the
+        lines stating it (`stated_by`) name nothing the last question asked about nor any name or code the last
+        answer gave ("dpkg --listfiles" after "How do I edit my crontab?"), however true: it answers another
+        question. A short question pointing nowhere ("What is fstab?") may change the subject."""
         earlier = last_said(turns, "user")
-        if not earlier or len(_asked_terms(question, lang)) >= 2:
+        if not earlier or len(_asked_terms(question, lang)) >= 2 or not _refers_back(question, lang):
             return False
         given = F.facts(last_said(turns, "assistant"), lang)
         words = analyzer(lang)
@@ -724,6 +725,11 @@ def _repeated_terms(claim: str, question: str, lang: str) -> set[str]:
 def _asked_terms(question: str, lang: str) -> set[str]:
     """What a question asks about: its words but the common ones, the interrogatives and the words for a kind of value."""
     return analyzer(lang).terms(question) - filler_terms(lang) - interrogative_terms(lang) - kind_terms(lang)
+
+
+def _refers_back(question: str, lang: str) -> bool:
+    """The question holds a word pointing back to the conversation ("and", "it", "il", "es")."""
+    return any(word.lower() in languages.get(lang).refers_back for word in WORD.findall(question))
 
 
 def _asserted_of_value(claim: str, question: str, lang: str) -> set[str]:

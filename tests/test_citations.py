@@ -166,7 +166,8 @@ def test_a_follow_up_answered_with_the_last_answer_is_off_target(tokenizer_pipel
 
 def test_a_short_follow_up_answered_about_something_else_is_off_target(tokenizer_pipeline):
     """"And how old is he?" after a question about Scale AI answered with Alexandr Wang: a line on LeCun's
-    decision states the sentence, but it names nothing the conversation spoke of; Wang's age continues it."""
+    decision states the sentence, but it names nothing the conversation spoke of; Wang's age continues it, and a
+    question that does not point back may leave the conversation."""
     history = [
         {"role": "user", "content": "Qui a fondé Scale AI ?"},
         {"role": "assistant", "content": "Alexandr Wang a fondé Scale AI."},
@@ -178,6 +179,11 @@ def test_a_short_follow_up_answered_about_something_else_is_off_target(tokenizer
     assert elsewhere.abstained and [n.kind for n in elsewhere.notes] == ["off_target"]
     continued = tokenizer_pipeline.finish(prepared, f"Alexandr Wang a 28 ans [{his}].")
     assert not continued.abstained and "off_target" not in [n.kind for n in continued.notes]
+    # A short question pointing nowhere back changes the subject: it is answered on its own.
+    prepared = tokenizer_pipeline.prepare("Qui est Zhao ?", history)
+    zhao = source_holding(prepared, "Shengjia Zhao")
+    new_subject = tokenizer_pipeline.finish(prepared, f"Shengjia Zhao est un scientifique en chef qui a rejoint Meta [{zhao}].")
+    assert new_subject.claims[0].supported and not new_subject.abstained
 
 
 def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):

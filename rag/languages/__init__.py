@@ -54,6 +54,7 @@ class Language:
     record: frozenset[str] = frozenset()  # "field", "value": what a "name: value" line names without saying it
     kinds: frozenset[str] = frozenset()  # "range", "year": what a question calls the numbers it asks for
     unfinished: frozenset[str] = frozenset()  # "is", "the": a statement does not end on them
+    refers_back: frozenset[str] = frozenset()  # "and", "it": a question holding one points back to the conversation
     ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
     language_names: dict[str, str] = field(default_factory=dict)  # "german" is "de": a language this one names
@@ -94,6 +95,7 @@ def _from_file(path: Path) -> Language:
         record=lower(words.get("record", [])),
         kinds=lower(words.get("kinds", [])),
         unfinished=lower(words.get("unfinished", [])),
+        refers_back=lower(words.get("refers_back", [])),
         name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
         language_names={k.lower(): v for k, v in words.get("language_names", {}).items()},
         ui=dict(data.get("ui", {})),
@@ -135,6 +137,7 @@ def get(code: str | None) -> Language:
         record=empty,
         kinds=empty,
         unfinished=empty,
+        refers_back=empty,
         name_endings=(),
         language_names={},
         has_file=False,
