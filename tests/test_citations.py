@@ -179,11 +179,16 @@ def test_a_short_follow_up_answered_about_something_else_is_off_target(tokenizer
     assert elsewhere.abstained and [n.kind for n in elsewhere.notes] == ["off_target"]
     continued = tokenizer_pipeline.finish(prepared, f"Alexandr Wang a 28 ans [{his}].")
     assert not continued.abstained and "off_target" not in [n.kind for n in continued.notes]
-    # A short question pointing nowhere back changes the subject: it is answered on its own.
+    # A short question pointing nowhere back changes the subject: it is answered on its own, an impersonal "il"
+    # ("Y a-t-il") pointing nowhere either.
     prepared = tokenizer_pipeline.prepare("Qui est Zhao ?", history)
     zhao = source_holding(prepared, "Shengjia Zhao")
     new_subject = tokenizer_pipeline.finish(prepared, f"Shengjia Zhao est un scientifique en chef qui a rejoint Meta [{zhao}].")
     assert new_subject.claims[0].supported and not new_subject.abstained
+    prepared = tokenizer_pipeline.prepare("Y a-t-il eu des licenciements ?", history)
+    cuts = source_holding(prepared, "licenciements")
+    answered = tokenizer_pipeline.finish(prepared, f"Oui, il y a eu des centaines de licenciements le mois dernier [{cuts}].")
+    assert answered.claims[0].supported and not answered.abstained
 
 
 def test_a_no_that_restates_the_question_adds_its_negation(tokenizer_pipeline):
