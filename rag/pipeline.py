@@ -232,9 +232,7 @@ class Pipeline:
         invalid = sorted({k for k in parse_markers(raw) if k not in by_k and k != 0})
         if invalid:
             notes.append(Note("invalid_citation", words.note("invalid_citation", numbers=", ".join(f"[{k}]" for k in invalid))))
-        # What the conversation already said is not what the answer adds: the last question counts with this one.
-        asked = f"{last_said(prepared.turns, 'user')} {prepared.question}"
-        self.checker.check(claims, prepared.lang, asked, by_k, self.judge_for(prepared, raw))
+        self.checker.check(claims, prepared.lang, _with_last_question(prepared), by_k, self.judge_for(prepared, raw))
         lead = claims[0] if claims else None
         if lead is not None and self._doubted(lead, decline_probability):
             lead.supported, lead.support, lead.reason = False, [], DOUBTED
@@ -285,7 +283,7 @@ class Pipeline:
         """The claim says something that neither the question nor the last exchange said: a word, a number or a
         negation ("No, it does not"), else it only restates them (a follow-up answered with the last answer, in
         the words of the last question)."""
-        said = f"{last_said(prepared.turns, 'user')} {prepared.question} {last_said(prepared.turns, 'assistant')}"
+        said = f"{_with_last_question(prepared)} {last_said(prepared.turns, 'assistant')}"
         if self.checker.added_words(claim, prepared.lang, said):
             return True
         negated = [has_negation(unquoted(text), prepared.lang) for text in (claim.text, prepared.question)]
@@ -339,6 +337,12 @@ class Pipeline:
         """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
         messages = build_messages("?", [], [], languages.FALLBACK)
         self.generator.warm_up(messages[:1] + [{"role": "user", "content": "?"}])
+
+
+def _with_last_question(prepared: Prepared) -> str:
+    """The question with the conversation's last one: what the conversation already asked is not what an answer
+    adds."""
+    return f"{last_said(prepared.turns, 'user')} {prepared.question}"
 
 
 def says_something(text: str, lang: str) -> bool:

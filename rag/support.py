@@ -48,6 +48,7 @@ from rag.types import STRUCTURED_KINDS, Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
+FEWEST_ASKED = 2  # words of its own a question needs to tell what it is about
 # A value named without backquotes: a hyphenated identifier or a manual page (dpkg-deb, apt-get, deb(5)). Not code
 # (rag.facts), which must stand verbatim: a hyphenated word of prose may be translated.
 NAMED_VALUE = re.compile(r"(?<![\w-])[^\W\d_][\w+]*(?:-[\w+]+)+(?:\(\d\w*\))?|(?<![\w-])[^\W\d_][\w+-]*\(\d\w*\)")
@@ -544,7 +545,7 @@ class SupportChecker:
         speaks of what is asked. A claim naming only a value is held to the question's words where the value is
         read (`about_the_subject`); a question of fewer than two such words tells too little."""
         asked = _asked_terms(question, lang)
-        if len(asked) < 2 or _only_names_an_answer(claim.text, question, lang):
+        if len(asked) < FEWEST_ASKED or _only_names_an_answer(claim.text, question, lang):
             return False
         said = analyzer(lang).terms(f"{claim.text} {stated_by}")
         left = {t for t in asked if t not in said and not _derived(t, said)}
@@ -557,7 +558,7 @@ class SupportChecker:
         answer gave ("dpkg --listfiles" after "How do I edit my crontab?"), however true: it answers another
         question. A short question pointing nowhere ("What is fstab?") may change the subject."""
         earlier = last_said(turns, "user")
-        if not earlier or len(_asked_terms(question, lang)) >= 2 or not _refers_back(question, lang):
+        if not earlier or len(_asked_terms(question, lang)) >= FEWEST_ASKED or not _refers_back(question, lang):
             return False
         given = F.facts(last_said(turns, "assistant"), lang)
         words = analyzer(lang)
