@@ -395,7 +395,10 @@ class SupportChecker:
             return ""
         if not self.about_the_subject(claim, lang, question, evidence):
             return ""
-        if has_negation(F.unquoted(claim.text), lang) != self.negated_where(claim, lang, evidence):
+        negated = has_negation(F.unquoted(claim.text), lang)
+        # A claim's own negation may be the question's ("when the URL has none"), stated by any clause; a claim
+        # without one must find none where the source states what it adds.
+        if negated != self.negated_where(claim, lang, evidence, "" if negated else question):
             return ""
         return "words" if len(missing) <= needed // self.paraphrase_words else "near"
 
@@ -478,13 +481,18 @@ class SupportChecker:
                 known[text] = self._words[text] = _words_of(text, offsets, vectors)
         return known
 
-    def negated_where(self, claim: Claim, lang: str, evidence: Evidence) -> bool:
-        """A negation in the part of the evidence that states the claim: its clauses holding the claim's words
-        ("founder of Scale AI, which does not build models" states "Wang founded Scale AI" without negation)."""
+    def negated_where(self, claim: Claim, lang: str, evidence: Evidence, question: str = "") -> bool:
+        """A negation in the part of the evidence that states the claim: its clauses holding what the claim adds to
+        the question, else those holding any of its words ("founder of Scale AI, which does not build models"
+        states "Wang founded Scale AI" without negation; "The NIC no longer keeps hosts.txt, ... from 92, 94 and
+        95" states the years without one)."""
         words = analyzer(lang)
         mine = words.terms(claim.text) - filler_terms(lang)
+        answer = self.added_words(claim, lang, question) - filler_terms(lang) if question else set()
         clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
-        relevant = [c for c in clauses if words.terms(c) & mine] or clauses
+        relevant = (
+            [c for c in clauses if words.terms(c) & answer] or [c for c in clauses if words.terms(c) & mine] or clauses
+        )
         strings = F.quoted_as_written(claim.text)  # messages, even where the source does not quote them
         return any(
             has_negation(F.unquoted(c, strings), evidence.lang)
