@@ -6,14 +6,13 @@ turned into the refusal sentence of the question's language by the code.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rag import languages
 from rag.languages import tomllib
 from rag.history import last_said
 from rag.text import head_cells, record_line
-from rag.types import Passage, Source
+from rag.types import Passage, Source, publisher_name
 
 DECLINE_MARK = "[0]"
 _PROMPTS = tomllib.loads((Path(__file__).parent / "data" / "prompts.toml").read_text(encoding="utf-8"))
@@ -33,8 +32,7 @@ SYSTEM = _PROMPTS["system"].strip()
 
 def source_name(metadata: dict, title: str) -> str:
     """A short name for a document: the publisher's first words, else the title (every token costs time)."""
-    publisher = str(metadata.get("publisher") or "")
-    name = re.split(r"\s*[(,;]", publisher)[0].strip() if publisher else ""
+    name = publisher_name(metadata)
     if name:
         return name
     return title if len(title) <= 60 else title[:57] + "…"

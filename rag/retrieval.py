@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,7 @@ class Retriever:
         self.common_terms = {term for term, df in self.frequencies.items() if df > limit}
         # Words that ask rather than say what about ("what", "comment"): never what a question is about.
         self.question_terms = frozenset().union(*(interrogative_terms(lang) for lang in languages.available()))
+        self.publishers = _publishers(index)
 
     def close(self) -> None:
         """Release the index's connection, if it has one (searching again reopens it)."""
@@ -127,7 +129,14 @@ class Retriever:
         bm25_rows, bm25 = self.bm25_ranking(query, n, lang)
         fused = rrf_fuse([dense_rows, bm25_rows], self.settings.rrf_k)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-        return [Hit(self.index.chunks[row], score, dense.get(row), bm25.get(row)) for row, score in best]
+        hits = [Hit(self.index.chunks[row], score, dense.get(row), bm25.get(row)) for row, score in best]
+        named = self.named_documents(query)
+        # "According to <publisher>" asks what that source says: its chunks first, each side's order kept.
+        return sorted(hits, key=lambda h: h.chunk.doc_id not in named) if named else hits
+
+    def named_documents(self, query: str) -> set[str]:
+        """The documents whose publisher the query names, as whole words in any case ("selon developpez.com")."""
+        return {doc_id for pattern, ids in self.publishers for doc_id in ids if pattern.search(query)}
 
     def search(self, query: str, k: int | None = None, lang: str | None = None, context: str = "") -> list[Hit]:
         """Top-k chunks for the query, best first.
@@ -145,6 +154,15 @@ class Retriever:
         seen = {h.chunk.chunk_id for h in hits}
         alone = [h for h in self.ranked(query, lang) if h.chunk.chunk_id not in seen]
         return hits + alone[: self.settings.followup_extra]
+
+
+def _publishers(index: Index) -> list[tuple[re.Pattern, set[str]]]:
+    """Each publisher's short name, as a whole-word pattern in any case, with the documents it published."""
+    by_name: dict[str, set[str]] = {}
+    for doc in index.documents.values():
+        if doc.publisher_name:
+            by_name.setdefault(doc.publisher_name.casefold(), set()).add(doc.doc_id)
+    return [(re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE), ids) for name, ids in by_name.items()]
 
 
 def load_retriever(settings: Settings, store=None, embedder: Embedder | None = None) -> Retriever:

@@ -4,6 +4,7 @@ Offsets are always character offsets into `Document.text`, the clean text every 
 """
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,13 @@ class DocumentError(Exception):
     def text(self, lang: str) -> str:
         """The one-line message in language `lang`: the file's name, then why."""
         return f"{Path(self.path).name}: {self.reason(lang)}"
+
+
+def publisher_name(metadata: dict) -> str:
+    """The publisher's short name, its words before any aside ("Futurism" of "Futurism (French translation),
+    reporting..."); '' when the metadata names none."""
+    publisher = str(metadata.get("publisher") or "")
+    return re.split(r"\s*[(,;]", publisher)[0].strip() if publisher else ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,10 @@ class Document:
     source_map: list[Segment] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     langs: list[LangSpan] = field(default_factory=list)
+
+    @property
+    def publisher_name(self) -> str:
+        return publisher_name(self.metadata)
 
     @property
     def lang(self) -> str:

@@ -152,3 +152,15 @@ def test_units_and_queries_are_encoded_once_and_the_memory_is_bounded(embedder, 
     mine.forget()
     mine.embed_query("Qui ?")
     assert encoded == ["Qui ?"]
+
+
+def test_a_question_naming_a_publisher_reads_its_documents_first(retriever):
+    """"According to <publisher>" asks what that source says: its chunks lead, in their own order."""
+    question = "What did Meta put into Scale AI?"
+    plain = retriever.search(question, k=4)
+    for name, doc_id in (("developpez.com", DEVELOPPEZ), ("FUTURISM", FUTURISM)):
+        hits = retriever.search(f"According to {name}, what did Meta put into Scale AI?", k=4)
+        assert [h.chunk.doc_id for h in hits] == [doc_id] * 4, name
+        assert retriever.named_documents(f"selon {name} ?") == {doc_id}
+    assert {h.chunk.doc_id for h in plain} == {DEVELOPPEZ, FUTURISM}  # unnamed, both articles compete
+    assert retriever.named_documents("What do futurisms predict?") == set()  # a whole word, not a part of one
