@@ -135,8 +135,14 @@ class Retriever:
         return sorted(hits, key=lambda h: h.chunk.doc_id not in named) if named else hits
 
     def named_documents(self, query: str) -> set[str]:
-        """The documents whose publisher the query names, as whole words in any case ("selon developpez.com")."""
-        return {doc_id for pattern, ids in self.publishers for doc_id in ids if pattern.search(query)}
+        """The documents whose publisher the query names, as whole words in any case ("selon developpez.com"); not
+        a name the corpus itself uses everywhere ("Debian" of a Debian manual is what it speaks of)."""
+        return {
+            doc_id
+            for name, pattern, ids in self.publishers
+            if pattern.search(query) and not self._ubiquitous(name, None)
+            for doc_id in ids
+        }
 
     def search(self, query: str, k: int | None = None, lang: str | None = None, context: str = "") -> list[Hit]:
         """Top-k chunks for the query, best first.
@@ -156,13 +162,13 @@ class Retriever:
         return hits + alone[: self.settings.followup_extra]
 
 
-def _publishers(index: Index) -> list[tuple[re.Pattern, set[str]]]:
-    """Each publisher's short name, as a whole-word pattern in any case, with the documents it published."""
+def _publishers(index: Index) -> list[tuple[str, re.Pattern, set[str]]]:
+    """Each publisher's short name, with its whole-word pattern in any case and the documents it published."""
     by_name: dict[str, set[str]] = {}
     for doc in index.documents.values():
         if doc.publisher_name:
             by_name.setdefault(doc.publisher_name.casefold(), set()).add(doc.doc_id)
-    return [(re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE), ids) for name, ids in by_name.items()]
+    return [(name, re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE), ids) for name, ids in by_name.items()]
 
 
 def load_retriever(settings: Settings, store=None, embedder: Embedder | None = None) -> Retriever:

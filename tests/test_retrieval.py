@@ -164,3 +164,10 @@ def test_a_question_naming_a_publisher_reads_its_documents_first(retriever):
         assert retriever.named_documents(f"selon {name} ?") == {doc_id}
     assert {h.chunk.doc_id for h in plain} == {DEVELOPPEZ, FUTURISM}  # unnamed, both articles compete
     assert retriever.named_documents("What do futurisms predict?") == set()  # a whole word, not a part of one
+
+
+def test_a_publisher_the_corpus_speaks_of_everywhere_is_its_subject_not_a_source(retriever, monkeypatch):
+    """A manual published by "Debian" about Debian: "How does Debian...?" names the subject, not the publisher."""
+    monkeypatch.setattr(retriever, "common_terms", retriever.common_terms | set(retriever.analyze("Futurism")))
+    assert retriever.named_documents("According to Futurism, what did Meta put into Scale AI?") == set()
+    assert retriever.named_documents("According to developpez.com, what did Meta put into Scale AI?") == {DEVELOPPEZ}
