@@ -114,12 +114,17 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         title=str(metadata.get("title") or found.title or path.stem),
         text=found.text,
         sha256=digest,
-        metadata={"format": suffix.lstrip("."), "path": str(path.resolve()), **metadata},
+        metadata={"format": suffix.lstrip("."), "path": str(path.resolve()), **_own_metadata(found), **metadata},
         regions=regions,
         source_map=found.source_map,
         blocks=found.blocks,
         langs=detect_langs(found.text, found.blocks, metadata.get("language")),
     )
+
+
+def _own_metadata(found: Extraction) -> dict:
+    """What the file says of itself beyond its title (its publisher: "og:site_name"); sources.json overrides it."""
+    return {"publisher": found.publisher} if found.publisher else {}
 
 
 def _extract(path: Path, suffix: str, raw: bytes) -> Extraction:

@@ -20,7 +20,7 @@ from rag.types import Chunk, Document
 
 FORMAT_VERSION = 2  # 2: documents carry blocks and languages, chunks their units
 ANALYZER_VERSION = 3  # bump when chunk_terms changes, so old indexes are rebuilt rather than mixed
-EXTRACTION_VERSION = 3  # bump when reading a file changes (its text, blocks or languages): files are read again
+EXTRACTION_VERSION = 4  # bump when reading a file changes (its text, blocks, languages or own metadata): files are read again
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 UNITS_FILE = "unit_vectors.npy"

@@ -122,7 +122,8 @@ class Retriever:
         return [r for r, _ in ranked], dict(ranked)
 
     def ranked(self, query: str, lang: str | None = None) -> list[Hit]:
-        """All candidate chunks for one query, dense and BM25 rankings fused, best first."""
+        """All candidate chunks for one query, dense and BM25 rankings fused, best first; the chunks of a publisher
+        the query names (`named_documents`) before the others."""
         n = self.settings.candidates
         # Measured on the public set: the focused query lifts English recall@4 from 0.83 to 1.0, French unchanged.
         dense_rows, dense = self.dense_ranking(self.focused_query(query, lang) or query, n)

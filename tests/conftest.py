@@ -190,7 +190,7 @@ def make_pdf() -> Callable[..., bytes]:
     return _pdf_bytes
 
 
-def make_epub(path: Path, chapters: list[tuple[str, str]], title: str = "Handbuch") -> Path:
+def make_epub(path: Path, chapters: list[tuple[str, str]], title: str = "Handbuch", publisher: str = "") -> Path:
     """An EPUB 3 book written by EbookLib: (file name, XHTML body) chapters in spine order, and its navigation."""
     from ebooklib import epub
 
@@ -198,6 +198,8 @@ def make_epub(path: Path, chapters: list[tuple[str, str]], title: str = "Handbuc
     book.set_identifier("test-book")
     book.set_title(title)
     book.set_language("de")
+    if publisher:
+        book.add_metadata("DC", "publisher", publisher)
     items = []
     for name, body in chapters:
         item = epub.EpubHtml(title=name, file_name=name, lang="de")

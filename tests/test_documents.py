@@ -718,6 +718,27 @@ def test_without_sources_json_title_is_first_line(tmp_path):
     assert doc.metadata == {"format": "txt", "path": str((tmp_path / "libre.txt").resolve())}
 
 
+PAGE = """<html><head><title>Le moulin ferme</title><meta property="og:site_name" content="  La Gazette du Val "></head>
+<body><article><h1>Le moulin ferme</h1><p>Le vieux moulin de la ville fermera en mars, après quatre-vingt-dix ans.</p>
+<p>Les propriétaires accusent le prix de l'énergie, qui a triplé en deux ans.</p></article></body></html>"""
+
+
+def test_a_page_names_its_publisher_and_sources_json_overrides_it(tmp_path):
+    """"According to La Gazette du Val" finds the page by the name it gives itself (og:site_name)."""
+    doc = load_document(write(tmp_path / "moulin.html", PAGE))
+    assert doc.metadata["publisher"] == doc.publisher_name == "La Gazette du Val"
+    plain = load_document(write(tmp_path / "nu.html", PAGE.replace("og:site_name", "og:title")))
+    assert "publisher" not in plain.metadata
+    write(tmp_path / "sources.json", json.dumps([{"file": "moulin.html", "publisher": "Gazette (édition du soir)"}]))
+    assert load_document(tmp_path / "moulin.html").publisher_name == "Gazette"
+
+
+def test_a_book_names_its_publisher(tmp_path):
+    chapter = [("c1.xhtml", "<h1>Kapitel</h1><p>Der Text des Kapitels steht hier.</p>")]
+    assert load_document(make_epub(tmp_path / "buch.epub", chapter, publisher="Verlag am See")).publisher_name == "Verlag am See"
+    assert load_document(make_epub(tmp_path / "ohne.epub", chapter)).publisher_name == ""
+
+
 def test_broken_sources_json_is_ignored(tmp_path):
     write(tmp_path / "sources.json", "{not json")
     doc = load_document(write(tmp_path / "libre.txt", "Mon titre\nLe corps du texte.\n"))

@@ -41,6 +41,7 @@ class Extraction:
     title: str = ""
     regions: list[Region] = field(default_factory=list)
     source_map: list[Segment] = field(default_factory=list)
+    publisher: str = ""  # the site or publisher the file names itself ("according to <publisher>" finds it)
 
 
 @dataclass

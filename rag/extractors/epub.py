@@ -52,5 +52,8 @@ def extract_epub(path: Path, raw: bytes) -> Extraction:
     if any(uri.endswith(name) for uri in encrypted for name in documents):
         raise DocumentError(path, "epub_encrypted")
     titles = book.get_metadata("DC", "title")
+    publishers = book.get_metadata("DC", "publisher")
     out = html_lines(chapters(book))
-    return out.extraction(collapse(titles[0][0])[:300] if titles else "")
+    extraction = out.extraction(collapse(titles[0][0])[:300] if titles else "")
+    extraction.publisher = collapse(publishers[0][0])[:100] if publishers else ""
+    return extraction

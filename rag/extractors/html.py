@@ -368,4 +368,17 @@ def extract_html(source: str) -> Extraction:
         h1 = tree.css_first("h1")
         title = collapse(h1.text(deep=True)) if h1 is not None else ""
     regions: list[Region] = out.regions(trafilatura_labels(source, out, walker.link_share, walker.paths)) if out.blocks else []
-    return out.extraction(title[:300], regions)
+    extraction = out.extraction(title[:300], regions)
+    extraction.publisher = _site_name(tree)
+    return extraction
+
+
+def _site_name(tree) -> str:
+    """The site's own name from its metadata: Open Graph's `og:site_name`, else `<meta name="publisher">` or
+    `application-name`; '' when the page names none."""
+    for selector in ('meta[property="og:site_name"]', 'meta[name="publisher"]', 'meta[name="application-name"]'):
+        node = tree.css_first(selector)
+        name = collapse(node.attributes.get("content") or "") if node is not None else ""
+        if name:
+            return name[:100]
+    return ""
