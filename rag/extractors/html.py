@@ -30,10 +30,14 @@ import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rag.extractors import Extraction, LineBuilder, collapse, table_cell
 from rag.text import CELLS
 from rag.types import Region
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
 
 _SKIP = frozenset(
     "script style noscript template iframe frame frameset object embed applet svg math canvas audio video "
@@ -373,7 +377,7 @@ def extract_html(source: str) -> Extraction:
     return extraction
 
 
-def _site_name(tree) -> str:
+def _site_name(tree: LexborHTMLParser) -> str:
     """The site's own name from its metadata: Open Graph's `og:site_name`, else `<meta name="publisher">` or
     `application-name`; '' when the page names none."""
     for selector in ('meta[property="og:site_name"]', 'meta[name="publisher"]', 'meta[name="application-name"]'):
