@@ -488,7 +488,7 @@ class SupportChecker:
         95" states the years without one)."""
         words = analyzer(lang)
         mine = words.terms(claim.text) - filler_terms(lang)
-        answer = self.added_words(claim, lang, question) - filler_terms(lang) if question else set()
+        answer = self.added_words(claim, lang, question) if question else set()  # common words left out already
         clauses = [c for c in CLAUSE.split(evidence.text) if c.strip()]
         relevant = (
             [c for c in clauses if words.terms(c) & answer] or [c for c in clauses if words.terms(c) & mine] or clauses
