@@ -20,7 +20,7 @@ from rag.prompts import DECLINE_MARK, build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import DOUBTED, JUDGED_YES, EmbeddingJudge, SupportChecker, filler_terms, has_negation
-from rag.text import analyzer, fold
+from rag.text import WORD, analyzer, fold
 from rag.types import Answer, Claim, Note, Passage, Source
 
 EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
@@ -277,7 +277,22 @@ class Pipeline:
             return "off_question"
         if checker.leaves_the_conversation(lead, lang, question, prepared.turns, lines):
             return "off_question"
+        if self._misses_a_name(lead, prepared):
+            return "off_question"
         return ""
+
+    def _misses_a_name(self, lead: Claim, prepared: Prepared) -> bool:
+        """The question names what documents in several languages name (a program, a file: "crontab"), and neither
+        the claim nor a document stating it does: it is about another one ("the Italian translator of this page",
+        read in the hosts manual, for "Who translated the crontab manual into Italian?")."""
+        names = self.retriever.names_across_languages
+        docs = [prepared.by_k[k].passage.doc for k in lead.support if k in prepared.by_k]
+        if not docs or any(doc.lang != prepared.lang for doc in docs):
+            return False  # across languages a name may be written otherwise ("Konfiguration")
+        cited = {doc.doc_id for doc in docs}
+        said = {w.casefold() for w in WORD.findall(lead.text)}
+        asked = {w.casefold() for w in WORD.findall(prepared.question)}
+        return any(not (names[w] & cited) for w in asked - said if w in names)
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
         """The claim says something that neither the question nor the last exchange said: a word, a number or a
@@ -336,6 +351,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
         messages = build_messages("?", [], [], languages.FALLBACK)
+        self.retriever.names_across_languages  # read once here, not during the first answer's check
         self.generator.warm_up(messages[:1] + [{"role": "user", "content": "?"}])
 
 

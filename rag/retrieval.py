@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from rag import languages
 from rag.embeddings import Embedder, load_embedder
 from rag.index import Index, IndexMismatch, current_build_info
 from rag.settings import Settings
-from rag.text import interrogative_terms
+from rag.text import WORD, interrogative_terms
 from rag.types import Chunk
 
 
@@ -145,6 +146,26 @@ class Retriever:
             for doc_id in ids
         }
 
+    @cached_property
+    def names_across_languages(self) -> dict[str, frozenset[str]]:
+        """The words that chunks of several languages share (a program, a file, a product: "crontab" of a German and
+        a French manual), with the documents holding each; not a common word of any language, nor one that more
+        than half the documents hold (what the corpus is about: "Debian" of Debian's manuals). Empty for a corpus
+        in one language."""
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        for chunk in self.index.chunks:
+            for word in {w.casefold() for w in WORD.findall(chunk.text)}:
+                langs, docs = found.setdefault(word, (set(), set()))
+                langs.add(chunk.lang)
+                docs.add(chunk.doc_id)
+        common = _common_words()
+        most = len(self.index.documents) / 2
+        return {
+            word: frozenset(docs)
+            for word, (langs, docs) in found.items()
+            if len(langs) > 1 and len(docs) <= most and len(word) > 2 and not word.isdigit() and word not in common
+        }
+
     def search(self, query: str, k: int | None = None, lang: str | None = None, context: str = "") -> list[Hit]:
         """Top-k chunks for the query, best first.
 
@@ -161,6 +182,15 @@ class Retriever:
         seen = {h.chunk.chunk_id for h in hits}
         alone = [h for h in self.ranked(query, lang) if h.chunk.chunk_id not in seen]
         return hits + alone[: self.settings.followup_extra]
+
+
+def _common_words() -> frozenset[str]:
+    """Every language's words that say nothing of a subject (stop words, question words, yes and no, negations)."""
+    words: set[str] = set()
+    for code in languages.available():
+        language = languages.get(code)
+        words |= language.stop_words | language.filler | language.question_words | language.answers | language.negations
+    return frozenset(w.casefold() for w in words)
 
 
 def _publishers(index: Index) -> list[tuple[str, re.Pattern, set[str]]]:

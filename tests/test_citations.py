@@ -229,3 +229,72 @@ def test_a_conflict_note_is_in_the_answer_s_language(tokenizer_pipeline):
     answer = tokenizer_pipeline.finish(prepared, f"Alexandr Wang is 28 [{k}].")
     assert [n.kind for n in answer.notes] == ["conflict"], (answer.claims, answer.notes)
     assert answer.notes[0].text.startswith("The sources disagree: 28 ans according to [1], 29 ans according to [2]")
+
+
+# ---------------------------------------------------------------- manuals in three languages
+
+MANUAL_PAGES = {
+    "it-hosts.txt": (
+        "HOSTS\n"
+        "Il file hosts contiene una riga per ogni indirizzo IP associato a un nome di host.\n"
+        "Le modifiche al file hosts hanno effetto immediato, senza riavviare il sistema.\n"
+        "La traduzione italiana di questa pagina di manuale è stata creata da Marco Rossi.\n"
+    ),
+    "fr-crontab.txt": (
+        "CRONTAB\n"
+        "La commande crontab permet de modifier la table des tâches périodiques de chaque utilisateur.\n"
+        "Avec l'option -l, crontab affiche la table courante sur la sortie standard.\n"
+        "La traduction française de cette page de manuel a été réalisée par Jean Dupont.\n"
+    ),
+    "de-crontab.txt": (
+        "CRONTAB\n"
+        "Mit dem Befehl crontab bearbeitet jeder Benutzer seine Tabelle der regelmäßigen Aufträge.\n"
+        "Die Namen der Rechner stehen in der Datei hosts, nicht in der Tabelle von crontab.\n"
+        "Die deutsche Übersetzung dieser Handbuchseite wurde von Hans Müller erstellt.\n"
+    ),
+    "en-fstab.txt": (
+        "FSTAB\n"
+        "The file fstab contains descriptive information about the filesystems the system can mount.\n"
+        "Each filesystem is described on a separate line, and fields on each line are separated by tabs or spaces.\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def manual_pages(tmp_path_factory, settings_factory, embedder, tokenizer):
+    """The real pipeline (e5, FAISS, BM25, the GGUF's tokenizer) over four short manual pages in four languages."""
+    from rag.ingest import ingest
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+
+    folder = tmp_path_factory.mktemp("pages")
+    for name, text in MANUAL_PAGES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = settings_factory(folder.parent / "pages-index")
+    report, index = ingest([folder], settings, embedder)
+    assert not report.errors, report.errors
+    return Pipeline(settings, Retriever(index, embedder, settings), tokenizer)
+
+
+def test_names_are_the_words_documents_of_several_languages_share(manual_pages):
+    names = manual_pages.retriever.names_across_languages
+    assert sorted(names["crontab"]) == ["de-crontab", "fr-crontab"]
+    assert sorted(names["hosts"]) == ["de-crontab", "it-hosts"]
+    assert "tabelle" not in names and "table" not in names  # one language's word, however frequent
+    assert not {"la", "de", "der", "di", "the"} & set(names)  # the common words languages happen to share
+    assert "file" in names  # the Italian page's loanword
+    assert "system" not in names and "sistema" not in names  # no page of another language holds them
+
+
+def test_a_true_line_of_another_manual_does_not_answer_for_the_one_the_question_names(manual_pages):
+    """"Who translated the crontab manual into Italian?" answered by the hosts manual's translator: the line states
+    the sentence, but neither names crontab, which the manuals name in German and French: withheld as off target.
+    The same line answers the question naming hosts."""
+    translator = "La traduzione italiana di questa pagina di manuale è stata creata da Marco Rossi [{k}]."
+    prepared = manual_pages.prepare("Chi ha tradotto in italiano la pagina di manuale di crontab?")
+    answer = manual_pages.finish(prepared, translator.format(k=source_holding(prepared, "Marco Rossi")))
+    assert answer.claims[0].supported
+    assert answer.abstained and [n.kind for n in answer.notes] == ["off_target"]
+    prepared = manual_pages.prepare("Chi ha tradotto in italiano la pagina di manuale di hosts?")
+    answer = manual_pages.finish(prepared, translator.format(k=source_holding(prepared, "Marco Rossi")))
+    assert not answer.abstained and answer.claims[0].supported, answer.notes
