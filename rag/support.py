@@ -720,9 +720,20 @@ class SupportChecker:
 
 
 def _added_terms(claim: str, question: str, lang: str) -> set[str]:
-    """The claim's analysed words that the question lacks, common words left out (`SupportChecker.added_words`)."""
+    """The claim's analysed words that the question lacks, common words left out (`SupportChecker.added_words`); a
+    word the question holds with another ending ("connu" of "connus", which Snowball leaves apart) is the
+    question's, not a word it begins ("Dateisysteme" of "Datei")."""
     words = analyzer(lang)
-    return words.terms(claim) - words.terms(question) - filler_terms(lang)
+    asked = words.terms(question)
+    return {t for t in words.terms(claim) - asked - filler_terms(lang) if not _inflected(t, asked)}
+
+
+def _inflected(term: str, terms: set[str], shortest: int = 4, ending: int = 2) -> bool:
+    """One of the terms is this one with at most `ending` letters more or fewer at its end ("connu", "connus")."""
+    return any(
+        min(len(t), len(term)) >= shortest and abs(len(t) - len(term)) <= ending and (t.startswith(term) or term.startswith(t))
+        for t in terms
+    )
 
 
 def _repeated_terms(claim: str, question: str, lang: str) -> set[str]:

@@ -53,6 +53,18 @@ def test_a_role_answers_a_who_question():
     assert claim.supported and claim.support == [1]
 
 
+def test_a_question_s_word_in_another_form_is_the_question_s_not_what_the_claim_adds():
+    """"connu" of "ont-ils connus": the stemmer leaves the two forms apart, but the claim only repeats the question's
+    verb; what it adds is the figure, which the line states with its own verb ("subi"). A figure the line does not
+    give is still missing."""
+    line = sources_of(("Les serveurs ont subi des dizaines de pannes l'an dernier.", "fr"))
+    question = "Combien de pannes les serveurs ont-ils connus l'an dernier ?"
+    [stated] = check("Les serveurs ont connu des dizaines de pannes l'an dernier [1].", question, "fr", line)
+    assert stated.supported and stated.reason == "words", stated.reason
+    [invented] = check("Les serveurs ont connu des centaines de pannes l'an dernier [1].", question, "fr", line)
+    assert not invented.supported
+
+
 def test_a_negative_answer_is_an_answer_not_a_refusal():
     [claim] = check("The warranty does not include water damage [2].", "Does the warranty cover water damage?", "en", sources_of(MANUAL))
     assert claim.supported
