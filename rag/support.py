@@ -594,6 +594,9 @@ class SupportChecker:
                 # still be found, but the model wrote it from elsewhere.
                 claim.reason = "unsourced"
                 continue
+            if _copies_a_header(claim.text, list(sources.values())):
+                claim.reason = "header"
+                continue
             cited = [sources[k] for k in claim.cited if k in sources]
             if len(cited) > self.max_cited:
                 cited = self._item_lines(claim, lang, cited)
@@ -1027,6 +1030,22 @@ def _derived(term: str, stated: set[str], shortest: int = 4) -> bool:
     """One stem begins the other (found/founder, fondé/fondateur, install/installation): Snowball leaves derived
     words apart, and a claim may say with a verb what its source says with a noun."""
     return len(term) >= shortest and any(len(t) >= shortest and (t.startswith(term) or term.startswith(t)) for t in stated)
+
+
+def _copies_a_header(text: str, sources: list[Source]) -> bool:
+    """The claim is made of the words of a passage's header (its source's name and headings, which the prompt
+    shows above its lines) that no line says: it names where to look, not what is said there ("[crontab - Tabellen
+    zum Betrieb von Cron · BESCHREIBUNG]"). A line saying the same (a manual's name line) is content."""
+    mine = _plain_words(text)
+    if len(mine) < 2:
+        return False
+    headers = {_plain_words(Evidence([s]).context) for s in sources}
+    return any(mine <= header for header in headers) and not any(mine <= _plain_words(s.text) for s in sources)
+
+
+def _plain_words(text: str) -> frozenset[str]:
+    """The text's words as written, folded: nothing analysed, so that a copy is told from a statement."""
+    return frozenset(WORD.findall(fold(text)))
 
 
 def _resembles(name: str, words: set[str]) -> bool:

@@ -65,6 +65,28 @@ def test_a_question_s_word_in_another_form_is_the_question_s_not_what_the_claim_
     assert not invented.supported
 
 
+def test_a_claim_copying_a_passage_s_header_states_nothing():
+    """The model read "(crontab - Tabellen zum Betrieb von Cron · BESCHREIBUNG)" above the lines and wrote it back
+    as its answer: every word stands in the header, none is said by a line. A manual's name line, quoted as a line,
+    is content and states it."""
+    title, heading = "crontab - Tabellen zum Betrieb von Cron", "BESCHREIBUNG"
+    line = "Eine crontab-Datei enthält Anweisungen für den Daemon cron."
+    text = f"{title}\n{heading}\n{line}"
+    doc = Document("man", "crontab.5.de.txt", title, text, "0" * 64)
+    under = ((0, len(title)), (len(title) + 1, len(title) + 1 + len(heading)))
+    body = Unit(len(title) + len(heading) + 2, len(text), "paragraph", "de", under)
+    sources = {s.k: s for s in number_sources([Passage(1, doc, "man#0", 0.0, [body])])}
+    question = "Wie lange speichert cron die Ausgabe eines Befehls?"
+    [copied] = split_claims(f"[{title} · {heading}] [1]", "de")
+    SupportChecker(None).check([copied], "de", question, sources, None)
+    assert not copied.supported and copied.reason == "header"
+    named = Unit(0, len(title), "paragraph", "de")
+    sources = {s.k: s for s in number_sources([Passage(1, doc, "man#0", 0.0, [named, body])])}
+    [stated] = split_claims(f"{title} [1].", "de")
+    SupportChecker(None).check([stated], "de", "Was ist crontab?", sources, None)
+    assert stated.reason != "header"
+
+
 def test_a_negative_answer_is_an_answer_not_a_refusal():
     [claim] = check("The warranty does not include water damage [2].", "Does the warranty cover water damage?", "en", sources_of(MANUAL))
     assert claim.supported
