@@ -152,6 +152,8 @@ class Retriever:
         a French manual), with the documents holding each; not a common word of any language, nor one that more
         than half the documents hold (what the corpus is about: "Debian" of Debian's manuals). Empty for a corpus
         in one language."""
+        if len(set(self.languages)) < 2:
+            return {}
         found: dict[str, tuple[set[str], set[str]]] = {}
         for chunk in self.index.chunks:
             for word in {w.casefold() for w in WORD.findall(chunk.text)}:
