@@ -231,7 +231,7 @@ def test_a_conflict_note_is_in_the_answer_s_language(tokenizer_pipeline):
     assert answer.notes[0].text.startswith("The sources disagree: 28 ans according to [1], 29 ans according to [2]")
 
 
-# ---------------------------------------------------------------- manuals in three languages
+# ---------------------------------------------------------------- manuals in four languages
 
 MANUAL_PAGES = {
     "it-hosts.txt": (
