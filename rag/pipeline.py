@@ -20,7 +20,7 @@ from rag.prompts import DECLINE_MARK, build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import DOUBTED, JUDGED_YES, EmbeddingJudge, SupportChecker, filler_terms, has_negation
-from rag.text import WORD, analyzer, fold
+from rag.text import analyzer, fold, written_words
 from rag.types import Answer, Claim, Note, Passage, Source
 
 EMPTY_INDEX = "the index is empty: add documents with `rag ingest PATH`"
@@ -290,9 +290,8 @@ class Pipeline:
         if not docs or any(doc.lang != prepared.lang for doc in docs):
             return False  # across languages a name may be written otherwise ("Konfiguration")
         cited = {doc.doc_id for doc in docs}
-        said = {w.casefold() for w in WORD.findall(lead.text)}
-        asked = {w.casefold() for w in WORD.findall(prepared.question)}
-        return any(not (names[w] & cited) for w in asked - said if w in names)
+        asked = written_words(prepared.question) - written_words(lead.text)
+        return any(not (names[w] & cited) for w in asked if w in names)
 
     def _adds_anything(self, claim: Claim, prepared: Prepared) -> bool:
         """The claim says something that neither the question nor the last exchange said: a word, a number or a

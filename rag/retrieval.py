@@ -12,7 +12,7 @@ from rag import languages
 from rag.embeddings import Embedder, load_embedder
 from rag.index import Index, IndexMismatch, current_build_info
 from rag.settings import Settings
-from rag.text import WORD, interrogative_terms
+from rag.text import interrogative_terms, written_words
 from rag.types import Chunk
 
 
@@ -156,7 +156,7 @@ class Retriever:
             return {}
         found: dict[str, tuple[set[str], set[str]]] = {}
         for chunk in self.index.chunks:
-            for word in {w.casefold() for w in WORD.findall(chunk.text)}:
+            for word in written_words(chunk.text):
                 langs, docs = found.setdefault(word, (set(), set()))
                 langs.add(chunk.lang)
                 docs.add(chunk.doc_id)

@@ -731,12 +731,10 @@ def _added_terms(claim: str, question: str, lang: str) -> set[str]:
     return {t for t in words.terms(claim) - asked - filler_terms(lang) if not _inflected(t, asked)}
 
 
-def _inflected(term: str, terms: set[str], shortest: int = 4, ending: int = 2) -> bool:
-    """One of the terms is this one with at most `ending` letters more or fewer at its end ("connu", "connus")."""
-    return any(
-        min(len(t), len(term)) >= shortest and abs(len(t) - len(term)) <= ending and (t.startswith(term) or term.startswith(t))
-        for t in terms
-    )
+def _inflected(term: str, terms: set[str], ending: int = 2) -> bool:
+    """One of the terms is this one with at most `ending` letters more or fewer at its end ("connu", "connus"): a
+    `_derived` form that is no compound."""
+    return _derived(term, {t for t in terms if abs(len(t) - len(term)) <= ending})
 
 
 def _repeated_terms(claim: str, question: str, lang: str) -> set[str]:

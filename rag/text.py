@@ -56,6 +56,11 @@ def fold_word(word: str) -> str:
     return fold(word)
 
 
+def written_words(text: str) -> set[str]:
+    """The text's words as written, in lower case: nothing analysed, so that a name or a copy is told as it stands."""
+    return {w.casefold() for w in WORD.findall(text)}
+
+
 def word_count(text: str) -> int:
     return len(WORD_SPAN.findall(text))
 
