@@ -350,7 +350,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Put the fixed system prefix in llama.cpp's cache so the first question only pays for its own tokens."""
         messages = build_messages("?", [], [], languages.FALLBACK)
-        self.retriever.names_across_languages  # read once here, not during the first answer's check
+        self.retriever.warm_up()
         self.generator.warm_up(messages[:1] + [{"role": "user", "content": "?"}])
 
 

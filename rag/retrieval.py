@@ -66,6 +66,10 @@ class Retriever:
         self.question_terms = frozenset().union(*(interrogative_terms(lang) for lang in languages.available()))
         self.publishers = _publishers(index)
 
+    def warm_up(self) -> None:
+        """Compute now what the first answer's check would otherwise pay for (the names across languages)."""
+        self.names_across_languages
+
     def close(self) -> None:
         """Release the index's connection, if it has one (searching again reopens it)."""
         self.index.close()

@@ -85,6 +85,8 @@ def test_a_document_ingested_elsewhere_is_served_before_the_next_answer(served, 
     assert set(pipeline.retriever.index.documents) == BEFORE | {"verger"}
     assert pipeline.retriever.index.version_dir.name != old_version
     assert pipeline.retriever.embedder is embedder  # the loaded embedder is reused
+    # What the first answer's check reads was computed at the swap, not left to that answer.
+    assert "names_across_languages" in vars(pipeline.retriever)
     assert any(h.chunk.doc_id == "verger" for h in pipeline.retriever.search("Que décrit le dossier verger ?"))
     assert {d["doc_id"] for d in api_documents(served)} == BEFORE | {"verger"}
     assert "3 documents" in served.status("en")

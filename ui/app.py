@@ -131,8 +131,10 @@ def _doc_choices(rows: list[list]) -> list[tuple[str, str]]:
 def _swap_index(state: AppState, index) -> None:
     """Serve the new index from the next question on; the embedder stays the one already loaded."""
     if index is not None and state.retriever is not None:
+        retriever = Retriever(index, state.retriever.embedder, state.settings)
+        retriever.warm_up()  # before the swap: questions keep the old index meanwhile
         with state.index_lock:
-            state.retriever = Retriever(index, state.retriever.embedder, state.settings)
+            state.retriever = retriever
             state.status_line = ready_status(state)
 
 

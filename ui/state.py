@@ -150,7 +150,9 @@ class AppState:
             return False
         if index.version != name:
             return False  # it fell back to an older version: no better than the one loaded
-        self.retriever = Retriever(index, self.retriever.embedder, self.settings)
+        retriever = Retriever(index, self.retriever.embedder, self.settings)
+        retriever.warm_up()  # under the index lock: the next question waits here instead of paying in its check
+        self.retriever = retriever
         self.status_line = ready_status(self)
         return True
 
