@@ -133,3 +133,18 @@ def test_a_damaged_commit_leaves_the_loaded_index_in_service(served, tmp_path, e
     assert served.pipeline(None, 4, True).retriever.index.version_dir.name == version
     _add_document(served, tmp_path, embedder, "cidre")  # a later good commit is picked up
     assert "cidre" in served.pipeline(None, 4, True).retriever.index.documents
+
+
+def test_an_uploaded_document_s_index_is_ready_before_it_is_served(served, tmp_path):
+    """The upload swaps in a retriever that has already found its names across languages: the next answer's check
+    does not pay for them."""
+    from ui.app import upload
+
+    served.settings = served.settings.resolved(uploads_dir=tmp_path / "uploads")  # not the working folder's
+    path = tmp_path / "poire.txt"
+    path.write_text(f"Le dossier poire\n{sentences('poire', 10)}\n", encoding="utf-8")
+    before = served.retriever
+    added, *_ = upload(served, [str(path)], progress=lambda *a, **k: None)
+    assert "poire" in added
+    assert served.retriever is not before and "poire" in served.retriever.index.documents
+    assert "names_across_languages" in vars(served.retriever)
