@@ -18,7 +18,6 @@ import gradio as gr
 from rag.documents import SUPPORTED_SUFFIXES, slugify
 from rag.history import HistoryError, parse_history
 from rag.pipeline import Answer, Pipeline, QuestionError, check_question
-from rag.retrieval import Retriever
 from rag.settings import Settings, valid
 from ui import render
 from ui.i18n import FALLBACK, page_i18n, page_titles, request_language, words
@@ -131,8 +130,7 @@ def _doc_choices(rows: list[list]) -> list[tuple[str, str]]:
 def _swap_index(state: AppState, index) -> None:
     """Serve the new index from the next question on; the embedder stays the one already loaded."""
     if index is not None and state.retriever is not None:
-        retriever = Retriever(index, state.retriever.embedder, state.settings)
-        retriever.warm_up()  # before the swap: questions keep the old index meanwhile
+        retriever = state.retriever_for(index)  # before the lock: questions keep the old index meanwhile
         with state.index_lock:
             state.retriever = retriever
             state.status_line = ready_status(state)

@@ -150,11 +150,16 @@ class AppState:
             return False
         if index.version != name:
             return False  # it fell back to an older version: no better than the one loaded
-        retriever = Retriever(index, self.retriever.embedder, self.settings)
-        retriever.warm_up()  # under the index lock: the next question waits here instead of paying in its check
-        self.retriever = retriever
+        self.retriever = self.retriever_for(index)  # under the index lock: the next question waits for its warm-up
         self.status_line = ready_status(self)
         return True
+
+    def retriever_for(self, index) -> Retriever:
+        """A retriever over a new index with the embedder already loaded, warmed up before it serves: its first
+        answer's check does not pay for what it reads once (the names across languages)."""
+        retriever = Retriever(index, self.retriever.embedder, self.settings)
+        retriever.warm_up()
+        return retriever
 
 
 def load_parts(state: AppState) -> None:
