@@ -16,15 +16,18 @@ from rag import languages
 from rag.text import fold
 
 # A numeral: digits with optional group separators and one decimal part ("14,3", "1 500", "14.3", "1,500,000").
-# "0-59" is a range of two numbers, "-20" a number; "e-8139" (inside an identifier) is not one.
-_NUMERAL = re.compile(r"(?<![\w.,/:])(?<![^\W\d]-)(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:([.,])(\d+))?(?![\w/]|[.,:]\d)")
+# "0-59" is a range of two numbers, "-20" a number; "e-8139" (inside an identifier) is not one, nor the section of a
+# manual page ("fstab(5)").
+_NUMERAL = re.compile(r"(?<![\w.,/:])(?<![^\W\d]-)(?<![^\W\d]\()(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:([.,])(\d+))?(?![\w/]|[.,:]\d)")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _TOKEN = re.compile(r"\S+")
-# Code: a path, an option, a file or identifier with inner dots, underscores or equal signs, or `backquoted`.
+# Code: a path, an option, a manual page, a file or identifier with inner dots, underscores or equal signs, or
+# `backquoted`.
 _CODE = re.compile(
     r"`[^`\n]+`"
     r"|(?<![\w/])(?:~|\.{1,2})?/[\w.+~@%-]+(?:/[\w.+~@%*-]*)*"
     r"|(?<![\w-])--?[A-Za-z][\w-]*"
+    r"|(?<![\w.+-])[\w.+-]*[A-Za-z][\w.+-]*\(\d\w{0,3}\)"  # a manual page: fstab(5), resolv.conf(5), crontab(1p)
     r"|\b[\w+-]*[A-Za-z][\w+-]*(?:(?:[._=]|::?)[\w+-]+)+\b"
     r"|\b\d+(?:\.\d+){2,}\b"  # a version: 2.6.32
 )

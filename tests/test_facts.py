@@ -203,3 +203,12 @@ def test_a_one_letter_quote_does_not_shift_the_pairs_of_quotation_marks():
 )
 def test_ordinal_words_per_language(text, lang, found):
     assert ordinals(text, lang) == found
+
+
+def test_a_manual_page_s_section_is_code_not_a_number():
+    """"FSTAB(5)" in a man page's footer is the page, not five of anything: "5 file systems" is not stated by it."""
+    found = facts("util-linux 2.38.1 11 Mayo 2022 FSTAB(5)", "es")
+    assert 5.0 not in found.numbers and "FSTAB(5)" in found.code
+    assert code_spans("siehe fstab(5), resolv.conf(5) und crontab(1p).") == ["fstab(5)", "resolv.conf(5)", "crontab(1p)"]
+    assert [q.value for q in quantities("items (5) et 3 (10 %)", "fr")] == [5, 3, 10]  # a number in brackets stays one
+    assert contains_code("hosts(5)", "Voir hosts(5).") and not contains_code("hosts(5)", "Voir hosts(8).")
