@@ -268,12 +268,12 @@ class Pipeline:
     def _off_target(self, lead: Claim, prepared: Prepared) -> str:
         """Why a supported first sentence does not answer the question, as the key of its note, or "": it only
         restates the question or the last answer, or it speaks of something else than the question (or the
-        conversation a short follow-up continues) asks."""
+        conversation a short follow-up continues) asks, or it gives no count for "how many"."""
         if not self._adds_anything(lead, prepared):
             return "off_target"
         lines = " ".join(prepared.by_k[k].text for k in lead.support if k in prepared.by_k)
         checker, lang, question = self.checker, prepared.lang, prepared.question
-        if checker.leaves_the_question(lead, lang, question, lines):
+        if checker.leaves_the_question(lead, lang, question, lines) or checker.gives_no_count(lead, lang, question):
             return "off_question"
         if checker.leaves_the_conversation(lead, lang, question, prepared.turns, lines):
             return "off_question"

@@ -43,7 +43,7 @@ from rag.embeddings import Embedder
 from rag.history import last_said
 from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
-from rag.text import APOSTROPHES, WORD, analyzer, fold, interrogative_terms, opens_list
+from rag.text import APOSTROPHES, WORD, analyzer, fold, holds_phrase, interrogative_terms, opens_list
 from rag.types import STRUCTURED_KINDS, Claim, Source
 
 CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
@@ -558,6 +558,17 @@ class SupportChecker:
         said = analyzer(lang).terms(f"{claim.text} {stated_by}")
         left = {t for t in asked if t not in said and not _derived(t, said)}
         return self._weight(left) > self.question_share * self._weight(asked)
+
+    @staticmethod
+    def gives_no_count(claim: Claim, lang: str, question: str) -> bool:
+        """The question asks how many ("how many", "wie viele") and the claim gives no number, nor a count in words
+        ("none", "only one"): however true, it answers something else ("The file /etc/anacrontab describes the jobs"
+        for "How many jobs may it hold at most?"). A question for another quantity ("combien de temps") is left
+        aside: "more than a decade" answers it."""
+        words = languages.get(lang)
+        if not holds_phrase(question, words.count_questions) or holds_phrase(question, words.not_count_questions):
+            return False
+        return not F.quantities(claim.text, lang) and not holds_phrase(claim.text, words.counts)
 
     def leaves_the_conversation(self, claim: Claim, lang: str, question: str, turns: list[dict], stated_by: str = "") -> bool:
         """A follow-up of fewer than two words of its own (too little to tell, as in `leaves_the_question`) that

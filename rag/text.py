@@ -56,6 +56,17 @@ def fold_word(word: str) -> str:
     return fold(word)
 
 
+def holds_phrase(text: str, phrases: tuple[str, ...]) -> bool:
+    """One of the phrases stands in the text as whole words, case, accents and apostrophes aside ("Combien d’actions"
+    holds "combien d'")."""
+    folded = fold(text)
+    for phrase in map(fold, phrases):
+        end = r"(?!\w)" if phrase[-1:].isalnum() else ""
+        if re.search(rf"(?<!\w){re.escape(phrase)}{end}", folded):
+            return True
+    return False
+
+
 def written_words(text: str) -> set[str]:
     """The text's words as written, in lower case: nothing analysed, so that a name or a copy is told as it stands."""
     return {w.casefold() for w in WORD.findall(text)}

@@ -298,3 +298,14 @@ def test_a_true_line_of_another_manual_does_not_answer_for_the_one_the_question_
     prepared = manual_pages.prepare("Chi ha tradotto in italiano la pagina di manuale di hosts?")
     answer = manual_pages.finish(prepared, translator.format(k=source_holding(prepared, "Marco Rossi")))
     assert not answer.abstained and answer.claims[0].supported, answer.notes
+
+
+def test_a_true_line_giving_no_count_for_how_many_is_off_target(tokenizer_pipeline):
+    """Asked how many, a first sentence the line states but without its number answers something else."""
+    prepared = tokenizer_pipeline.prepare("Combien d'hommes sont appelés les parrains de l'IA ?")
+    k = source_holding(prepared, "Les trois hommes")
+    uncounted = tokenizer_pipeline.finish(prepared, f"Les hommes sont parfois appelés les « parrains de l'apprentissage profond » [{k}].")
+    assert uncounted.claims[0].supported
+    assert uncounted.abstained and [n.kind for n in uncounted.notes] == ["off_target"]
+    counted = tokenizer_pipeline.finish(prepared, f"Trois hommes sont parfois appelés les « parrains de l'apprentissage profond » [{k}].")
+    assert not counted.abstained, counted.notes

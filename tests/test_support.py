@@ -1190,3 +1190,28 @@ def test_to_use_is_framing_in_every_language_as_in_english(lang, line, question,
     language's list (English's stopwords-iso list has it; the others lacked it)."""
     [checked] = check(claim, question, lang, sources_of((line, lang)))
     assert checked.supported, checked.reason
+
+
+@pytest.mark.parametrize(
+    "question, claim, lang, misses",
+    [
+        # a true line copied for a count it does not give
+        ("Wie viele Aufträge darf eine anacrontab höchstens enthalten?", "Die Datei /etc/anacrontab beschreibt die Aufträge.", "de", True),
+        ("How many packages are in the main archive?", "This is the main package management program.", "en", True),
+        ("¿Cuántas particiones puede listar fstab?", "El archivo fstab describe los sistemas de archivos.", "es", True),
+        ("Combien d'entrées la table peut-elle contenir ?", "La table contient les entrées de cron.", "fr", True),
+        ("Quanti alias può avere un host?", "Il file hosts associa gli indirizzi ai nomi.", "it", True),
+        # a count in digits, in words, or without a numeral; a question for another quantity; no count asked
+        ("Wie viele Aufträge darf eine anacrontab höchstens enthalten?", "Sie darf 20 Aufträge enthalten.", "de", False),
+        ("How many fields does a line have?", "A line has six fields.", "en", False),
+        ("How many fields does a line have?", "None: the line is a comment.", "en", False),
+        ("Wie viele Einträge darf die fstab enthalten?", "Die Zahl der Einträge ist unbegrenzt.", "de", False),
+        ("¿Cuántos alias puede tener un host?", "Un host puede tener un solo nombre canónico.", "es", False),
+        ("Combien de temps LeCun est-il resté chez Zuckerberg ?", "LeCun était chez Zuckerberg depuis plus d'une décennie.", "fr", False),
+        ("Which package holds dpkg?", "The dpkg package holds it.", "en", False),
+    ],
+)
+def test_a_count_asked_for_is_given(question, claim, lang, misses):
+    """"How many" is answered with a number, or a count in words ("none", "unbegrenzt"); an article is no count."""
+    [said] = split_claims(claim, lang)
+    assert SupportChecker.gives_no_count(said, lang, question) is misses
