@@ -1207,7 +1207,7 @@ def test_to_use_is_framing_in_every_language_as_in_english(lang, line, question,
         ("How many fields does a line have?", "None: the line is a comment.", "en", False),
         ("Wie viele Einträge darf die fstab enthalten?", "Die Zahl der Einträge ist unbegrenzt.", "de", False),
         ("¿Cuántos alias puede tener un host?", "Un host puede tener un solo nombre canónico.", "es", False),
-        ("Combien de temps LeCun est-il resté chez Zuckerberg ?", "LeCun était chez Zuckerberg depuis plus d'une décennie.", "fr", False),
+        ("Combien de temps dure la garantie ?", "La garantie dure plus d'une décennie.", "fr", False),
         ("Which package holds dpkg?", "The dpkg package holds it.", "en", False),
     ],
 )
