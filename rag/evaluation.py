@@ -174,6 +174,31 @@ def answer_language(answer) -> str:
     return found.lang if found is not None and found.score >= 0.5 and len(answer.answer.split()) >= 4 else answer.lang
 
 
+def support_basis(answer) -> str:
+    """What let the first sentence be shown: the check's reason without its detail ("words", "judge:yes",
+    "paraphrase"), "across languages" added when every line it cites is in another language; "" when withheld."""
+    if answer.abstained or not answer.claims:
+        return ""
+    reason = answer.claims[0].reason
+    basis = reason if reason.startswith("judge") else reason.split(":")[0]
+    numbers = answer.claim_citations[0].values() if answer.claim_citations else []
+    langs = {answer.citations[n - 1].passage.doc.lang for n in numbers if 0 < n <= len(answer.citations)}
+    return f"{basis}, across languages" if langs and answer.lang not in langs else basis
+
+
+def by_basis(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """The answers shown, grouped by what supported their first sentence: how many, right, invented (the two
+    ways of checking a claim compared on the same answers)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.get("basis"):
+            group = out.setdefault(r["basis"], {"shown": 0, "right": 0, "invented": 0})
+            group["shown"] += 1
+            group["right"] += bool(r["correct"])
+            group["invented"] += bool(r["wrong_shown"])
+    return dict(sorted(out.items(), key=lambda item: -item[1]["shown"]))
+
+
 def score_answer(q: Question, answer) -> dict:
     """Per-question verdicts for the answer metrics."""
     quotes = " ".join(c.quote for c in answer.citations)
@@ -196,6 +221,7 @@ def score_answer(q: Question, answer) -> dict:
         # not invented; it counts against accuracy only).
         "wrong_shown": bool(shown) and (not q.answerable or must_not or not any(contains_any(shown, g) for g in q.expect)),
         "must_not_hit": must_not,
+        "basis": support_basis(answer),
         "first_token_ms": answer.timings_ms.get("first_token", 0.0),
         "check_ms": answer.timings_ms.get("check", 0.0),
         "total_ms": answer.timings_ms.get("total", 0.0),
@@ -287,6 +313,7 @@ def _result(rows: list[dict], pipeline) -> dict:
         "overall": summarize(rows),
         "by_language": {lang: summarize([r for r in rows if r["lang"] == lang]) for lang in sorted({r["lang"] for r in rows})},
         "by_kind": {kind: summarize([r for r in rows if r["kind"] == kind]) for kind in sorted({r["kind"] for r in rows})},
+        "by_basis": by_basis(rows),
         "questions": rows,
     }
 
@@ -310,6 +337,10 @@ def format_answer_eval(result: dict) -> str:
     lines += format_table({"all": result["overall"], **result["by_language"]}, "by language")
     lines.append("")
     lines += format_table(result["by_kind"], "by kind")
+    if result.get("by_basis"):
+        lines.append("")
+        lines.append("answers shown, by what supported the first sentence (shown / right / invented):")
+        lines += [f"  {basis:42s} {g['shown']:4d} {g['right']:4d} {g['invented']:4d}" for basis, g in result["by_basis"].items()]
     wrong = [r["id"] for r in result["questions"] if not r["correct"]]
     if wrong:
         lines.append(f"wrong: {', '.join(wrong)}")
