@@ -176,7 +176,8 @@ def answer_language(answer) -> str:
 
 def support_basis(answer) -> str:
     """What let the first sentence be shown: the check's reason without its detail ("words", "judge:yes",
-    "paraphrase"), "across languages" added when every line it cites is in another language; "" when withheld."""
+    "paraphrase"), "across languages" added when every line it cites is from a document in another language (by
+    the document's language, not the line's); "" when withheld."""
     if answer.abstained or not answer.claims:
         return ""
     reason = answer.claims[0].reason
