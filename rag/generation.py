@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from rag.gguf import ModelUnavailable, check_gguf_header, resolve_gguf
-from rag.prompts import JUDGE, YES_NO_GRAMMAR, judged_yes
+from rag.prompts import YES_NO_GRAMMAR, judged_yes
 from rag.settings import Settings
 
 FALLBACK_CHAT_FORMAT = "chatml"
@@ -148,22 +148,6 @@ def _yes_no_grammar():
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(YES_NO_GRAMMAR, verbose=False)
-
-
-class ModelJudge:
-    """The loaded model judges each claim against the source lines it rests on, continuing the answer's conversation."""
-
-    def __init__(self, generator: "Generator", messages: list[dict], raw_answer: str) -> None:
-        self.generator = generator
-        self.base = messages + [{"role": "assistant", "content": raw_answer}]
-
-    def __call__(self, items) -> list[bool]:
-        verdicts = []
-        for claim, evidence in items:
-            refs = " ".join(f"[{s.k}]" for s in evidence)
-            ask = JUDGE.format(refs=refs, claim=claim.text)
-            verdicts.append(self.generator.yes_no(self.base + [{"role": "user", "content": ask}]))
-        return verdicts
 
 
 def default_threads(settings: Settings) -> int:

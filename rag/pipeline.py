@@ -12,14 +12,15 @@ from rag import languages
 from rag.citations import collect_citations, render_answer, render_claim
 from rag.claims import StreamView, is_decline, parse_markers, split_claims
 from rag.facts import Quantity, code_spans, facts, quantities, unquoted
-from rag.generation import Generator, ModelJudge, OpeningOdds, common_prefix
+from rag.generation import Generator, OpeningOdds, common_prefix
 from rag.history import clean_history, last_said, retrieval_context
 from rag.index import IndexMissing
+from rag.judges import EmbeddingJudge, ModelJudge
 from rag.language import detect, function_word_vote
 from rag.prompts import DECLINE_MARK, build_messages, number_sources
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.support import DOUBTED, JUDGED_YES, EmbeddingJudge, SupportChecker, filler_terms, has_negation
+from rag.support import DOUBTED, JUDGED_YES, SupportChecker, filler_terms, has_negation
 from rag.text import analyzer, fold, written_words
 from rag.types import Answer, Claim, Note, Passage, Source
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
@@ -41,12 +41,12 @@ from rag import facts as F
 from rag import languages
 from rag.embeddings import Embedder
 from rag.history import last_said
+from rag.judges import Judge
 from rag.prompts import source_name
 from rag.tables import columns, names_its_value, record
-from rag.text import APOSTROPHES, WORD, analyzer, fold, holds_phrase, interrogative_terms, opens_list
+from rag.text import APOSTROPHES, CLAUSE, WORD, analyzer, fold, holds_phrase, interrogative_terms, opens_list
 from rag.types import STRUCTURED_KINDS, Claim, Source
 
-CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 SEMANTIC_FLOOR, SEMANTIC_CEILING = 0.78, 0.92  # e5 cosines read as "unrelated" and "paraphrase"
 FEWEST_ASKED = 2  # words of its own a question needs to tell what it is about
 # A value named without backquotes: a hyphenated identifier or a manual page (dpkg-deb, apt-get, deb(5)). Not code
@@ -54,12 +54,6 @@ FEWEST_ASKED = 2  # words of its own a question needs to tell what it is about
 NAMED_VALUE = re.compile(r"(?<![\w-])[^\W\d_][\w+]*(?:-[\w+]+)+(?:\(\d\w*\))?|(?<![\w-])[^\W\d_][\w+-]*\(\d\w*\)")
 JUDGED_YES = "judge:yes"  # a claim the words could not settle, passed by the judge
 DOUBTED = "doubt"  # the judge's yes, overruled because the model itself nearly declined (Pipeline)
-
-
-class Judge(Protocol):
-    """Decides whether each (claim, evidence sources) pair is stated by the evidence."""
-
-    def __call__(self, items: list[tuple[Claim, list[Source]]]) -> list[bool]: ...
 
 
 @dataclass
@@ -1084,30 +1078,3 @@ class Counterparts:
             sims[np.ix_(claim_common, ~common)] = -np.inf
             theirs.nearest = sims.max(axis=0)
         return theirs
-
-
-class EmbeddingJudge:
-    """Stated when the e5 similarity of the claim and its evidence, or one clause of it, reaches the threshold
-    (cheap, blind to relations)."""
-
-    def __init__(self, checker_similarity: Callable[[list[str], list[str]], np.ndarray], threshold: float) -> None:
-        self.similarity = checker_similarity
-        self.threshold = threshold
-
-    def __call__(self, items: list[tuple[Claim, list[Source]]]) -> list[bool]:
-        if not items:
-            return []
-        parts = [clauses(" ".join(s.text for s in ev)) for _, ev in items]
-        scores = self.similarity([c.text for c, _ in items], [p for group in parts for p in group])
-        verdicts, at = [], 0
-        for i, group in enumerate(parts):
-            verdicts.append(bool(scores[i, at : at + len(group)].max() >= self.threshold))
-            at += len(group)
-        return verdicts
-
-
-def clauses(text: str, shortest: int = 4) -> list[str]:
-    """The text, then each of its clauses of at least `shortest` words: a long line may state a claim in one clause
-    ("Wang, aged 29, had the experience...") that the rest of the line drowns in a whole-line similarity."""
-    parts = [part.strip() for part in CLAUSE.split(text) if len(part.split()) >= shortest]
-    return [text] + [part for part in parts if part != text.strip()]

@@ -10,6 +10,7 @@ from rag import languages
 
 WORD = re.compile(r"\w+", re.UNICODE)
 WORD_SPAN = re.compile(r"\S+")  # a word as counted for sizes: anything between spaces
+CLAUSE = re.compile(r"[,;:()\[\]—–]")  # where one clause of a sentence ends, in most scripts' punctuation
 
 
 CELLS = " | "  # between the cells of a table row's line; a cell's own " | " is written " / " (extractors.table_cell)
@@ -151,3 +152,10 @@ def _merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
         elif not fragment:
             out.append((s, e))
     return out
+
+
+def clauses(text: str, shortest: int = 4) -> list[str]:
+    """The text, then each of its clauses of at least `shortest` words: a long line may state a claim in one clause
+    ("Wang, aged 29, had the experience...") that the rest of the line drowns in a whole-line similarity."""
+    parts = [part.strip() for part in CLAUSE.split(text) if len(part.split()) >= shortest]
+    return [text] + [part for part in parts if part != text.strip()]

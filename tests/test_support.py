@@ -12,7 +12,9 @@ import pytest
 
 from rag.claims import split_claims
 from rag.prompts import build_messages, number_sources
-from rag.support import EmbeddingJudge, Evidence, SupportChecker, clauses, has_negation
+from rag.judges import EmbeddingJudge, ModelJudge
+from rag.support import Evidence, SupportChecker, has_negation
+from rag.text import clauses
 from rag.types import Block, Claim, Document, Passage, Source, Unit
 
 
@@ -693,7 +695,6 @@ def test_token_vectors_map_back_to_the_text(embedder):
 @pytest.fixture(scope="module")
 def judged(generator):
     """Check claims with the loaded model judging, as the pipeline does after a real answer."""
-    from rag.generation import ModelJudge
 
     def run(answer: str, question: str, lang: str, docs: list[tuple[str, str]]) -> list[Claim]:
         passages = passages_of(*docs)
