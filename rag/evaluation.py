@@ -177,9 +177,11 @@ def answer_language(answer) -> str:
 def support_basis(answer) -> str:
     """What let the first sentence be shown: the check's reason without its detail ("words", "judge:yes",
     "paraphrase"), "across languages" added when every line it cites is from a document in another language (by
-    the document's language, not the line's); "" when withheld."""
+    the document's language, not the line's); "unsupported" when shown unchecked (strict mode off); "" when withheld."""
     if answer.abstained or not answer.claims:
         return ""
+    if not answer.claims[0].supported:
+        return "unsupported"
     reason = answer.claims[0].reason
     basis = reason if reason.startswith("judge") else reason.split(":")[0]
     numbers = answer.claim_citations[0].values() if answer.claim_citations else []

@@ -31,3 +31,14 @@ def test_answers_are_grouped_by_what_supported_their_first_sentence(tokenizer_pi
     assert groups["words"] == {"shown": 1, "right": 1, "invented": 0}
     assert groups[support_basis(across)] == {"shown": 2, "right": 1, "invented": 1}
     assert len(groups) == 2  # the withheld answer is in no group
+
+
+def test_an_answer_shown_unchecked_is_counted_as_unsupported(docs_index, retriever, tokenizer):
+    """With strict mode off an unsupported first sentence is shown: it is counted as such, not by a failed reason."""
+    from rag.pipeline import Pipeline
+
+    settings, _ = docs_index
+    lenient = Pipeline(settings.model_copy(update={"strict": False}), retriever, tokenizer)
+    shown = answered(lenient, "Combien Meta a-t-il investi dans Scale AI ?",
+                     "Meta a investi 15 milliards de dollars dans Scale AI [{k}].", "14 milliards")
+    assert not shown.abstained and support_basis(shown) == "unsupported"
