@@ -5,6 +5,7 @@ import itertools
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Iterable
 
 from rag import languages
 
@@ -57,7 +58,7 @@ def fold_word(word: str) -> str:
     return fold(word)
 
 
-def holds_phrase(text: str, phrases: tuple[str, ...]) -> bool:
+def holds_phrase(text: str, phrases: Iterable[str]) -> bool:
     """One of the phrases stands in the text as whole words, case, accents and apostrophes aside ("Combien d’actions"
     holds "combien d'")."""
     folded = fold(text)

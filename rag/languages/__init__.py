@@ -55,9 +55,9 @@ class Language:
     kinds: frozenset[str] = frozenset()  # "range", "year": what a question calls the numbers it asks for
     unfinished: frozenset[str] = frozenset()  # "is", "the": a statement does not end on them
     refers_back: frozenset[str] = frozenset()  # "and", "it": a question holding one points back to the conversation
-    count_questions: tuple[str, ...] = ()  # "how many": the question asks for a count
-    not_count_questions: tuple[str, ...] = ()  # "combien de temps": it asks for another quantity
-    counts: tuple[str, ...] = ()  # "none", "only one": a count given without a numeral
+    count_questions: frozenset[str] = frozenset()  # "how many": the question asks for a count
+    not_count_questions: frozenset[str] = frozenset()  # "combien de temps": it asks for another quantity
+    counts: frozenset[str] = frozenset()  # "none", "only one": a count given without a numeral
     ordinals: dict[str, int] = field(default_factory=dict)  # "second" is 2: the second field is not the first
     name_endings: tuple[str, ...] = ()
     language_names: dict[str, str] = field(default_factory=dict)  # "german" is "de": a language this one names
@@ -99,9 +99,9 @@ def _from_file(path: Path) -> Language:
         kinds=lower(words.get("kinds", [])),
         unfinished=lower(words.get("unfinished", [])),
         refers_back=lower(words.get("refers_back", [])),
-        count_questions=tuple(w.lower() for w in words.get("count_questions", [])),
-        not_count_questions=tuple(w.lower() for w in words.get("not_count_questions", [])),
-        counts=tuple(w.lower() for w in words.get("counts", [])),
+        count_questions=lower(words.get("count_questions", [])),
+        not_count_questions=lower(words.get("not_count_questions", [])),
+        counts=lower(words.get("counts", [])),
         name_endings=tuple(e.lower() for e in words.get("name_endings", [])),
         language_names={k.lower(): v for k, v in words.get("language_names", {}).items()},
         ui=dict(data.get("ui", {})),
@@ -144,9 +144,9 @@ def get(code: str | None) -> Language:
         kinds=empty,
         unfinished=empty,
         refers_back=empty,
-        count_questions=(),
-        not_count_questions=(),
-        counts=(),
+        count_questions=empty,
+        not_count_questions=empty,
+        counts=empty,
         name_endings=(),
         language_names={},
         has_file=False,
